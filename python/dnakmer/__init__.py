@@ -1,0 +1,32 @@
+"""dnakmer: genomes to model-ready k-mer tensors, and probes of what DNA language
+models learn.
+
+The core (FASTA reading, tokenization) is compiled Rust; ``import dnakmer`` never
+imports torch or transformers.
+"""
+
+from dnakmer._core import __version__
+from dnakmer.data import example_genome
+from dnakmer.exceptions import (
+    CompressionError,
+    DnakmerError,
+    FastaFormatError,
+    RecordNotFoundError,
+    VocabError,
+)
+from dnakmer.genome import Genome
+from dnakmer.tokenizer import KmerTokenizer, tokenize_fasta, tokenize_genome
+
+__all__ = [
+    "CompressionError",
+    "DnakmerError",
+    "FastaFormatError",
+    "Genome",
+    "KmerTokenizer",
+    "RecordNotFoundError",
+    "VocabError",
+    "__version__",
+    "example_genome",
+    "tokenize_fasta",
+    "tokenize_genome",
+]

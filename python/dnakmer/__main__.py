@@ -1,0 +1,3 @@
+from dnakmer.cli import main
+
+main()

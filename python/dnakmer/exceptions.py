@@ -1,0 +1,69 @@
+"""The exceptions dnakmer raises.
+
+Every error about bad input carries the file, line and record it concerns, both in its
+message and as attributes, so callers can report or ``except`` by kind::
+
+    DnakmerError
+    ├── FastaFormatError (also a ValueError)   malformed FASTA
+    │   └── CompressionError                   corrupt or truncated gzip / BGZF
+    ├── VocabError (also a ValueError)         unusable vocab.txt
+    └── RecordNotFoundError (also a KeyError)  unknown record name
+
+Missing files raise the built-in ``FileNotFoundError``; bad arguments ``ValueError``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CompressionError",
+    "DnakmerError",
+    "FastaFormatError",
+    "RecordNotFoundError",
+    "VocabError",
+]
+
+
+class DnakmerError(Exception):
+    """Base class of dnakmer's own errors.
+
+    Attributes
+    ----------
+    path : str or None
+        File the error concerns.
+    line : int or None
+        1-based line number in that file.
+    record : str or None
+        FASTA record (or other named item) the error concerns.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        line: int | None = None,
+        record: str | None = None,
+    ) -> None:
+        super().__init__(message, path, line, record)
+        self.message = message
+        self.path = path
+        self.line = line
+        self.record = record
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FastaFormatError(DnakmerError, ValueError):
+    """The input is not valid FASTA."""
+
+
+class CompressionError(FastaFormatError):
+    """A gzip or BGZF stream is corrupt or truncated."""
+
+
+class VocabError(DnakmerError, ValueError):
+    """A vocabulary file does not hold the special tokens and every k-mer exactly once."""
+
+
+class RecordNotFoundError(DnakmerError, KeyError):
+    """A record name that the genome does not contain."""

@@ -1,0 +1,208 @@
+"""DNABERT-compatible k-mer tokenization backed by the Rust core."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dnakmer import _core
+from dnakmer._io import write_json, write_text
+
+__all__ = ["KmerTokenizer", "tokenize_fasta", "tokenize_genome"]
+
+MANIFEST = "manifest.json"
+TOKENS_KIND = "dnakmer.tokens"
+
+
+class KmerTokenizer(_core.KmerTokenizer):
+    """Overlapping (or strided) k-mer tokenizer with DNABERT's vocabulary layout.
+
+    Token ids equal what ``transformers.BertTokenizer(vocab.txt, do_lower_case=False)``
+    gives for the space-joined uppercase k-mers: every k-mer touching a base other than
+    A/C/G/T is ``[UNK]``; lowercase is read as uppercase.
+
+    Parameters
+    ----------
+    k : int, default 6
+        k-mer length, 1 to 8.
+    stride : int, default 1
+        Distance between token starts: 1 overlaps as DNABERT, ``k`` gives disjoint
+        k-mers. Token ``i`` covers bases ``[i*stride, i*stride + k)``; a trailing
+        partial k-mer is dropped.
+    vocab : path, optional
+        A ``vocab.txt``; see :meth:`from_vocab`.
+    threads : int, optional
+        Threads for :meth:`encode_batch` (default ``DNAKMER_NUM_THREADS`` or all cores).
+
+    Notes
+    -----
+    Ids come as the smallest unsigned NumPy dtype that holds the vocabulary
+    (``uint8`` for k <= 3, ``uint16`` for k <= 7, ``uint32`` for k = 8), handed over
+    without copying. Embedding layers want int64: ``torch.from_numpy(ids).long()``
+    (or ``ids.astype(np.int64)``).
+
+    Examples
+    --------
+    >>> tok = KmerTokenizer(6)
+    >>> tok.encode("AAAAAATN").tolist()
+    [5, 6, 1]
+    >>> tok.decode([2, 5, 6, 3])
+    '[CLS] AAAAAA AAAAAT [SEP]'
+    """
+
+    @classmethod
+    def from_vocab(
+        cls, path: str | os.PathLike[str], stride: int = 1, *, threads: int | None = None
+    ) -> KmerTokenizer:
+        """Build a tokenizer from a ``vocab.txt`` holding the five special tokens
+        (``[PAD] [UNK] [CLS] [SEP] [MASK]``) and all 4^k k-mers, in any order; other
+        ``[BRACKETED]`` tokens are allowed. Ids are line numbers, as in BertTokenizer.
+
+        Raises
+        ------
+        VocabError
+            A k-mer missing or duplicated, a special token missing, or a line that is
+            neither a k-mer nor a ``[BRACKETED]`` token.
+        """
+        return cls(None, stride, vocab=os.fspath(path), threads=threads)
+
+    def save_vocab(self, path: str | os.PathLike[str]) -> Path:
+        """Write the vocabulary as ``vocab.txt`` (into ``path`` if it is a directory).
+
+        The file loads with ``transformers.BertTokenizer``. Returns the file's path.
+        """
+        p = Path(path)
+        if p.is_dir():
+            p = p / "vocab.txt"
+        return write_text(p, self.vocab_text())
+
+    @property
+    def vocab_sha256(self) -> str:
+        """SHA-256 of the vocabulary text (as :meth:`save_vocab` writes it)."""
+        return hashlib.sha256(self.vocab_text().encode()).hexdigest()
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+
+def tokenize_fasta(
+    path: str | os.PathLike[str],
+    tokenizer: _core.KmerTokenizer,
+    *,
+    threads: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> dict[str, np.ndarray]:
+    """Token ids of every record of a FASTA file, in memory.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Record name to 1-D ids (dtype ``tokenizer.dtype``, no special tokens).
+    """
+    records, _ = _core.tokenize_fasta(
+        os.fspath(path), tokenizer, threads=threads, progress=progress
+    )
+    return {name: ids for name, ids, _bases, _unk in records}
+
+
+def _clear_previous_output(out: Path, overwrite: bool) -> None:
+    """Allow writing into ``out`` only if it is empty or holds an earlier token output."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise NotADirectoryError(f"{out} exists and is not a directory")
+    entries = [p for p in out.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        return
+    manifest = out / MANIFEST
+    previous: dict[str, Any] = {}
+    if manifest.exists():
+        try:
+            previous = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            previous = {}
+    if previous.get("kind") != TOKENS_KIND and not overwrite:
+        raise FileExistsError(
+            f"{out} is not empty and holds no earlier dnakmer token output; "
+            "choose another directory or pass overwrite=True"
+        )
+    # Remove the manifest first: a crash below must not leave it pointing at new files.
+    manifest.unlink(missing_ok=True)
+    for rec in previous.get("records", []):
+        (out / str(rec.get("file", ""))).unlink(missing_ok=True)
+
+
+def tokenize_genome(
+    path: str | os.PathLike[str],
+    tokenizer: KmerTokenizer,
+    out_dir: str | os.PathLike[str],
+    *,
+    threads: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Tokenize a whole genome to disk, one memory-mappable ``.npy`` per record.
+
+    The file is streamed: memory stays bounded (a few MB) whatever the genome size.
+    Every ``.npy`` is written under a temporary name and renamed when complete;
+    ``manifest.json`` is written last, so its presence marks a finished output.
+
+    Parameters
+    ----------
+    path : path
+        FASTA file (plain, gzip or BGZF).
+    tokenizer : KmerTokenizer
+    out_dir : path
+        Created if needed. Must be empty or hold an earlier token output.
+    threads : int, optional
+        Decompression threads.
+    progress : callable, optional
+        ``progress(bytes_read, file_size)``.
+    overwrite : bool
+        Write into a non-empty directory that holds other files.
+
+    Returns
+    -------
+    dict
+        The manifest: input path, size and sha256, compression, k, stride, vocab size
+        and sha256, dtype, dnakmer version, and per record its name, file, bases,
+        tokens and ``[UNK]`` tokens. Open a record with
+        ``np.load(out_dir / rec["file"], mmap_mode="r")``.
+    """
+    out = Path(out_dir)
+    _clear_previous_output(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    records, summary = _core.tokenize_fasta_to_npy(
+        os.fspath(path), tokenizer, os.fspath(out), threads=threads, progress=progress
+    )
+    vocab_sha = hashlib.sha256(tokenizer.vocab_text().encode()).hexdigest()
+    manifest: dict[str, Any] = {
+        "kind": TOKENS_KIND,
+        "dnakmer_version": _core.__version__,
+        "input": {
+            "path": os.path.abspath(os.fspath(path)),
+            "sha256": summary["sha256"],
+            "bytes": summary["file_size"],
+            "compression": summary["compression"],
+        },
+        "k": tokenizer.k,
+        "stride": tokenizer.stride,
+        "vocab_size": tokenizer.vocab_size,
+        "vocab_sha256": vocab_sha,
+        "dtype": tokenizer.dtype,
+        "counts": {
+            "records": len(records),
+            "bases": sum(r["bases"] for r in records),
+            "tokens": sum(r["n_tokens"] for r in records),
+            "unk_tokens": sum(r["n_unk"] for r in records),
+        },
+        "records": records,
+    }
+    write_json(out / MANIFEST, manifest)
+    return manifest

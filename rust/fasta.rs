@@ -1,0 +1,373 @@
+//! Streaming FASTA parser. It splits the decompressed stream into header and sequence
+//! lines and hands sequence bytes to a [`SeqSink`] in arbitrary chunks (a line, or part
+//! of a very long line), so memory stays bounded whatever the line width.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use crate::error::{Error, Result};
+use crate::source::{self, Compression, SourceInfo};
+
+const BUF_SIZE: usize = 1 << 20;
+/// Longest header line accepted; longer ones are almost surely not FASTA.
+pub const MAX_HEADER: usize = 1 << 20;
+/// Bytes between two progress reports.
+const PROGRESS_EVERY: u64 = 16 << 20;
+
+/// A byte that may not appear in a sequence line, at `offset` of the chunk handed over.
+#[derive(Debug, Clone, Copy)]
+pub struct BadByte {
+    /// Offset of the byte in the chunk.
+    pub offset: usize,
+    /// The byte itself.
+    pub byte: u8,
+}
+
+/// Receives the records of a FASTA file.
+pub trait SeqSink {
+    /// A record starts (its name is unique in the file).
+    fn begin(&mut self, name: &str, description: &str) -> Result<()>;
+    /// Sequence bytes of the current record: any chunking, may contain ignorable
+    /// whitespace (see [`crate::alphabet::SKIP`]); rejects invalid bytes.
+    fn bases(&mut self, chunk: &[u8]) -> std::result::Result<(), BadByte>;
+    /// The current record ends.
+    fn end(&mut self) -> Result<()>;
+}
+
+/// Options for [`read_fasta`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    /// Decompression threads (1 = everything on the calling thread).
+    pub threads: usize,
+    /// Compute the SHA-256 of the raw file while reading.
+    pub sha256: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            threads: 1,
+            sha256: false,
+        }
+    }
+}
+
+/// What a complete read found.
+#[derive(Debug, Clone)]
+pub struct ReadSummary {
+    /// Compression of the input.
+    pub compression: Compression,
+    /// Raw-file facts (size, hash, BGZF end-of-file marker).
+    pub source: SourceInfo,
+    /// Number of records.
+    pub records: usize,
+    /// Number of lines.
+    pub lines: u64,
+}
+
+/// Progress callback: raw bytes read so far and the file size; returning an error
+/// (usually [`Error::Cancelled`]) stops the read.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64) -> Result<()>;
+
+/// Parse the FASTA file at `path` into `sink`.
+pub fn read_fasta<S: SeqSink>(
+    path: &Path,
+    opts: ReadOptions,
+    sink: &mut S,
+    progress: Option<Progress<'_>>,
+) -> Result<ReadSummary> {
+    std::thread::scope(|scope| {
+        let mut src = source::open(scope, path, opts.threads, opts.sha256)?;
+        let compression = src.compression;
+        let file_size = src.file_size();
+        let mut parser = Parser::new(path, sink);
+        let mut report = progress;
+        let mut last_report = 0u64;
+        let mut buf = vec![0u8; BUF_SIZE];
+        let mut filled = 0usize;
+        loop {
+            let n = src.reader.read(&mut buf[filled..]).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    Error::Cancelled
+                } else {
+                    source::stream_error(path, compression, e)
+                }
+            })?;
+            let eof = n == 0;
+            filled += n;
+            let consumed = parser.feed(&buf[..filled], eof)?;
+            buf.copy_within(consumed..filled, 0);
+            filled -= consumed;
+            if filled == buf.len() {
+                // A header line longer than the buffer: grow up to the limit.
+                if buf.len() >= MAX_HEADER * 2 {
+                    return Err(parser.error("header line is longer than 1 MiB"));
+                }
+                buf.resize(buf.len() * 2, 0);
+            }
+            if let Some(cb) = report.as_mut() {
+                let done = src.state.bytes_read.load(Ordering::Relaxed);
+                if done - last_report >= PROGRESS_EVERY || eof {
+                    last_report = done;
+                    cb(done, file_size)?;
+                }
+            }
+            if eof {
+                break;
+            }
+        }
+        parser.finish()?;
+        let source = src.info();
+        drop(src);
+        Ok(ReadSummary {
+            compression,
+            source,
+            records: parser.names.len(),
+            lines: parser.line,
+        })
+    })
+}
+
+struct Parser<'a, S> {
+    path: &'a Path,
+    sink: &'a mut S,
+    /// 1-based number of the line being read.
+    line: u64,
+    /// Column (0-based) reached in the current sequence line.
+    col: u64,
+    at_line_start: bool,
+    current: Option<String>,
+    names: HashMap<String, u64>,
+}
+
+impl<'a, S: SeqSink> Parser<'a, S> {
+    fn new(path: &'a Path, sink: &'a mut S) -> Self {
+        Parser {
+            path,
+            sink,
+            line: 1,
+            col: 0,
+            at_line_start: true,
+            current: None,
+            names: HashMap::new(),
+        }
+    }
+
+    fn error(&self, msg: impl Into<String>) -> Error {
+        Error::format(self.path, self.line, self.current.as_deref(), msg)
+    }
+
+    /// Consume complete lines (and partial sequence lines) of `buf`; returns how many
+    /// bytes were consumed. Unconsumed bytes are a partial header line.
+    fn feed(&mut self, buf: &[u8], eof: bool) -> Result<usize> {
+        let mut pos = 0;
+        while pos < buf.len() {
+            if self.at_line_start {
+                match buf[pos] {
+                    b'>' => {
+                        let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) else {
+                            if !eof {
+                                return Ok(pos);
+                            }
+                            self.header(&buf[pos + 1..])?;
+                            return Ok(buf.len());
+                        };
+                        self.header(&buf[pos + 1..pos + nl])?;
+                        self.line += 1;
+                        pos += nl + 1;
+                        continue;
+                    }
+                    b'\n' => {
+                        self.line += 1;
+                        pos += 1;
+                        continue;
+                    }
+                    first => {
+                        if self.current.is_none() {
+                            return Err(self.before_header(first));
+                        }
+                        self.at_line_start = false;
+                        self.col = 0;
+                    }
+                }
+            }
+            let rest = &buf[pos..];
+            let (chunk, next) = match memchr::memchr(b'\n', rest) {
+                Some(nl) => (&rest[..nl], Some(nl + 1)),
+                None => (rest, None),
+            };
+            if let Err(bad) = self.sink.bases(chunk) {
+                return Err(self.bad_byte(bad));
+            }
+            match next {
+                Some(step) => {
+                    pos += step;
+                    self.line += 1;
+                    self.at_line_start = true;
+                }
+                None => {
+                    self.col += chunk.len() as u64;
+                    pos = buf.len();
+                }
+            }
+        }
+        Ok(pos)
+    }
+
+    fn before_header(&self, first: u8) -> Error {
+        if first.is_ascii_graphic() || first == b' ' || first == b'\t' || first == b'\r' {
+            self.error("sequence data before the first '>' header line")
+        } else {
+            self.error(format!(
+                "not a FASTA file: byte 0x{first:02x} where a '>' header line was expected"
+            ))
+        }
+    }
+
+    fn bad_byte(&self, bad: BadByte) -> Error {
+        let col = self.col + bad.offset as u64 + 1;
+        let what = if bad.byte.is_ascii_graphic() {
+            format!("'{}'", bad.byte as char)
+        } else {
+            format!("byte 0x{:02x}", bad.byte)
+        };
+        let hint = if bad.byte == b'>' {
+            " ('>' must start a line)"
+        } else if bad.byte.is_ascii_alphabetic() {
+            " (not a nucleotide or IUPAC code)"
+        } else {
+            ""
+        };
+        self.error(format!(
+            "invalid sequence character {what} at column {col}{hint}"
+        ))
+    }
+
+    fn header(&mut self, raw: &[u8]) -> Result<()> {
+        if self.current.is_some() {
+            self.sink.end()?;
+            self.current = None;
+        }
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let text = std::str::from_utf8(raw)
+            .map_err(|e| self.error(format!("header line is not valid UTF-8 ({e})")))?;
+        if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\t') {
+            return Err(self.error(format!(
+                "header line contains control character U+{:04X}",
+                c as u32
+            )));
+        }
+        let trimmed = text.trim_start();
+        let (name, description) = match trimmed.find(char::is_whitespace) {
+            Some(i) => (&trimmed[..i], trimmed[i..].trim()),
+            None => (trimmed, ""),
+        };
+        if name.is_empty() {
+            return Err(self.error("header line has no record name"));
+        }
+        if let Some(first) = self.names.get(name) {
+            return Err(self.error(format!(
+                "duplicate record name '{name}' (first defined on line {first})"
+            )));
+        }
+        self.names.insert(name.to_owned(), self.line);
+        self.sink.begin(name, description)?;
+        self.current = Some(name.to_owned());
+        self.at_line_start = true;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if self.current.is_some() {
+            self.sink.end()?;
+            self.current = None;
+        }
+        if self.names.is_empty() {
+            return Err(Error::format(
+                self.path,
+                self.line,
+                None,
+                "no FASTA records found (empty input or no '>' header line)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alphabet::{CLASS, INVALID, SKIP};
+    use std::io::Write;
+
+    #[derive(Default)]
+    struct Collect {
+        records: Vec<(String, String, Vec<u8>)>,
+    }
+
+    impl SeqSink for Collect {
+        fn begin(&mut self, name: &str, description: &str) -> Result<()> {
+            self.records
+                .push((name.into(), description.into(), Vec::new()));
+            Ok(())
+        }
+        fn bases(&mut self, chunk: &[u8]) -> std::result::Result<(), BadByte> {
+            let seq = &mut self.records.last_mut().expect("record").2;
+            for (offset, &byte) in chunk.iter().enumerate() {
+                match CLASS[byte as usize] {
+                    INVALID => return Err(BadByte { offset, byte }),
+                    SKIP => {}
+                    _ => seq.push(byte),
+                }
+            }
+            Ok(())
+        }
+        fn end(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Collect> {
+        let mut f = tempfile::NamedTempFile::new().expect("tmp");
+        f.write_all(bytes).expect("write");
+        let mut sink = Collect::default();
+        read_fasta(f.path(), ReadOptions::default(), &mut sink, None)?;
+        Ok(sink)
+    }
+
+    #[test]
+    fn parses_records_crlf_blank_lines() {
+        let c = parse(b">a first one\r\nACGT\r\nac\r\n\r\n>b\nNNRY\n\n>empty\n").expect("ok");
+        assert_eq!(c.records.len(), 3);
+        assert_eq!(c.records[0].0, "a");
+        assert_eq!(c.records[0].1, "first one");
+        assert_eq!(c.records[0].2, b"ACGTac");
+        assert_eq!(c.records[1].2, b"NNRY");
+        assert!(c.records[2].2.is_empty());
+    }
+
+    #[test]
+    fn reports_line_and_record_of_bad_bytes() {
+        let err = parse(b">a\nACGT\nAC1T\n").err().expect("error");
+        let msg = err.to_string();
+        assert!(msg.contains(":3: record 'a'"), "{msg}");
+        assert!(msg.contains("column 3"), "{msg}");
+    }
+
+    #[test]
+    fn rejects_duplicates_and_missing_headers() {
+        assert!(parse(b">a\nA\n>a\nC\n")
+            .err()
+            .expect("dup")
+            .to_string()
+            .contains("duplicate"));
+        assert!(parse(b"ACGT\n>a\nA\n")
+            .err()
+            .expect("no header")
+            .to_string()
+            .contains("before the first"));
+        assert!(parse(b"").err().expect("empty").to_string().contains("no FASTA"));
+    }
+}
