@@ -39,6 +39,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// Wrap an I/O error with the path it concerns.
+    #[must_use]
     pub fn io(path: &Path, source: io::Error) -> Self {
         Error::Io {
             path: path.to_path_buf(),

@@ -201,16 +201,13 @@ impl<'a, S: SeqSink> Parser<'a, S> {
             if let Err(bad) = self.sink.bases(chunk) {
                 return Err(self.bad_byte(bad));
             }
-            match next {
-                Some(step) => {
-                    pos += step;
-                    self.line += 1;
-                    self.at_line_start = true;
-                }
-                None => {
-                    self.col += chunk.len() as u64;
-                    pos = buf.len();
-                }
+            if let Some(step) = next {
+                pos += step;
+                self.line += 1;
+                self.at_line_start = true;
+            } else {
+                self.col += chunk.len() as u64;
+                pos = buf.len();
             }
         }
         Ok(pos)
@@ -368,6 +365,10 @@ mod tests {
             .expect("no header")
             .to_string()
             .contains("before the first"));
-        assert!(parse(b"").err().expect("empty").to_string().contains("no FASTA"));
+        assert!(parse(b"")
+            .err()
+            .expect("empty")
+            .to_string()
+            .contains("no FASTA"));
     }
 }

@@ -88,7 +88,7 @@ impl Builder {
         let shift = (self.total & 3) * 2;
         self.cur |= code << shift;
         self.total += 1;
-        if self.total & 3 == 0 {
+        if self.total.trailing_zeros() >= 2 {
             self.packed.push(self.cur);
             self.cur = 0;
         }
@@ -96,10 +96,18 @@ impl Builder {
 
     fn close_runs(&mut self) {
         if let Some((start, byte)) = self.amb_open.take() {
-            self.ambiguous.push(Run { start, end: self.total, byte });
+            self.ambiguous.push(Run {
+                start,
+                end: self.total,
+                byte,
+            });
         }
         if let Some(start) = self.soft_open.take() {
-            self.soft.push(Run { start, end: self.total, byte: 0 });
+            self.soft.push(Run {
+                start,
+                end: self.total,
+                byte: 0,
+            });
         }
     }
 
@@ -154,13 +162,21 @@ impl SeqSink for Builder {
             let upper = byte.to_ascii_uppercase();
             if c & NON_ACGT == 0 {
                 if let Some((start, b)) = self.amb_open.take() {
-                    self.ambiguous.push(Run { start, end: self.total, byte: b });
+                    self.ambiguous.push(Run {
+                        start,
+                        end: self.total,
+                        byte: b,
+                    });
                 }
             } else {
                 match self.amb_open {
                     Some((_, b)) if b == upper => {}
                     Some((start, b)) => {
-                        self.ambiguous.push(Run { start, end: self.total, byte: b });
+                        self.ambiguous.push(Run {
+                            start,
+                            end: self.total,
+                            byte: b,
+                        });
                         self.amb_open = Some((self.total, upper));
                     }
                     None => self.amb_open = Some((self.total, upper)),
@@ -171,7 +187,11 @@ impl SeqSink for Builder {
             }
             if c & LOWER == 0 {
                 if let Some(start) = self.soft_open.take() {
-                    self.soft.push(Run { start, end: self.total, byte: 0 });
+                    self.soft.push(Run {
+                        start,
+                        end: self.total,
+                        byte: 0,
+                    });
                 }
             } else if self.soft_open.is_none() {
                 self.soft_open = Some(self.total);
@@ -205,7 +225,7 @@ impl SeqSink for Builder {
 impl Genome {
     /// Read a FASTA file (plain, gzip or BGZF) into memory.
     pub fn open(path: &Path, opts: ReadOptions, progress: Option<Progress<'_>>) -> Result<Self> {
-        let hint = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let hint = std::fs::metadata(path).map_or(0, |m| m.len());
         let mut builder = Builder::new(hint);
         let summary = fasta::read_fasta(path, opts, &mut builder, progress)?;
         Ok(builder.finish(path, summary))
@@ -369,8 +389,14 @@ mod tests {
         assert_eq!(g.fetch(2, 0, None).expect("c"), b"nnnAC");
         assert!(g.fetch(1, 0, None).expect("b").is_empty());
         let c = g.records()[0].counts;
-        assert_eq!((c.a, c.c, c.g, c.t, c.n, c.other, c.softmasked), (2, 2, 4, 3, 2, 4, 6));
-        assert_eq!(g.codes(0, 0, Some(8)).expect("codes"), vec![0, 2, 3, 1, 4, 4, 4, 4]);
+        assert_eq!(
+            (c.a, c.c, c.g, c.t, c.n, c.other, c.softmasked),
+            (2, 2, 4, 3, 2, 4, 6)
+        );
+        assert_eq!(
+            g.codes(0, 0, Some(8)).expect("codes"),
+            vec![0, 2, 3, 1, 4, 4, 4, 4]
+        );
         assert_eq!(g.acgt_intervals(0), vec![(0, 4), (8, 15)]);
         assert_eq!(g.acgt_intervals(2), vec![(3, 5)]);
         assert!(g.fetch(0, 5, Some(100)).is_err());

@@ -129,7 +129,8 @@ impl Rolling {
     ) -> std::result::Result<(), BadByte> {
         out.reserve(bytes.len() / self.stride as usize + 1);
         let (k, mask, stride) = (self.k, self.mask, self.stride);
-        let (mut id, mut run, mut pos, mut next_emit) = (self.id, self.run, self.pos, self.next_emit);
+        let (mut id, mut run, mut pos, mut next_emit) =
+            (self.id, self.run, self.pos, self.next_emit);
         let mut result = Ok(());
         for (offset, &byte) in bytes.iter().enumerate() {
             let c = classes[byte as usize];
@@ -259,7 +260,13 @@ impl Tokenizer {
         bytes: &[u8],
         out: &mut Vec<T>,
     ) -> std::result::Result<(), BadByte> {
-        state.push(bytes, &CLASS, self.vocab.kmer_ids(), self.vocab.specials().unk, out)
+        state.push(
+            bytes,
+            &CLASS,
+            self.vocab.kmer_ids(),
+            self.vocab.specials().unk,
+            out,
+        )
     }
 
     /// Encode a whole text sequence (no special tokens) into `out`.
@@ -276,7 +283,13 @@ impl Tokenizer {
     pub fn encode_codes_into<T: TokenId>(&self, codes: &[u8], out: &mut Vec<T>) -> Result<()> {
         let mut state = self.rolling();
         state
-            .push(codes, &CODE_CLASS, self.vocab.kmer_ids(), self.vocab.specials().unk, out)
+            .push(
+                codes,
+                &CODE_CLASS,
+                self.vocab.kmer_ids(),
+                self.vocab.specials().unk,
+                out,
+            )
             .map_err(|b| Error::invalid(format!("invalid base code {} at {}", b.byte, b.offset)))
     }
 
@@ -289,7 +302,11 @@ impl Tokenizer {
     }
 
     /// Encode at most `limit` tokens of `seq`, skipping the work past them.
-    fn encode_limited<T: TokenId>(&self, seq: &[u8], limit: Option<usize>) -> std::result::Result<Vec<T>, BadByte> {
+    fn encode_limited<T: TokenId>(
+        &self,
+        seq: &[u8],
+        limit: Option<usize>,
+    ) -> std::result::Result<Vec<T>, BadByte> {
         let mut out = Vec::new();
         if let Some(limit) = limit {
             let prefix = self.span_of(limit).min(seq.len());
@@ -396,9 +413,12 @@ impl Tokenizer {
         let tokens = self.vocab.tokens();
         let mut words = Vec::with_capacity(ids.len());
         for &id in ids {
-            let tok = tokens
-                .get(id as usize)
-                .ok_or_else(|| Error::invalid(format!("token id {id} is outside the vocabulary (size {})", tokens.len())))?;
+            let tok = tokens.get(id as usize).ok_or_else(|| {
+                Error::invalid(format!(
+                    "token id {id} is outside the vocabulary (size {})",
+                    tokens.len()
+                ))
+            })?;
             if skip_special_tokens && tok.starts_with('[') {
                 continue;
             }
@@ -466,7 +486,7 @@ mod tests {
         let t = Tokenizer::dnabert(4, 1).expect("tok");
         let whole: Vec<u16> = t.encode(seq).expect("enc");
         let mut st = t.rolling();
-        let mut out = Vec::new();
+        let mut out: Vec<u16> = Vec::new();
         for chunk in seq.chunks(5) {
             t.push_text(&mut st, chunk, &mut out).expect("push");
         }

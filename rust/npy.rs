@@ -32,7 +32,9 @@ fn header(descr: &str, shape: &[u64]) -> Vec<u8> {
 /// Temporary sibling name used while a file is being written.
 #[must_use]
 pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
@@ -52,7 +54,8 @@ impl NpyWriter {
         let tmp = temp_path(path);
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(&header(descr, &[0])).map_err(|e| Error::io(&tmp, e))?;
+        out.write_all(&header(descr, &[0]))
+            .map_err(|e| Error::io(&tmp, e))?;
         Ok(NpyWriter {
             path: path.to_path_buf(),
             tmp,
@@ -92,7 +95,8 @@ impl NpyWriter {
         out.flush().map_err(io)?;
         let mut file = out.into_inner().map_err(|e| io(e.into_error()))?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
-        file.write_all(&header(self.descr, &[self.len])).map_err(io)?;
+        file.write_all(&header(self.descr, &[self.len]))
+            .map_err(io)?;
         file.sync_all().map_err(io)?;
         drop(file);
         std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;

@@ -86,10 +86,12 @@ impl SourceState {
 #[must_use]
 pub fn to_hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Hex SHA-256 of a whole file.
@@ -229,6 +231,7 @@ pub fn open<'scope, 'env>(
 }
 
 /// Translate an I/O error from a decompressed stream into the crate's error type.
+#[must_use]
 pub fn stream_error(path: &Path, compression: Compression, e: io::Error) -> Error {
     match compression {
         Compression::Plain => Error::io(path, e),
@@ -525,7 +528,10 @@ mod tests {
     #[test]
     fn detects_formats() {
         assert_eq!(detect(b">chr1\nACGT\n"), Compression::Plain);
-        assert_eq!(detect(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), Compression::Gzip);
+        assert_eq!(
+            detect(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]),
+            Compression::Gzip
+        );
         let bgzf = [
             0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0, 27, 0,
         ];

@@ -131,7 +131,13 @@ struct ToNpy {
 fn file_stem(name: &str, used: &mut HashSet<String>) -> String {
     let mut stem: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if stem.starts_with('.') {
         stem.insert(0, '_');
@@ -161,7 +167,10 @@ impl<T: TokenId> Emitter<T> for ToNpy {
     fn begin(&mut self, name: &str) -> Result<()> {
         let stem = file_stem(name, &mut self.used);
         let path = self.out_dir.join(format!("{stem}.npy"));
-        self.writer = Some((name.to_owned(), NpyWriter::create(&path, self.descr, self.itemsize)?));
+        self.writer = Some((
+            name.to_owned(),
+            NpyWriter::create(&path, self.descr, self.itemsize)?,
+        ));
         Ok(())
     }
 
@@ -208,7 +217,9 @@ pub fn tokenize_fasta<T: TokenId>(
         state: tok.rolling(),
         buf: Vec::new(),
         n_unk: 0,
-        emitter: InMemory { records: Vec::new() },
+        emitter: InMemory {
+            records: Vec::new(),
+        },
     };
     let summary = fasta::read_fasta(path, opts, &mut sink, progress)?;
     Ok((sink.emitter.records, summary))
@@ -258,7 +269,10 @@ mod tests {
         let (recs, _) =
             tokenize_fasta::<u8>(f.path(), &tok, ReadOptions::default(), None).expect("mem");
         assert_eq!(recs.len(), 3);
-        assert_eq!(recs[0].ids, tok.encode::<u8>(b"ACGTACGTNACGTTGA").expect("enc"));
+        assert_eq!(
+            recs[0].ids,
+            tok.encode::<u8>(b"ACGTACGTNACGTTGA").expect("enc")
+        );
         assert_eq!(recs[0].n_unk, 3);
         assert!(recs[1].ids.is_empty());
         let dir = tempfile::tempdir().expect("dir");

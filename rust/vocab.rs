@@ -69,6 +69,44 @@ pub fn kmer_index(text: &str) -> Option<usize> {
     })
 }
 
+/// Validate one vocabulary line: `Some(len)` for a k-mer, `None` for a `[SPECIAL]` token.
+fn check_token<'a>(
+    tok: &'a str,
+    line: Option<u64>,
+    path: Option<&Path>,
+    seen: &mut std::collections::HashMap<&'a str, usize>,
+    i: usize,
+) -> Result<Option<usize>> {
+    if tok.is_empty() {
+        return Err(Error::vocab(path, line, "empty token"));
+    }
+    if tok.trim() != tok {
+        return Err(Error::vocab(
+            path,
+            line,
+            format!("token {tok:?} has surrounding whitespace (CRLF line endings?)"),
+        ));
+    }
+    if let Some(first) = seen.insert(tok, i) {
+        return Err(Error::vocab(
+            path,
+            line,
+            format!("duplicate token '{tok}' (first on line {})", first + 1),
+        ));
+    }
+    if tok.starts_with('[') && tok.ends_with(']') {
+        return Ok(None);
+    }
+    if kmer_index(tok).is_none() {
+        return Err(Error::vocab(
+            path,
+            line,
+            format!("token '{tok}' is neither a [SPECIAL] token nor an uppercase ACGT k-mer"),
+        ));
+    }
+    Ok(Some(tok.len()))
+}
+
 impl Vocab {
     /// DNABERT's vocabulary: the five special tokens, then all k-mers in
     /// `itertools.product("ATCG", repeat=k)` order.
@@ -112,40 +150,19 @@ impl Vocab {
         let mut seen = std::collections::HashMap::with_capacity(tokens.len());
         for (i, tok) in tokens.iter().enumerate() {
             let line = Some(i as u64 + 1);
-            if tok.is_empty() {
-                return Err(Error::vocab(path, line, "empty token"));
-            }
-            if tok.trim() != tok {
-                return Err(Error::vocab(
-                    path,
-                    line,
-                    format!("token {tok:?} has surrounding whitespace (CRLF line endings?)"),
-                ));
-            }
-            if let Some(first) = seen.insert(tok.as_str(), i) {
-                return Err(Error::vocab(
-                    path,
-                    line,
-                    format!("duplicate token '{tok}' (first on line {})", first + 1),
-                ));
-            }
-            if tok.starts_with('[') && tok.ends_with(']') {
+            let Some(len) = check_token(tok, line, path, &mut seen, i)? else {
                 continue;
-            }
-            if kmer_index(tok).is_none() {
-                return Err(Error::vocab(
-                    path,
-                    line,
-                    format!("token '{tok}' is neither a [SPECIAL] token nor an uppercase ACGT k-mer"),
-                ));
-            }
+            };
             match k {
-                None => k = Some(tok.len()),
-                Some(k0) if k0 != tok.len() => {
+                None => k = Some(len),
+                Some(k0) if k0 != len => {
                     return Err(Error::vocab(
                         path,
                         line,
-                        format!("k-mer '{tok}' has length {} but earlier k-mers have length {k0}", tok.len()),
+                        format!(
+                            "k-mer '{tok}' has length {} but earlier k-mers have length {k0}",
+                            tok.len()
+                        ),
                     ))
                 }
                 Some(_) => {}
@@ -155,12 +172,16 @@ impl Vocab {
             return Err(Error::vocab(path, None, "vocabulary holds no k-mers"));
         };
         if k > MAX_K {
-            return Err(Error::vocab(path, None, format!("k = {k} exceeds the maximum of {MAX_K}")));
+            return Err(Error::vocab(
+                path,
+                None,
+                format!("k = {k} exceeds the maximum of {MAX_K}"),
+            ));
         }
         let special_id = |name: &str| -> Result<u32> {
-            seen.get(name).map(|&i| i as u32).ok_or_else(|| {
-                Error::vocab(path, None, format!("special token {name} is missing"))
-            })
+            seen.get(name)
+                .map(|&i| i as u32)
+                .ok_or_else(|| Error::vocab(path, None, format!("special token {name} is missing")))
         };
         let specials = SpecialIds {
             pad: special_id("[PAD]")?,
@@ -238,7 +259,7 @@ impl Vocab {
     pub fn id_to_kmer_index(&self) -> Vec<i32> {
         let mut out = vec![-1i32; self.tokens.len()];
         for (idx, &id) in self.kmer_ids.iter().enumerate() {
-            out[id as usize] = idx as i32;
+            out[id as usize] = i32::try_from(idx).expect("at most 4^8 k-mers");
         }
         out
     }
@@ -276,8 +297,7 @@ mod tests {
         assert!(Vocab::from_lines(&missing, None).is_err());
         let dup = format!("{}AA\n", v.to_text());
         assert!(Vocab::from_lines(&dup, None)
-            .err()
-            .expect("dup")
+            .expect_err("dup")
             .to_string()
             .contains("duplicate"));
         assert!(check_k(0).is_err() && check_k(9).is_err());

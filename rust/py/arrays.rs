@@ -5,12 +5,12 @@ use numpy::{Element, IntoPyArray};
 use pyo3::prelude::*;
 
 /// Move a vector into a 1-D NumPy array.
-pub fn vec1<'py, T: Element>(py: Python<'py>, v: Vec<T>) -> Bound<'py, PyAny> {
+pub fn vec1<T: Element>(py: Python<'_>, v: Vec<T>) -> Bound<'_, PyAny> {
     v.into_pyarray(py).into_any()
 }
 
 /// Move a row-major buffer into a 2-D NumPy array of shape `(rows, cols)`.
-pub fn vec2<'py, T: Element>(py: Python<'py>, v: Vec<T>, rows: usize, cols: usize) -> Bound<'py, PyAny> {
+pub fn vec2<T: Element>(py: Python<'_>, v: Vec<T>, rows: usize, cols: usize) -> Bound<'_, PyAny> {
     Array2::from_shape_vec((rows, cols), v)
         .expect("buffer length equals rows * cols")
         .into_pyarray(py)

@@ -51,7 +51,11 @@ impl PyGenome {
     /// Record names in file order.
     #[getter]
     fn names(&self) -> Vec<String> {
-        self.inner.records().iter().map(|r| r.name.clone()).collect()
+        self.inner
+            .records()
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
     }
 
     /// Record lengths in file order.
@@ -79,7 +83,9 @@ impl PyGenome {
     /// Compression of the input: "plain", "gzip" or "bgzf".
     #[getter]
     fn compression(&self) -> &'static str {
-        self.inner.summary().map_or("plain", |s| s.compression.name())
+        self.inner
+            .summary()
+            .map_or("plain", |s| s.compression.name())
     }
 
     /// Hex SHA-256 of the file, when opened with `sha256=True`.
@@ -91,7 +97,9 @@ impl PyGenome {
     /// True for a BGZF file without its end-of-file block (it may be truncated).
     #[getter]
     fn bgzf_eof_missing(&self) -> bool {
-        self.inner.summary().is_some_and(|s| s.source.bgzf_eof_missing)
+        self.inner
+            .summary()
+            .is_some_and(|s| s.source.bgzf_eof_missing)
     }
 
     /// Total number of bases.
@@ -127,12 +135,16 @@ impl PyGenome {
         Ok(codes.into_pyarray(py))
     }
 
-    fn acgt_intervals<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyArray2<u64>>> {
+    fn acgt_intervals<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+    ) -> PyResult<Bound<'py, PyArray2<u64>>> {
         let rec = self.record(name)?;
         let iv = self.inner.acgt_intervals(rec);
         let flat: Vec<u64> = iv.iter().flat_map(|&(s, e)| [s, e]).collect();
-        let arr = numpy::ndarray::Array2::from_shape_vec((iv.len(), 2), flat)
-            .expect("shape matches");
+        let arr =
+            numpy::ndarray::Array2::from_shape_vec((iv.len(), 2), flat).expect("shape matches");
         Ok(arr.into_pyarray(py))
     }
 
@@ -140,9 +152,14 @@ impl PyGenome {
     fn _stats_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let recs = self.inner.records();
         let d = PyDict::new(py);
-        d.set_item("name", recs.iter().map(|r| r.name.clone()).collect::<Vec<_>>())?;
+        d.set_item(
+            "name",
+            recs.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+        )?;
         d.set_item("length", recs.iter().map(|r| r.len).collect::<Vec<_>>())?;
-        let col = |f: fn(&crate::genome::BaseCounts) -> u64| recs.iter().map(|r| f(&r.counts)).collect::<Vec<_>>();
+        let col = |f: fn(&crate::genome::BaseCounts) -> u64| {
+            recs.iter().map(|r| f(&r.counts)).collect::<Vec<_>>()
+        };
         d.set_item("a", col(|c| c.a))?;
         d.set_item("c", col(|c| c.c))?;
         d.set_item("g", col(|c| c.g))?;

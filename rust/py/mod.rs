@@ -2,6 +2,9 @@
 //! each binding converts its arguments, calls the core with the GIL released, and
 //! converts the result.
 
+// pyo3 extracts arguments as owned values; taking them by value is the idiom.
+#![allow(clippy::needless_pass_by_value)]
+
 use pyo3::prelude::*;
 
 mod arrays;

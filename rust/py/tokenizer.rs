@@ -64,7 +64,12 @@ pub fn summary_dict<'py>(py: Python<'py>, s: &ReadSummary) -> PyResult<Bound<'py
 impl PyKmerTokenizer {
     #[new]
     #[pyo3(signature = (k = None, stride = 1, *, vocab = None, threads = None))]
-    fn new(k: Option<usize>, stride: usize, vocab: Option<PathBuf>, threads: Option<usize>) -> PyResult<Self> {
+    fn new(
+        k: Option<usize>,
+        stride: usize,
+        vocab: Option<PathBuf>,
+        threads: Option<usize>,
+    ) -> PyResult<Self> {
         let v = match &vocab {
             Some(path) => {
                 let v = Vocab::from_file(path)?;
@@ -164,7 +169,11 @@ impl PyKmerTokenizer {
     }
 
     /// Encode base codes (uint8: 0-3 = A/T/C/G, 4 = other).
-    fn encode_codes<'py>(&self, py: Python<'py>, codes: PyReadonlyArray1<'py, u8>) -> PyResult<Bound<'py, PyAny>> {
+    fn encode_codes<'py>(
+        &self,
+        py: Python<'py>,
+        codes: PyReadonlyArray1<'py, u8>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let slice = codes.as_slice()?;
         let tok = &self.inner;
         with_id_type!(tok.width(), T => {
@@ -193,7 +202,8 @@ impl PyKmerTokenizer {
             Some(p) => parse_padding(p)?,
             None => Some(Padding::Longest),
         };
-        let threads = default_threads(threads.or(self.threads)).min(slices.len().div_ceil(64).max(1));
+        let threads =
+            default_threads(threads.or(self.threads)).min(slices.len().div_ceil(64).max(1));
         let tok = &self.inner;
         let out = PyDict::new(py);
         with_id_type!(tok.width(), T => {
