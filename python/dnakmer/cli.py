@@ -124,7 +124,8 @@ def stats(
                     for v in row
                 )
             )
-        Console().print(table)
+        # Piped output is not cut to 80 columns: numbers must stay whole.
+        Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
 @app.command()

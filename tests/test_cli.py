@@ -1,0 +1,107 @@
+"""The command line, run as a user runs it: a subprocess of ``python -m dnakmer``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dnakmer
+
+DATA = Path(__file__).parent / "data"
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dnakmer", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_version_and_help() -> None:
+    out = run("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"dnakmer {dnakmer.__version__}"
+    helptext = run("--help")
+    assert helptext.returncode == 0
+    for command in ("stats", "vocab", "tokenize"):
+        assert command in helptext.stdout
+
+
+def test_help_does_not_import_torch() -> None:
+    code = (
+        "import sys; from dnakmer.cli import app; from typer.testing import CliRunner;"
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0;"
+        "bad = [m for m in ('torch', 'transformers', 'sklearn', 'matplotlib') if m in sys.modules];"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_stats_formats_on_real_genome() -> None:
+    js = run("stats", str(DATA / "yeast_chrI.fa.gz"), "--format", "json")
+    assert js.returncode == 0, js.stderr
+    (row,) = json.loads(js.stdout)
+    assert row["length"] == 230_218
+    assert row["softmasked"] == 29_731
+    assert round(row["gc"], 4) == 0.3927
+    csv = run("stats", str(DATA / "phix174.fa"), "--format", "csv")
+    header, line = csv.stdout.strip().splitlines()
+    assert header.split(",") == [
+        "name", "length", "a", "c", "g", "t", "n", "other", "softmasked", "gc",
+    ]
+    assert line.split(",")[1] == "5386"
+    table = run("stats")
+    assert table.returncode == 0
+    assert "48,502" in table.stdout
+
+
+def test_vocab_then_tokenize_with_it(tmp_path: Path) -> None:
+    out = run("vocab", "--k", "4", "--out", str(tmp_path / "vocab.txt"))
+    assert out.returncode == 0, out.stderr
+    lines = (tmp_path / "vocab.txt").read_text().splitlines()
+    assert len(lines) == 5 + 4**4
+    assert lines[:6] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "AAAA"]
+    tok = run(
+        "tokenize", str(DATA / "phix174.fa"), "--vocab", str(tmp_path / "vocab.txt"),
+        "--k", "4", "--out", str(tmp_path / "tok"), "--quiet",
+    )
+    assert tok.returncode == 0, tok.stderr
+    manifest = json.loads((tmp_path / "tok" / "manifest.json").read_text())
+    assert manifest["k"] == 4 and manifest["dtype"] == "uint16"
+    (rec,) = manifest["records"]
+    ids = np.load(tmp_path / "tok" / rec["file"], mmap_mode="r")
+    assert ids.shape == (5386 - 3,)
+    seq = dnakmer.Genome.open(DATA / "phix174.fa").fetch(rec["name"])
+    assert ids[0] == dnakmer.KmerTokenizer(4).encode(seq[:4])[0]
+
+
+def test_tokenize_default_genome(tmp_path: Path) -> None:
+    out = run("tokenize", "--out", "toks", "--k", "6", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "48,497 tokens" in out.stdout
+    assert (tmp_path / "toks" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["stats", "no/such/file.fa"], "No such file or directory"),
+        (["tokenize", "--k", "9", "--out", "x"], "k must be between 1 and 8"),
+    ],
+)
+def test_errors_are_one_red_line(args: list[str], fragment: str, tmp_path: Path) -> None:
+    out = run(*args, cwd=tmp_path)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("error:") and fragment in lines[0]
+    assert "Traceback" not in out.stderr
