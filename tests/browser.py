@@ -71,7 +71,9 @@ def inspect_page(html_path: Path, timeout: float = 60.0) -> dict[str, Any]:
         )
     match = re.search(r'<pre id="__probe">(.*?)</pre>', proc.stdout, re.S)
     if match is None:
-        raise RuntimeError(f"chromium produced no probe output (rc={proc.returncode}):\n{proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"chromium produced no probe output (rc={proc.returncode}):\n{proc.stderr[-2000:]}"
+        )
     import html as _html
 
     found: dict[str, Any] = json.loads(_html.unescape(match.group(1)))

@@ -8,10 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from browser import chromium, inspect_page
 from dnakmer import Genome
 from dnakmer.report import Figure, Section, Table, render_html, write_report, write_summary
-
-from browser import chromium, inspect_page
 
 DATA = Path(__file__).parent / "data"
 

@@ -96,7 +96,11 @@ def _table_html(t: Table) -> str:
         more = f'<p class="meta">{t.frame.height - t.max_rows:,} more rows in the run folder.</p>'
     caption = f"<caption>{html.escape(t.title)}</caption>"
     note = f'<p class="meta">{html.escape(t.caption)}</p>' if t.caption else ""
-    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}{note}"
+    body = "".join(rows)
+    return (
+        f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"{more}{note}"
+    )
 
 
 def _figure_html(f: Figure) -> str:
