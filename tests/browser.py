@@ -62,12 +62,22 @@ def inspect_page(html_path: Path, timeout: float = 60.0) -> dict[str, Any]:
         page.write_text(probed, encoding="utf-8")
         proc = subprocess.run(
             [
-                binary, "--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-dev-shm-usage", f"--user-data-dir={tmp}/profile",
-                "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
-                "--dump-dom", page.as_uri(),
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={tmp}/profile",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                page.as_uri(),
             ],
-            capture_output=True, text=True, timeout=timeout, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     match = re.search(r'<pre id="__probe">(.*?)</pre>', proc.stdout, re.S)
     if match is None:
@@ -78,7 +88,8 @@ def inspect_page(html_path: Path, timeout: float = 60.0) -> dict[str, Any]:
 
     found: dict[str, Any] = json.loads(_html.unescape(match.group(1)))
     found["console_errors"] = [
-        line for line in proc.stderr.splitlines()
+        line
+        for line in proc.stderr.splitlines()
         if "CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)
     ]
     return found

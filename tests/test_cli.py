@@ -56,7 +56,16 @@ def test_stats_formats_on_real_genome() -> None:
     csv = run("stats", str(DATA / "phix174.fa"), "--format", "csv")
     header, line = csv.stdout.strip().splitlines()
     assert header.split(",") == [
-        "name", "length", "a", "c", "g", "t", "n", "other", "softmasked", "gc",
+        "name",
+        "length",
+        "a",
+        "c",
+        "g",
+        "t",
+        "n",
+        "other",
+        "softmasked",
+        "gc",
     ]
     assert line.split(",")[1] == "5386"
     table = run("stats")
@@ -71,8 +80,15 @@ def test_vocab_then_tokenize_with_it(tmp_path: Path) -> None:
     assert len(lines) == 5 + 4**4
     assert lines[:6] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "AAAA"]
     tok = run(
-        "tokenize", str(DATA / "phix174.fa"), "--vocab", str(tmp_path / "vocab.txt"),
-        "--k", "4", "--out", str(tmp_path / "tok"), "--quiet",
+        "tokenize",
+        str(DATA / "phix174.fa"),
+        "--vocab",
+        str(tmp_path / "vocab.txt"),
+        "--k",
+        "4",
+        "--out",
+        str(tmp_path / "tok"),
+        "--quiet",
     )
     assert tok.returncode == 0, tok.stderr
     manifest = json.loads((tmp_path / "tok" / "manifest.json").read_text())

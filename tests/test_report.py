@@ -55,7 +55,7 @@ def report(tmp_path: Path) -> Path:
 def test_html_is_self_contained_and_escaped(report: Path) -> None:
     text = report.read_text()
     assert "data:image/png;base64," in text
-    assert "src=\"http" not in text and "<script" not in text
+    assert 'src="http' not in text and "<script" not in text
     assert "&lt;genome&gt; &amp; its" in text
     assert "230,218" in text and "0.3927" in text
     assert not [p for p in report.parent.iterdir() if p.name.endswith(".partial")]

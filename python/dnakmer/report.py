@@ -98,8 +98,7 @@ def _table_html(t: Table) -> str:
     note = f'<p class="meta">{html.escape(t.caption)}</p>' if t.caption else ""
     body = "".join(rows)
     return (
-        f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        f"{more}{note}"
+        f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}{note}"
     )
 
 

@@ -1,0 +1,376 @@
+"""Masked-language-model pretraining of a BERT encoder on a raw genome.
+
+Three tokenizations, compared at an equal budget (same model, steps, batch and number of
+token positions per sequence):
+
+- ``"overlapping"``: k-mers with stride 1 (DNABERT) and DNABERT's span masking;
+- ``"nonoverlapping"``: k-mers with stride k and BERT's 15 % token masking;
+- ``"nucleotide"``: single nucleotides (k = 1) and BERT's 15 % masking.
+
+Windows are drawn (seeded) from N-free stretches of the genome; evaluation windows come
+from held-out records, or, for a genome with a single record, from a held-out block at the
+end of each record, so no evaluated base was seen in training.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from dnakmer import __version__
+from dnakmer._io import write_json
+from dnakmer._trainer import TrainOptions, training_arguments
+from dnakmer.genome import Genome
+from dnakmer.tokenizer import KmerTokenizer
+
+__all__ = ["ModelShape", "PretrainResult", "pretrain", "sample_windows", "tokenizer_for"]
+
+TOKENIZATIONS = ("overlapping", "nonoverlapping", "nucleotide")
+
+
+@dataclass
+class ModelShape:
+    """Size of the BERT encoder: tiny for CPU tests, ``dnabert()`` for GPUs."""
+
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 2
+    intermediate: int = 256
+    dropout: float = 0.1
+
+    @classmethod
+    def dnabert(cls) -> ModelShape:
+        """DNABERT's size: 12 layers, hidden 768, 12 heads, intermediate 3072."""
+        return cls(hidden=768, layers=12, heads=12, intermediate=3072)
+
+
+@dataclass
+class PretrainResult:
+    """Where the model went and how training went."""
+
+    out_dir: Path
+    history: pl.DataFrame
+    final_eval: dict[str, float] = field(default_factory=dict)
+
+
+def tokenizer_for(tokenization: str, k: int) -> KmerTokenizer:
+    """The :class:`KmerTokenizer` of a tokenization scheme."""
+    if tokenization == "overlapping":
+        return KmerTokenizer(k, 1)
+    if tokenization == "nonoverlapping":
+        return KmerTokenizer(k, k)
+    if tokenization == "nucleotide":
+        return KmerTokenizer(1, 1)
+    raise ValueError(f"tokenization must be one of {TOKENIZATIONS}, got {tokenization!r}")
+
+
+def _record_ranges(
+    genome: Genome, eval_records: list[str] | None, eval_fraction: float
+) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+    """Train and eval ranges (record, start, end): whole held-out records, or tail blocks."""
+    for name in eval_records or []:
+        if name not in genome:
+            raise ValueError(f"eval record {name!r} is not in {genome.path}")
+    train, held = [], []
+    for name, length in zip(genome.names, genome.lengths, strict=True):
+        if eval_records:
+            (held if name in eval_records else train).append((name, 0, length))
+        else:
+            cut = round(length * (1.0 - eval_fraction))
+            train.append((name, 0, cut))
+            held.append((name, cut, length))
+    return train, held
+
+
+def sample_windows(
+    genome: Genome,
+    ranges: list[tuple[str, int, int]],
+    n: int,
+    window: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` N-free windows of ``window`` bases uniformly from ``ranges``.
+
+    Returns
+    -------
+    record : numpy.ndarray of int32, shape (n,)
+        Index into ``genome.names``.
+    start : numpy.ndarray of int64, shape (n,)
+        0-based start of each window.
+    """
+    rec_idx, starts, counts = [], [], []
+    index = {name: i for i, name in enumerate(genome.names)}
+    for name, lo, hi in ranges:
+        iv = genome.acgt_intervals(name).astype(np.int64)
+        s = np.maximum(iv[:, 0], lo)
+        e = np.minimum(iv[:, 1], hi)
+        c = np.maximum(e - s - window + 1, 0)
+        keep = c > 0
+        rec_idx.append(np.full(int(keep.sum()), index[name], dtype=np.int32))
+        starts.append(s[keep])
+        counts.append(c[keep])
+    count = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    if count.sum() == 0:
+        raise ValueError(f"no N-free window of {window} bases in the selected ranges")
+    cum = np.cumsum(count)
+    draw = rng.integers(0, cum[-1], size=n)
+    which = np.searchsorted(cum, draw, side="right")
+    offset = draw - (cum[which] - count[which])
+    return np.concatenate(rec_idx)[which], np.concatenate(starts)[which] + offset
+
+
+def _tokenize_windows(
+    genome: Genome, tok: KmerTokenizer, record: np.ndarray, start: np.ndarray, window: int
+) -> np.ndarray:
+    """``[CLS] tokens [SEP]`` rows, shape (n, n_tokens + 2), uint16/uint32."""
+    t = tok.n_tokens(window)
+    rows = np.empty((len(start), t + 2), dtype=np.dtype(tok.dtype))
+    rows[:, 0] = tok.cls_token_id
+    rows[:, -1] = tok.sep_token_id
+    names = genome.names
+    for i, (r, s) in enumerate(zip(record.tolist(), start.tolist(), strict=True)):
+        rows[i, 1:-1] = tok.encode_codes(genome.codes(names[r], s, s + window))
+    return rows
+
+
+class WindowDataset:
+    """Pre-tokenized windows as a map-style dataset of dicts (a torch ``Dataset``)."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ids = self.rows[i].astype(np.int64)
+        return {"input_ids": ids, "attention_mask": np.ones_like(ids), "index": i}
+
+
+def _bert_mlm(tok: KmerTokenizer, shape: ModelShape, positions: int, seed: int) -> Any:
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    if shape.hidden % shape.heads:
+        raise ValueError(f"hidden ({shape.hidden}) must be a multiple of heads ({shape.heads})")
+    config = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=shape.hidden,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        intermediate_size=shape.intermediate,
+        hidden_dropout_prob=shape.dropout,
+        attention_probs_dropout_prob=shape.dropout,
+        max_position_embeddings=max(512, positions),
+        pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    return BertForMaskedLM(config)
+
+
+def _mlm_metrics(pred: Any) -> dict[str, float]:
+    labels = np.asarray(pred.label_ids)
+    guess = np.asarray(pred.predictions)
+    scored = labels != -100
+    return {
+        "mlm_accuracy": float((guess[scored] == labels[scored]).mean()) if scored.any() else 0.0
+    }
+
+
+def _argmax_logits(logits: Any, labels: Any) -> Any:
+    return logits.argmax(dim=-1)
+
+
+def save_tokenizer_files(out: Path, tok: KmerTokenizer, tokenization: str, positions: int) -> None:
+    """``vocab.txt`` and the configs that ``BertTokenizer`` and ``dnakmer.models.load`` read."""
+    tok.save_vocab(out / "vocab.txt")
+    write_json(
+        out / "tokenizer_config.json",
+        {
+            "tokenizer_class": "BertTokenizer",
+            "do_lower_case": False,
+            "model_max_length": positions,
+            "pad_token": "[PAD]",
+            "unk_token": "[UNK]",
+            "cls_token": "[CLS]",
+            "sep_token": "[SEP]",
+            "mask_token": "[MASK]",
+        },
+    )
+    write_json(
+        out / "dnakmer.json",
+        {
+            "tokenization": tokenization,
+            "k": tok.k,
+            "stride": tok.stride,
+            "dnakmer_version": __version__,
+        },
+    )
+
+
+def pretrain(
+    genome_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    tokenization: str = "overlapping",
+    k: int = 6,
+    max_tokens: int = 128,
+    shape: ModelShape | None = None,
+    options: TrainOptions | None = None,
+    n_train: int = 20_000,
+    n_eval: int = 512,
+    eval_records: list[str] | None = None,
+    eval_fraction: float = 0.1,
+    mlm_probability: float = 0.15,
+    span_centre_probability: float = 0.025,
+    resume: bool = False,
+) -> PretrainResult:
+    """Pretrain a BERT masked language model on windows of a genome.
+
+    Parameters
+    ----------
+    genome_path : path
+        FASTA file.
+    out_dir : path
+        Receives the final model (``config.json``, ``model.safetensors``, ``vocab.txt``,
+        ``tokenizer_config.json``, ``dnakmer.json``), ``history.json`` and
+        ``checkpoints/`` (for ``resume``).
+    tokenization : {"overlapping", "nonoverlapping", "nucleotide"}
+    k : int
+        k-mer length (ignored for ``"nucleotide"``).
+    max_tokens : int
+        Tokens per window besides ``[CLS]``/``[SEP]``; the window in bases follows from
+        the tokenization (e.g. 128 overlapping 6-mers = 133 nt).
+    shape : ModelShape
+    options : TrainOptions
+    n_train, n_eval : int
+        Windows drawn for training and for evaluation.
+    eval_records : list of str, optional
+        Records held out for evaluation; default: the last ``eval_fraction`` of each.
+    mlm_probability : float
+        Token masking probability (non-overlapping and nucleotide schemes).
+    span_centre_probability : float
+        Span-centre probability of DNABERT's scheme (overlapping k-mers).
+    resume : bool
+        Continue from the last checkpoint in ``out_dir/checkpoints``.
+
+    Returns
+    -------
+    PretrainResult
+    """
+    from transformers import EarlyStoppingCallback, Trainer
+
+    from dnakmer.masking import MaskingCollator
+
+    shape = shape or ModelShape()
+    opts = options or TrainOptions()
+    tok = tokenizer_for(tokenization, k)
+    window = tok.stride * (max_tokens - 1) + tok.k
+    genome = Genome.open(genome_path)
+    train_ranges, eval_ranges = _record_ranges(genome, eval_records, eval_fraction)
+    rng = np.random.default_rng(opts.seed)
+    train_rows = _tokenize_windows(
+        genome, tok, *sample_windows(genome, train_ranges, n_train, window, rng), window
+    )
+    eval_rows = _tokenize_windows(
+        genome, tok, *sample_windows(genome, eval_ranges, n_eval, window, rng), window
+    )
+    specials = [
+        tok.pad_token_id,
+        tok.unk_token_id,
+        tok.cls_token_id,
+        tok.sep_token_id,
+        tok.mask_token_id,
+    ]
+    span = tokenization == "overlapping"
+    collator = MaskingCollator(
+        specials,
+        tok.mask_token_id,
+        tok.kmer_ids.astype(np.int64),
+        scheme="span" if span else "random",
+        k=tok.k,
+        probability=span_centre_probability if span else mlm_probability,
+        seed=opts.seed,
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = _bert_mlm(tok, shape, max_tokens + 2, opts.seed)
+    args = training_arguments(
+        out / "checkpoints",
+        opts,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        remove_unused_columns=False,
+    )
+    callbacks = [EarlyStoppingCallback(opts.early_stopping)] if opts.early_stopping else []
+    trainer = Trainer(
+        model=model,
+        args=args,
+        data_collator=collator,
+        train_dataset=WindowDataset(train_rows),
+        eval_dataset=WindowDataset(eval_rows),
+        compute_metrics=_mlm_metrics,
+        preprocess_logits_for_metrics=_argmax_logits,
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    final = trainer.evaluate()
+    if trainer.is_world_process_zero():
+        _save_final(
+            out,
+            trainer,
+            tok,
+            tokenization,
+            max_tokens + 2,
+            {
+                "genome": os.path.abspath(os.fspath(genome_path)),
+                "tokenization": tokenization,
+                "k": tok.k,
+                "stride": tok.stride,
+                "window_nt": window,
+                "max_tokens": max_tokens,
+                "shape": asdict(shape),
+                "options": asdict(opts),
+                "n_train": n_train,
+                "n_eval": n_eval,
+                "eval_records": eval_records,
+                "eval_fraction": eval_fraction,
+                "mlm_probability": mlm_probability,
+                "span_centre_probability": span_centre_probability,
+            },
+            final,
+        )
+    history = (
+        pl.DataFrame(trainer.state.log_history) if trainer.state.log_history else pl.DataFrame()
+    )
+    return PretrainResult(out, history, {k_: float(v) for k_, v in final.items()})
+
+
+def _save_final(
+    out: Path,
+    trainer: Any,
+    tok: KmerTokenizer,
+    tokenization: str,
+    positions: int,
+    params: dict[str, Any],
+    final: dict[str, Any],
+) -> None:
+    """Save the best model into a temporary folder, then move its files into ``out``."""
+    tmp = out / ".final.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    trainer.model.save_pretrained(tmp)
+    save_tokenizer_files(tmp, tok, tokenization, positions)
+    write_json(
+        tmp / "history.json",
+        {"params": params, "final_eval": final, "log_history": trainer.state.log_history},
+    )
+    for f in tmp.iterdir():
+        os.replace(f, out / f.name)
+    tmp.rmdir()

@@ -1,0 +1,104 @@
+"""MLM pretraining on a real genome with tiny models (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dnakmer import Genome, KmerTokenizer
+from dnakmer._trainer import TrainOptions
+from dnakmer.pretrain import ModelShape, _record_ranges, pretrain, sample_windows
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+DATA = Path(__file__).parent / "data"
+TINY = ModelShape(hidden=32, layers=1, heads=2, intermediate=64, dropout=0.0)
+
+
+def test_windows_are_n_free_and_inside_their_ranges() -> None:
+    genome = Genome.open(DATA / "yeast_chrI.fa.gz")
+    train, held = _record_ranges(genome, None, 0.2)
+    (name, lo, hi), (_, hlo, hhi) = train[0], held[0]
+    assert (lo, hi, hlo, hhi) == (0, 184_174, 184_174, 230_218)
+    rec, start = sample_windows(genome, held, 500, 300, np.random.default_rng(0))
+    assert ((start >= hlo) & (start + 300 <= hhi)).all() and (rec == 0).all()
+    for s in start[:50].tolist():
+        assert set(genome.fetch(name, s, s + 300).upper()) <= set("ACGT")
+    with pytest.raises(ValueError, match="no N-free window"):
+        sample_windows(genome, [(name, 0, 100)], 1, 300, np.random.default_rng(0))
+
+
+def test_nucleotide_model_learns_base_composition(tmp_path: Path) -> None:
+    opts = TrainOptions(
+        max_steps=40,
+        batch_size=16,
+        eval_every=20,
+        log_every=10,
+        learning_rate=3e-3,
+        warmup_fraction=0.0,
+        quiet=True,
+    )
+    result = pretrain(
+        DATA / "lambda_phage.fa.gz",
+        tmp_path,
+        tokenization="nucleotide",
+        max_tokens=64,
+        shape=TINY,
+        options=opts,
+        n_train=800,
+        n_eval=64,
+    )
+    # 9 tokens; a model that has learnt "masked positions are one of 4 bases" is near ln 4.
+    assert result.final_eval["eval_loss"] < math.log(4) + 0.05
+    assert result.final_eval["eval_mlm_accuracy"] > 0.25
+    losses = result.history.filter(result.history["loss"].is_not_null())["loss"].to_list()
+    assert losses[0] > losses[-1]
+    for f in (
+        "config.json",
+        "model.safetensors",
+        "vocab.txt",
+        "tokenizer_config.json",
+        "dnakmer.json",
+        "history.json",
+    ):
+        assert (tmp_path / f).exists(), f
+    assert json.loads((tmp_path / "dnakmer.json").read_text())["tokenization"] == "nucleotide"
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+@pytest.mark.parametrize(
+    ("tokenization", "k", "stride"), [("overlapping", 3, 1), ("nonoverlapping", 3, 3)]
+)
+def test_checkpoint_loads_with_plain_transformers(
+    tmp_path: Path, tokenization: str, k: int, stride: int
+) -> None:
+    import torch
+    from transformers import AutoModelForMaskedLM, BertTokenizer
+
+    opts = TrainOptions(max_steps=4, batch_size=8, eval_every=2, log_every=2, quiet=True)
+    pretrain(
+        DATA / "phix174.fa",
+        tmp_path,
+        tokenization=tokenization,
+        k=k,
+        max_tokens=32,
+        shape=TINY,
+        options=opts,
+        n_train=64,
+        n_eval=16,
+    )
+    model = AutoModelForMaskedLM.from_pretrained(tmp_path, local_files_only=True).eval()
+    hf = BertTokenizer.from_pretrained(tmp_path, local_files_only=True)
+    ours = KmerTokenizer(k, stride)
+    seq = Genome.open(DATA / "phix174.fa").fetch("NC_001422", 0, 60)
+    kmers = [seq[i : i + k] for i in range(0, len(seq) - k + 1, stride)]
+    assert hf(" ".join(kmers))["input_ids"][1:-1] == ours.encode(seq).tolist()
+    with torch.inference_mode():
+        out = model(torch.from_numpy(ours.encode_batch([seq])["input_ids"]).long())
+    assert out.logits.shape == (1, len(kmers) + 2, ours.vocab_size)
+    assert json.loads((tmp_path / "dnakmer.json").read_text())["stride"] == stride
