@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from dnakmer import __version__
+from dnakmer import __version__, cli_train
 from dnakmer.data import example_genome
 
 app = typer.Typer(
@@ -183,6 +183,9 @@ def tokenize(
         f"{c['records']} records, {c['bases']:,} bases -> {c['tokens']:,} tokens "
         f"({c['unk_tokens']:,} [UNK], {manifest['dtype']}) in {out}/"
     )
+
+
+app.command("pretrain")(cli_train.pretrain_command)
 
 
 def main(argv: list[str] | None = None) -> None:
