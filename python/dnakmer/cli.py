@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from dnakmer import __version__
+from dnakmer.cli_nextkmer import app as nextkmer_app
 from dnakmer.data import example_genome
 
 app = typer.Typer(
@@ -182,6 +183,9 @@ def tokenize(
         f"{c['records']} records, {c['bases']:,} bases -> {c['tokens']:,} tokens "
         f"({c['unk_tokens']:,} [UNK], {manifest['dtype']}) in {out}/"
     )
+
+
+app.add_typer(nextkmer_app, name="nextkmer")
 
 
 def main(argv: list[str] | None = None) -> None:
