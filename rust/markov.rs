@@ -59,7 +59,12 @@ impl MarkovChain {
 
     /// Fit on record intervals `(record, start, end)` of ACGT-only bases; with
     /// `both_strands` their reverse complements are counted too.
-    pub fn fit(genome: &Genome, intervals: &[(usize, u64, u64)], both_strands: bool, order: usize) -> Result<Self> {
+    pub fn fit(
+        genome: &Genome,
+        intervals: &[(usize, u64, u64)],
+        both_strands: bool,
+        order: usize,
+    ) -> Result<Self> {
         let mut chain = Self::new(order)?;
         let mut buf = Vec::new();
         for &(rec, start, end) in intervals {
@@ -85,7 +90,9 @@ impl MarkovChain {
         let mut index = 0usize;
         for (pos, &c) in codes.iter().enumerate() {
             if c > 3 {
-                return Err(Error::invalid(format!("base code {c} at {pos} is not A/C/G/T")));
+                return Err(Error::invalid(format!(
+                    "base code {c} at {pos} is not A/C/G/T"
+                )));
             }
             index = (index << 2 | c as usize) & mask;
             if pos + 1 >= width {
@@ -109,8 +116,11 @@ impl MarkovChain {
     /// log2 P(b | context) for the four bases, `context` the index of the last `order` bases.
     #[inline]
     fn next_log2(&self, context: usize, alpha: f64) -> [f64; 4] {
-        let c: [u32; 4] = self.counts[context * 4..context * 4 + 4].try_into().expect("four counts");
-        let total = f64::from(c[0]) + f64::from(c[1]) + f64::from(c[2]) + f64::from(c[3]) + 4.0 * alpha;
+        let c: [u32; 4] = self.counts[context * 4..context * 4 + 4]
+            .try_into()
+            .expect("four counts");
+        let total =
+            f64::from(c[0]) + f64::from(c[1]) + f64::from(c[2]) + f64::from(c[3]) + 4.0 * alpha;
         c.map(|n| ((f64::from(n) + alpha) / total).log2())
     }
 
@@ -118,7 +128,14 @@ impl MarkovChain {
     /// `top` most probable k-mers (by probability, then smaller index), best first.
     /// `history` holds at least `order` codes; only its last `order` are used.
     #[must_use]
-    pub fn score(&self, history: &[u8], label: u32, k: usize, alpha: f64, top: usize) -> (f64, Vec<u32>) {
+    pub fn score(
+        &self,
+        history: &[u8],
+        label: u32,
+        k: usize,
+        alpha: f64,
+        top: usize,
+    ) -> (f64, Vec<u32>) {
         let ctx_mask = (1usize << (2 * self.order)) - 1;
         let start_ctx = history[history.len() - self.order..]
             .iter()
@@ -138,7 +155,12 @@ impl MarkovChain {
     fn best_kmers(&self, start_ctx: usize, k: usize, alpha: f64, top: usize) -> Vec<u32> {
         let ctx_mask = (1usize << (2 * self.order)) - 1;
         let mut heap = BinaryHeap::new();
-        heap.push(Node { log2p: 0.0, depth: 0, prefix: 0, ctx: start_ctx });
+        heap.push(Node {
+            log2p: 0.0,
+            depth: 0,
+            prefix: 0,
+            ctx: start_ctx,
+        });
         let mut out = Vec::with_capacity(top);
         while let Some(node) = heap.pop() {
             if node.depth as usize == k {
@@ -213,10 +235,14 @@ pub fn score_windows(
     threads: usize,
 ) -> Result<WindowScores> {
     if !(alpha > 0.0 && alpha.is_finite()) {
-        return Err(Error::invalid(format!("alpha must be a positive number, got {alpha}")));
+        return Err(Error::invalid(format!(
+            "alpha must be a positive number, got {alpha}"
+        )));
     }
     if k_eval == 0 || k_eval > k {
-        return Err(Error::invalid(format!("k_eval must be between 1 and k = {k}, got {k_eval}")));
+        return Err(Error::invalid(format!(
+            "k_eval must be between 1 and k = {k}, got {k_eval}"
+        )));
     }
     let m = chain.order();
     if m > context_nt {
@@ -233,13 +259,26 @@ pub fn score_windows(
     }
     let per = windows.len().div_ceil(threads.max(1));
     std::thread::scope(|s| {
-        for ((ws, lp), tp) in windows.chunks(per).zip(log2p.chunks_mut(per)).zip(top.chunks_mut(per * n_top)) {
+        for ((ws, lp), tp) in windows
+            .chunks(per)
+            .zip(log2p.chunks_mut(per))
+            .zip(top.chunks_mut(per * n_top))
+        {
             s.spawn(move || {
                 let mut buf = Vec::with_capacity(m + k_eval);
                 let from = (context_nt - m) as u64;
                 for ((w, lp), tp) in ws.iter().zip(lp.iter_mut()).zip(tp.chunks_exact_mut(n_top)) {
-                    oriented_slice(genome, w, span, from, (context_nt + k_eval) as u64, &mut buf);
-                    let label = buf[m..].iter().fold(0u32, |acc, &c| acc << 2 | u32::from(c));
+                    oriented_slice(
+                        genome,
+                        w,
+                        span,
+                        from,
+                        (context_nt + k_eval) as u64,
+                        &mut buf,
+                    );
+                    let label = buf[m..]
+                        .iter()
+                        .fold(0u32, |acc, &c| acc << 2 | u32::from(c));
                     let (p, best) = chain.score(&buf[..m], label, k_eval, alpha, n_top);
                     *lp = p;
                     tp.copy_from_slice(&best);
@@ -269,7 +308,12 @@ mod tests {
 
     #[test]
     fn merges_overlapping_spans() {
-        let w = |rec, start| Window { rec, start, minus: false, split: 0 };
+        let w = |rec, start| Window {
+            rec,
+            start,
+            minus: false,
+            split: 0,
+        };
         let m = merged_spans(&[w(0, 10), w(0, 0), w(0, 30), w(1, 5)], 12);
         assert_eq!(m, vec![(0, 0, 22), (0, 30, 42), (1, 5, 17)]);
     }

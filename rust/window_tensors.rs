@@ -22,7 +22,14 @@ pub fn oriented_span(genome: &Genome, w: &Window, span: u64, buf: &mut Vec<u8>) 
 /// Set `buf` to oriented positions `[from, to)` of the window's span, reading only those
 /// bases: on the `-` strand they are the `+` strand bases `[start + span - to,
 /// start + span - from)`, reverse-complemented.
-pub fn oriented_slice(genome: &Genome, w: &Window, span: u64, from: u64, to: u64, buf: &mut Vec<u8>) {
+pub fn oriented_slice(
+    genome: &Genome,
+    w: &Window,
+    span: u64,
+    from: u64,
+    to: u64,
+    buf: &mut Vec<u8>,
+) {
     debug_assert!(from <= to && to <= span);
     buf.clear();
     let base = genome.records()[w.rec as usize].offset + w.start;
@@ -168,7 +175,11 @@ pub fn fill_rows<T: TokenId>(
     let per = windows.len().div_ceil(threads.max(1));
     let fill_chunk = |ws: &[Window], ids: &mut [T], labs: &mut [u16]| {
         let mut buf = Vec::with_capacity(span as usize);
-        for ((w, row), label) in ws.iter().zip(ids.chunks_exact_mut(cols)).zip(labs.iter_mut()) {
+        for ((w, row), label) in ws
+            .iter()
+            .zip(ids.chunks_exact_mut(cols))
+            .zip(labs.iter_mut())
+        {
             oriented_span(genome, w, span, &mut buf);
             encoder.write(&buf[..context_nt], row);
             *label = kmer_index_of_codes(&buf[context_nt..]);
@@ -200,7 +211,12 @@ mod tests {
     #[test]
     fn minus_strand_is_reverse_complement_of_the_span() {
         let g = genome(b">r\nAACCGGTTAC\n");
-        let w = Window { rec: 0, start: 1, minus: true, split: 0 };
+        let w = Window {
+            rec: 0,
+            start: 1,
+            minus: true,
+            split: 0,
+        };
         let mut buf = Vec::new();
         oriented_span(&g, &w, 5, &mut buf);
         // + span ACCGG -> reverse complement CCGGT -> codes C=2 C=2 G=3 G=3 T=1.
@@ -211,10 +227,23 @@ mod tests {
     fn rows_match_the_tokenizer() {
         let g = genome(b">r\nACGTTGCAAGTCCATGGATC\n");
         let tok = Tokenizer::dnabert(3, 2).expect("tok");
-        let enc = RowEncoder::Tokens { tokenizer: &tok, add_special_tokens: true };
+        let enc = RowEncoder::Tokens {
+            tokenizer: &tok,
+            add_special_tokens: true,
+        };
         let ws = [
-            Window { rec: 0, start: 0, minus: false, split: 0 },
-            Window { rec: 0, start: 4, minus: true, split: 2 },
+            Window {
+                rec: 0,
+                start: 0,
+                minus: false,
+                split: 0,
+            },
+            Window {
+                rec: 0,
+                start: 4,
+                minus: true,
+                split: 2,
+            },
         ];
         let cols = enc.cols(9);
         assert_eq!(cols, 6);

@@ -19,7 +19,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::error::{Error, Result};
 use crate::genome::Genome;
 
-/// The SplitMix64 generator.
+/// The `SplitMix64` generator.
 #[derive(Debug, Clone)]
 pub struct SplitMix64 {
     state: u64,
@@ -27,7 +27,7 @@ pub struct SplitMix64 {
 
 const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// SplitMix64's output function (a strong 64-bit mixer).
+/// `SplitMix64`'s output function (a strong 64-bit mixer).
 #[inline]
 #[must_use]
 pub fn mix64(mut z: u64) -> u64 {
@@ -159,7 +159,11 @@ const PURPOSE_SAMPLE: u64 = 1; // + split code
 /// The areas of each split (index 0 = train, 1 = val, 2 = test).
 pub fn split_areas(genome: &Genome, spec: &SplitSpec, seed: u64) -> Result<[Vec<Area>; 3]> {
     let recs = genome.records();
-    let whole = |rec: usize| Area { rec, start: 0, end: recs[rec].len };
+    let whole = |rec: usize| Area {
+        rec,
+        start: 0,
+        end: recs[rec].len,
+    };
     match spec {
         SplitSpec::Records { val, test } => {
             let mut owner = vec![0u8; recs.len()];
@@ -189,7 +193,13 @@ pub fn split_areas(genome: &Genome, spec: &SplitSpec, seed: u64) -> Result<[Vec<
 }
 
 /// Blocks in record order, then a seeded shuffle picks the val and test blocks.
-fn block_areas(genome: &Genome, block: u64, val_f: f64, test_f: f64, seed: u64) -> Result<[Vec<Area>; 3]> {
+fn block_areas(
+    genome: &Genome,
+    block: u64,
+    val_f: f64,
+    test_f: f64,
+    seed: u64,
+) -> Result<[Vec<Area>; 3]> {
     if block == 0 {
         return Err(Error::invalid("block_size must be at least 1"));
     }
@@ -208,12 +218,22 @@ fn block_areas(genome: &Genome, block: u64, val_f: f64, test_f: f64, seed: u64) 
     for (rec, r) in genome.records().iter().enumerate() {
         let mut s = 0;
         while s < r.len {
-            blocks.push(Area { rec, start: s, end: (s + block).min(r.len) });
+            blocks.push(Area {
+                rec,
+                start: s,
+                end: (s + block).min(r.len),
+            });
             s += block;
         }
     }
     let n = blocks.len();
-    let want = |f: f64| if f > 0.0 { ((f * n as f64).round() as usize).max(1) } else { 0 };
+    let want = |f: f64| {
+        if f > 0.0 {
+            ((f * n as f64).round() as usize).max(1)
+        } else {
+            0
+        }
+    };
     let (n_val, n_test) = (want(val_f), want(test_f));
     if n_val + n_test >= n {
         return Err(Error::invalid(format!(
@@ -320,11 +340,19 @@ impl Candidates {
                 if e >= s + span {
                     cumulative.push(positions);
                     positions += e - s - span + 1;
-                    pieces.push(Area { rec: a.rec, start: s, end: e });
+                    pieces.push(Area {
+                        rec: a.rec,
+                        start: s,
+                        end: e,
+                    });
                 }
             }
         }
-        Candidates { pieces, cumulative, positions }
+        Candidates {
+            pieces,
+            cumulative,
+            positions,
+        }
     }
 
     /// Record and start of candidate position `p < positions`.
@@ -359,13 +387,20 @@ pub struct Sampled {
 }
 
 /// Draw the windows of every split.
-pub fn sample_windows(genome: &Genome, areas: &[Vec<Area>; 3], spec: &SampleSpec) -> Result<Sampled> {
+pub fn sample_windows(
+    genome: &Genome,
+    areas: &[Vec<Area>; 3],
+    spec: &SampleSpec,
+) -> Result<Sampled> {
     crate::vocab::check_k(spec.k)?;
     if spec.context_nt == 0 {
         return Err(Error::invalid("context_nt must be at least 1"));
     }
     let span = spec.span();
-    let cands: Vec<Candidates> = areas.iter().map(|a| Candidates::new(genome, a, span)).collect();
+    let cands: Vec<Candidates> = areas
+        .iter()
+        .map(|a| Candidates::new(genome, a, span))
+        .collect();
     let per_pos = spec.strands.count();
     for (code, c) in cands.iter().enumerate() {
         let available = c.positions * per_pos;
@@ -398,7 +433,12 @@ pub fn sample_windows(genome: &Genome, areas: &[Vec<Area>; 3], spec: &SampleSpec
                 )));
             };
             let (rec, start) = c.locate(index / per_pos);
-            let w = Window { rec: rec as u32, start, minus: spec.strands.minus(index), split: code as u8 };
+            let w = Window {
+                rec: rec as u32,
+                start,
+                minus: spec.strands.minus(index),
+                split: code as u8,
+            };
             if spec.dedup {
                 let h = span_hash(genome, &w, span, &mut buf);
                 if code != 0 {

@@ -6,14 +6,13 @@ import gzip
 import json
 from pathlib import Path
 
+import dnakmer
 import numpy as np
 import polars as pl
 import pytest
-from reference_nextkmer import kmer_label, revcomp
-
-import dnakmer
 from dnakmer import KmerTokenizer, RecordNotFoundError, nextkmer
 from dnakmer.nextkmer import NextKmerDataset, build, kmer_to_label, label_to_kmer
+from reference_nextkmer import kmer_label, revcomp
 
 DATA = Path(__file__).parent / "data"
 LAMBDA = DATA / "lambda_phage.fa.gz"
@@ -79,7 +78,8 @@ def test_no_window_touches_n_runs(fly: dnakmer.Genome) -> None:
     intervals = fly.acgt_intervals(name)
     assert len(intervals) > 1, "fly chr4 has N runs"
     ends = ds.start.astype(np.int64) + 204
-    which = np.searchsorted(intervals[:, 0].astype(np.int64), ds.start.astype(np.int64), "right") - 1
+    starts = ds.start.astype(np.int64)
+    which = np.searchsorted(intervals[:, 0].astype(np.int64), starts, "right") - 1
     assert (which >= 0).all()
     assert (ends <= intervals[which, 1].astype(np.int64)).all()
     for i in range(0, len(ds), 97):
@@ -202,7 +202,7 @@ def test_save_load_and_readers(lam: dnakmer.Genome, tmp_path: Path) -> None:
 
 
 def test_label_conversions() -> None:
-    assert label_to_kmer(0, 2) == "AA" and label_to_kmer(1, 2) == "AT" and label_to_kmer(15, 2) == "GG"
+    assert [label_to_kmer(x, 2) for x in (0, 1, 15)] == ["AA", "AT", "GG"]
     assert label_to_kmer(np.array([0, 7, 27]), 3) == ["AAA", "ATG", "TCG"]
     assert kmer_to_label("atg") == 7
     tok = KmerTokenizer(5)
@@ -222,9 +222,9 @@ def test_bad_parameters(lam: dnakmer.Genome) -> None:
         build(lam, 0, 20, None, **small)
     with pytest.raises(ValueError, match="context_nt = 5 is shorter than the tokenizer's k = 6"):
         build(lam, 2, 5, KmerTokenizer(6), **small)
-    with pytest.raises(ValueError, match="not a multiple of the stride 4.*use context_nt = 18 or 22"):
+    with pytest.raises(ValueError, match=r"multiple of the stride 4.*use context_nt = 18 or 22"):
         build(lam, 2, 20, KmerTokenizer(6, stride=4), **small)
-    with pytest.raises(ValueError, match=r"n_test = 100000 but the test split holds only \d+ windows"):
+    with pytest.raises(ValueError, match=r"n_test = 100000 but the test split holds only \d+ "):
         build(lam, 2, 20, None, n_train=10, n_val=2, n_test=100_000)
     with pytest.raises(ValueError, match="strand must be"):
         build(lam, 2, 20, None, strand="+-", **small)  # type: ignore[arg-type]

@@ -7,21 +7,20 @@ import math
 import tempfile
 from pathlib import Path
 
+import dnakmer
 import numpy as np
 import pytest
 import reference_nextkmer as ref
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
-import dnakmer
 from dnakmer import _core
 from dnakmer.nextkmer import build
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Mostly ACGT with some lowercase and N runs, so ACGT intervals vary.
 record_text = st.lists(
-    st.sampled_from(list("ACGTACGTACGTacgtN") + ["NNNNN"]), min_size=0, max_size=120
+    st.sampled_from([*"ACGTACGTACGTacgtN", "NNNNN"]), min_size=0, max_size=120
 ).map("".join)
 
 
@@ -94,7 +93,9 @@ def test_sampling_and_labels_match_reference(sc: dict) -> None:
                    ds.split.tolist(), strict=True))  # fmt: skip
     assert got == want
     for i, (rec, start, strand, _split) in enumerate(want):
-        context, label = ref.window_context_label(seqs, rec, start, strand, sc["context_nt"], sc["k"])
+        context, label = ref.window_context_label(
+            seqs, rec, start, strand, sc["context_nt"], sc["k"]
+        )
         assert ds.input_ids[i].tolist() == [ref.CODE[b] for b in context]
         assert ds.labels[i] == label
 
@@ -112,8 +113,9 @@ def test_markov_counts_match_reference(seqs: list[str], order: int) -> None:
 
 @SETTINGS
 @given(
-    records=st.lists(st.text("ACGTacgt" * 5 + "N", min_size=30, max_size=120), min_size=1,
-                     max_size=3),
+    records=st.lists(
+        st.text("ACGTacgt" * 5 + "N", min_size=30, max_size=120), min_size=1, max_size=3
+    ),
     order=st.integers(0, 4),
     k=st.integers(1, 3),
     alpha=st.sampled_from([0.5, 1.0]),

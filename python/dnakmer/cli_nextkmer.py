@@ -117,7 +117,8 @@ def baselines(
     orders: Annotated[str, typer.Option(help="Markov orders, e.g. '0-12' or '0,2,4'.")] = "0-12",
     alpha: Annotated[float, typer.Option(help="Add-alpha smoothing.")] = 1.0,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output directory [default: DATASET/baselines].")
+        Path | None,
+        typer.Option("--out", "-o", help="Output directory [default: DATASET/baselines]."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the uniform guesses.")] = 0,
     threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads.")] = None,
@@ -125,7 +126,8 @@ def baselines(
     """Score uniform, class-prior and Markov baselines on the test split (fitted on train);
     print a table and write baselines.json, baselines.parquet and baselines.png."""
     from dnakmer.nextkmer import NextKmerDataset
-    from dnakmer.nextkmer_baselines import baselines as score, save_baselines
+    from dnakmer.nextkmer_baselines import baselines as score
+    from dnakmer.nextkmer_baselines import save_baselines
 
     ds = NextKmerDataset.load(dataset)
     df = score(ds, _orders(orders), alpha=alpha, seed=seed, threads=threads)

@@ -43,9 +43,7 @@ def _mcc(y: np.ndarray, pred: np.ndarray) -> float:
     return 0.0 if denom == 0 else float(cov_ytyp / denom)
 
 
-def prediction_metrics(
-    y: np.ndarray, top: np.ndarray, log2p: np.ndarray
-) -> dict[str, float]:
+def prediction_metrics(y: np.ndarray, top: np.ndarray, log2p: np.ndarray) -> dict[str, float]:
     """Metrics of next-k-mer predictions.
 
     Parameters
@@ -111,11 +109,11 @@ def baselines(
 
     - ``uniform``: a seeded uniformly random guess (expected accuracy 1/4^k');
       cross-entropy exactly 2k' bits.
-    - ``prior``: the training label frequencies (add-α smoothed); always predicts the
+    - ``prior``: the training label frequencies (add-alpha smoothed); always predicts the
       most frequent training k'-mer.
     - ``markov``: order-m chains counted over the union of the training spans (each
       base once; both strands if the training samples include ``-`` strand windows),
-      add-α smoothed, predicting the next k'-mer by the chain rule over the last m
+      add-alpha smoothed, predicting the next k'-mer by the chain rule over the last m
       context bases. Top-5 lists are exact (best-first search of the 4^k' k-mers).
 
     Parameters
@@ -128,7 +126,7 @@ def baselines(
     ks : iterable of int, optional
         Label lengths to report, default ``1..k``.
     alpha : float
-        Add-α smoothing of the prior and the chains.
+        Add-alpha smoothing of the prior and the chains.
     seed : int
         Seed of the uniform guesses.
     threads : int, optional

@@ -1,5 +1,8 @@
 //! Bindings of the next-k-mer benchmark: window sampling and tensors, Markov baselines.
 
+// pyo3 hands array arguments over by value; the bindings only borrow them.
+#![allow(clippy::needless_pass_by_value)]
+
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -20,7 +23,9 @@ fn parse_strand(s: &str) -> PyResult<StrandMode> {
         "+" => Ok(StrandMode::Forward),
         "-" => Ok(StrandMode::Reverse),
         "both" => Ok(StrandMode::Both),
-        other => Err(PyValueError::new_err(format!("strand must be '+', '-' or 'both', not {other:?}"))),
+        other => Err(PyValueError::new_err(format!(
+            "strand must be '+', '-' or 'both', not {other:?}"
+        ))),
     }
 }
 
@@ -42,7 +47,9 @@ fn parse_split(
             val_fraction,
             test_fraction,
         }),
-        other => Err(PyValueError::new_err(format!("split must be 'records' or 'blocks', not {other:?}"))),
+        other => Err(PyValueError::new_err(format!(
+            "split must be 'records' or 'blocks', not {other:?}"
+        ))),
     }
 }
 
@@ -85,9 +92,19 @@ pub fn nextkmer_windows<'py>(
         dedup,
         seed,
     };
-    let split = parse_split(split, val_records, test_records, block_size, val_fraction, test_fraction)?;
+    let split = parse_split(
+        split,
+        val_records,
+        test_records,
+        block_size,
+        val_fraction,
+        test_fraction,
+    )?;
     let encoder = match tokenizer {
-        Some(t) => RowEncoder::Tokens { tokenizer: &t.inner, add_special_tokens },
+        Some(t) => RowEncoder::Tokens {
+            tokenizer: &t.inner,
+            add_special_tokens,
+        },
         None => RowEncoder::Codes,
     };
     encoder.check(context_nt)?;
@@ -110,10 +127,27 @@ pub fn nextkmer_windows<'py>(
         out.set_item("input_ids", vec2(py, ids, n, cols))?;
     });
     out.set_item("labels", vec1(py, labels))?;
-    out.set_item("record", vec1(py, ws.iter().map(|w| w.rec).collect::<Vec<u32>>()))?;
-    out.set_item("start", vec1(py, ws.iter().map(|w| w.start).collect::<Vec<u64>>()))?;
-    out.set_item("strand", vec1(py, ws.iter().map(|w| if w.minus { -1i8 } else { 1 }).collect::<Vec<i8>>()))?;
-    out.set_item("split", vec1(py, ws.iter().map(|w| w.split).collect::<Vec<u8>>()))?;
+    out.set_item(
+        "record",
+        vec1(py, ws.iter().map(|w| w.rec).collect::<Vec<u32>>()),
+    )?;
+    out.set_item(
+        "start",
+        vec1(py, ws.iter().map(|w| w.start).collect::<Vec<u64>>()),
+    )?;
+    out.set_item(
+        "strand",
+        vec1(
+            py,
+            ws.iter()
+                .map(|w| if w.minus { -1i8 } else { 1 })
+                .collect::<Vec<i8>>(),
+        ),
+    )?;
+    out.set_item(
+        "split",
+        vec1(py, ws.iter().map(|w| w.split).collect::<Vec<u8>>()),
+    )?;
     out.set_item("available", sampled.available.to_vec())?;
     out.set_item("duplicates_rejected", sampled.duplicates_rejected)?;
     let areas: Vec<Vec<(usize, u64, u64)>> = areas
@@ -150,7 +184,10 @@ fn windows_from_arrays(
     let mut out = Vec::with_capacity(r.len());
     for (i, ((&rec, &start), &strand)) in r.iter().zip(s).zip(st).enumerate() {
         let len = recs.get(rec as usize).map(|x| x.len).ok_or_else(|| {
-            PyValueError::new_err(format!("sample {i}: record index {rec} is outside the genome ({} records)", recs.len()))
+            PyValueError::new_err(format!(
+                "sample {i}: record index {rec} is outside the genome ({} records)",
+                recs.len()
+            ))
         })?;
         if start.checked_add(span).is_none_or(|e| e > len) {
             return Err(PyValueError::new_err(format!(
@@ -159,9 +196,16 @@ fn windows_from_arrays(
             )));
         }
         if strand != 1 && strand != -1 {
-            return Err(PyValueError::new_err(format!("sample {i}: strand must be 1 or -1, got {strand}")));
+            return Err(PyValueError::new_err(format!(
+                "sample {i}: strand must be 1 or -1, got {strand}"
+            )));
         }
-        out.push(Window { rec, start, minus: strand == -1, split: 0 });
+        out.push(Window {
+            rec,
+            start,
+            minus: strand == -1,
+            split: 0,
+        });
     }
     Ok(out)
 }
@@ -218,7 +262,7 @@ impl PyMarkovChain {
     }
 
     /// log2 P(true next k_eval-mer) per window (float64, n) and the best k_eval-mers
-    /// (uint32, n × min(5, 4^k_eval)), best first.
+    /// (uint32, `n × min(5, 4^k_eval)`), best first.
     #[pyo3(signature = (genome, record, start, strand, *, context_nt, k, k_eval, alpha = 1.0, threads = None))]
     fn score_windows<'py>(
         &self,
@@ -240,7 +284,10 @@ impl PyMarkovChain {
             markov::score_windows(g, &self.inner, alpha, &ws, context_nt, k, k_eval, threads)
         })?;
         let n = ws.len();
-        Ok((vec1(py, scores.log2p), vec2(py, scores.top, n, scores.n_top)))
+        Ok((
+            vec1(py, scores.log2p),
+            vec2(py, scores.top, n, scores.n_top),
+        ))
     }
 
     fn __repr__(&self) -> String {
