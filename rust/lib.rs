@@ -19,10 +19,13 @@ pub mod error;
 pub mod fasta;
 pub mod genome;
 pub mod kmer;
+pub mod markov;
 pub mod npy;
 pub mod source;
 pub mod tokenize;
 pub mod vocab;
+pub mod window_tensors;
+pub mod windows;
 
 #[cfg(feature = "python")]
 mod py;

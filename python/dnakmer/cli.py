@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from dnakmer import __version__, cli_train
+from dnakmer.cli_nextkmer import app as nextkmer_app
 from dnakmer.data import example_genome
 
 app = typer.Typer(
@@ -185,6 +186,7 @@ def tokenize(
     )
 
 
+app.add_typer(nextkmer_app, name="nextkmer")
 app.command("pretrain")(cli_train.pretrain_command)
 
 

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 mod arrays;
 mod errors;
 mod genome;
+mod nextkmer;
 mod progress;
 mod tokenizer;
 
@@ -34,5 +35,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tokenizer::tokenize_fasta_to_npy, m)?)?;
     m.add_function(wrap_pyfunction!(sha256_file, m)?)?;
     m.add_function(wrap_pyfunction!(dnabert_vocab, m)?)?;
+    m.add_function(wrap_pyfunction!(nextkmer::nextkmer_windows, m)?)?;
+    m.add_class::<nextkmer::PyMarkovChain>()?;
     Ok(())
 }
