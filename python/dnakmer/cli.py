@@ -188,6 +188,7 @@ def tokenize(
 
 app.add_typer(nextkmer_app, name="nextkmer")
 app.command("pretrain")(cli_train.pretrain_command)
+app.add_typer(cli_train.finetune_app, name="finetune")
 
 
 def main(argv: list[str] | None = None) -> None:

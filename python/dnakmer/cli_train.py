@@ -103,3 +103,200 @@ def pretrain_command(
         f"eval loss {ev.get('eval_loss', float('nan')):.4f}, masked-token accuracy "
         f"{ev.get('eval_mlm_accuracy', float('nan')):.4f}; model in {result.out_dir}/"
     )
+
+
+finetune_app = typer.Typer(
+    help="Fine-tune a model: next-k-mer benchmark or classification tasks.",
+    no_args_is_help=True,
+)
+
+
+def _options(
+    max_steps: int,
+    batch_size: int,
+    grad_accum: int,
+    lr: float,
+    eval_every: int,
+    seed: int,
+    device: str,
+    quiet: bool,
+    early_stopping: int | None = None,
+) -> object:
+    from dnakmer._trainer import TrainOptions
+
+    return TrainOptions(
+        max_steps=max_steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        learning_rate=lr,
+        eval_every=eval_every,
+        log_every=max(1, min(50, eval_every // 2)),
+        seed=seed,
+        device=device,
+        quiet=quiet,
+        early_stopping=early_stopping,
+    )
+
+
+class Init(str, enum.Enum):
+    pretrained = "pretrained"
+    random = "random"
+    both = "both"
+
+
+@finetune_app.command("nextkmer")
+def finetune_nextkmer_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            "--data", "-d", help="Dataset from `dnakmer nextkmer build` (repeat for several k)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    init: Annotated[
+        Init, typer.Option(help="Pretrained weights, random init (control), or both.")
+    ] = Init.both,
+    seeds: Annotated[int, typer.Option(help="Seeds per setting; mean ± 95 % CI are reported.")] = 1,
+    freeze_encoder: Annotated[
+        bool, typer.Option(help="Train only the head (linear probe).")
+    ] = False,
+    early_stopping: Annotated[
+        int | None, typer.Option(help="Stop after N evaluations without improvement.")
+    ] = None,
+    max_steps: StepsOpt = 1000,
+    batch_size: BatchOpt = 32,
+    grad_accum: AccumOpt = 1,
+    lr: LrOpt = 5e-5,
+    eval_every: EvalOpt = 200,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fine-tune on next-k-mer datasets (4^k classes) and compare with the baselines."""
+    import polars as pl
+
+    from dnakmer.nextkmer import NextKmerDataset
+    from dnakmer.nextkmer_baselines import baselines
+    from dnakmer.nextkmer_finetune import benchmark_model, comparison_table, write_comparison
+
+    inits = ["pretrained", "random"] if init is Init.both else [init.value]
+    opts = _options(
+        max_steps, batch_size, grad_accum, lr, eval_every, seed, device, quiet, early_stopping
+    )
+    runs = benchmark_model(
+        model,
+        data,
+        out,
+        inits=inits,
+        seeds=[seed + i for i in range(seeds)],
+        options=opts,
+        freeze_encoder=freeze_encoder,
+        resume=resume,
+    )  # type: ignore[arg-type]
+    base = []
+    for d in data:
+        ds = NextKmerDataset.load(d)
+        base.append(baselines(ds, ks=[ds.k]))
+    table = comparison_table(runs, pl.concat(base, how="diagonal_relaxed"), model.name)
+    files = write_comparison(table, runs, out)
+    with pl.Config(tbl_rows=100, tbl_cols=12, tbl_hide_dataframe_shape=True):
+        typer.echo(
+            table.select(
+                [
+                    "k",
+                    "predictor",
+                    "accuracy",
+                    "accuracy_ci95",
+                    "top5_accuracy",
+                    "cross_entropy_bits",
+                ]
+            )
+        )
+    typer.echo(f"results in {files['comparison']} and {files['plot']}")
+
+
+@finetune_app.command("classify")
+def finetune_classify_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Dataset from `dnakmer tasks build`.")
+    ] = None,
+    train: Annotated[
+        Path | None, typer.Option(help="DNABERT train.tsv (sequence<TAB>label).")
+    ] = None,
+    dev: Annotated[Path | None, typer.Option(help="DNABERT dev.tsv.")] = None,
+    test: Annotated[Path | None, typer.Option(help="Optional test.tsv.")] = None,
+    bed: Annotated[Path | None, typer.Option(help="BED intervals (with --genome).")] = None,
+    genome: Annotated[Path | None, typer.Option(help="Reference FASTA for --bed.")] = None,
+    label_column: Annotated[
+        str, typer.Option(help="BED column holding the label: name, score or strand.")
+    ] = "name",
+    val_record: Annotated[
+        list[str] | None, typer.Option(help="BED: record held out for validation (repeat).")
+    ] = None,
+    test_record: Annotated[
+        list[str] | None, typer.Option(help="BED: record held out for testing (repeat).")
+    ] = None,
+    init: Annotated[
+        Init, typer.Option(help="Pretrained weights or random init.")
+    ] = Init.pretrained,
+    freeze_encoder: Annotated[
+        bool, typer.Option(help="Train only the head (linear probe).")
+    ] = False,
+    max_length: Annotated[int, typer.Option(help="Tokens per sequence incl. [CLS]/[SEP].")] = 512,
+    max_steps: StepsOpt = 1000,
+    batch_size: BatchOpt = 32,
+    grad_accum: AccumOpt = 1,
+    lr: LrOpt = 5e-5,
+    eval_every: EvalOpt = 200,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fine-tune a classifier on a task dataset, DNABERT tsv files, or BED + FASTA."""
+    from dnakmer import finetune as ft
+    from dnakmer.tokenizer import model_tokenizer
+
+    tok = model_tokenizer(model)
+    if data is not None:
+        cdata = ft.data_from_dataset(data, tok)
+    elif train is not None and dev is not None:
+        if tok is None:
+            raise ValueError(f"{model} has no k-mer vocab.txt")
+        cdata = ft.data_from_tsv(train, dev, tok, test=test, max_length=max_length)
+    elif bed is not None and genome is not None:
+        if tok is None:
+            raise ValueError(f"{model} has no k-mer vocab.txt")
+        cdata = ft.data_from_bed(
+            bed,
+            genome,
+            tok,
+            label_column=label_column,
+            val_records=val_record or [],
+            test_records=test_record or [],
+            max_length=max_length,
+        )
+    else:
+        raise typer.BadParameter("give --data, or --train and --dev, or --bed and --genome")
+    if init is Init.both:
+        raise typer.BadParameter("classify takes --init pretrained or --init random")
+    opts = _options(max_steps, batch_size, grad_accum, lr, eval_every, seed, device, quiet)
+    result = ft.finetune(
+        cdata,
+        model,
+        out,
+        init=init.value,
+        options=opts,  # type: ignore[arg-type]
+        freeze_encoder=freeze_encoder,
+        resume=resume,
+    )
+    shown = {
+        k: round(v, 4)
+        for k, v in result.metrics.items()
+        if k.split("_", 1)[-1] in ("accuracy", "macro_f1", "mcc", "auc", "loss")
+    }
+    typer.echo(f"{shown}\nmodel and results.json in {out}/")

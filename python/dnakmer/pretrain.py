@@ -319,6 +319,10 @@ def pretrain(
         preprocess_logits_for_metrics=_argmax_logits,
         callbacks=callbacks,
     )
+    if opts.quiet:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     trainer.train(resume_from_checkpoint=True if resume else None)
     final = trainer.evaluate()
     if trainer.is_world_process_zero():

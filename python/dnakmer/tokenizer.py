@@ -14,7 +14,7 @@ import numpy as np
 from dnakmer import _core
 from dnakmer._io import write_json, write_text
 
-__all__ = ["KmerTokenizer", "tokenize_fasta", "tokenize_genome"]
+__all__ = ["KmerTokenizer", "model_tokenizer", "tokenize_fasta", "tokenize_genome"]
 
 MANIFEST = "manifest.json"
 TOKENS_KIND = "dnakmer.tokens"
@@ -89,6 +89,28 @@ class KmerTokenizer(_core.KmerTokenizer):
 
     def __len__(self) -> int:
         return self.vocab_size
+
+
+def model_tokenizer(folder: str | os.PathLike[str]) -> KmerTokenizer | None:
+    """The k-mer tokenizer of a checkpoint folder, or None if it has no k-mer vocabulary.
+
+    ``vocab.txt`` gives the tokens; the stride comes from ``dnakmer.json`` when present
+    (written by ``dnakmer pretrain``), else 1 as in DNABERT.
+    """
+    from dnakmer.exceptions import VocabError
+
+    path = Path(folder)
+    vocab = path / "vocab.txt"
+    if not vocab.is_file():
+        return None
+    stride = 1
+    meta = path / "dnakmer.json"
+    if meta.is_file():
+        stride = int(json.loads(meta.read_text()).get("stride", 1))
+    try:
+        return KmerTokenizer.from_vocab(vocab, stride)
+    except VocabError:
+        return None
 
 
 def tokenize_fasta(

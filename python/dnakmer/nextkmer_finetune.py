@@ -1,0 +1,182 @@
+"""The next-k-mer benchmark for models: fine-tune on datasets of several k, with several
+seeds, pretrained and random-init, and put the results next to the baselines."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from dnakmer._io import atomic_open, write_json
+from dnakmer._trainer import TrainOptions
+from dnakmer.finetune import data_from_dataset, finetune, load_results, seed_summary
+from dnakmer.tokenizer import model_tokenizer
+
+__all__ = ["benchmark_model", "comparison_table", "plot_accuracy_vs_k"]
+
+
+def _run_dir(out: Path, k: int, init: str, seed: int) -> Path:
+    return out / f"k{k}" / init / f"seed{seed}"
+
+
+def benchmark_model(
+    model_dir: str | os.PathLike[str],
+    data_dirs: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    inits: Sequence[str] = ("pretrained", "random"),
+    seeds: Sequence[int] = (0,),
+    options: TrainOptions | None = None,
+    freeze_encoder: bool = False,
+    resume: bool = False,
+) -> pl.DataFrame:
+    """Fine-tune ``model_dir`` on every next-k-mer dataset, for each init and seed.
+
+    Runs go to ``out_dir/k{K}/{init}/seed{S}``; with ``resume``, finished runs are kept
+    and an interrupted one continues from its last complete checkpoint.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per (k, init, seed) with every ``test_*`` metric.
+    """
+    from dnakmer.nextkmer import NextKmerDataset
+
+    out = Path(out_dir)
+    tok = model_tokenizer(model_dir)
+    base = options or TrainOptions()
+    rows = []
+    for data_dir in data_dirs:
+        k = NextKmerDataset.load(data_dir).k
+        data = data_from_dataset(data_dir, tok)
+        for init in inits:
+            for seed in seeds:
+                run = _run_dir(out, k, init, seed)
+                if not (resume and (run / "results.json").exists()):
+                    opts = TrainOptions(**{**base.__dict__, "seed": seed})
+                    finetune(
+                        data,
+                        model_dir,
+                        run,
+                        init=init,
+                        options=opts,
+                        freeze_encoder=freeze_encoder,
+                        resume=resume,
+                    )
+                metrics = load_results(run)["metrics"]
+                rows.append(
+                    {"k": k, "init": init, "seed": seed}
+                    | {m: v for m, v in metrics.items() if m.startswith("test_")}
+                )
+    return pl.DataFrame(rows)
+
+
+def comparison_table(runs: pl.DataFrame, baselines: pl.DataFrame, model: str) -> pl.DataFrame:
+    """Model (mean ± 95 % CI over seeds) next to the uniform, prior and best Markov
+    baselines, per k and metric.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        From :func:`benchmark_model`.
+    baselines : DataFrame
+        From :func:`dnakmer.nextkmer_baselines.baselines`, rows for each k.
+    model : str
+        Label of the model in the table.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``k``, ``predictor``, ``accuracy``, ``accuracy_ci95``, ``top5_accuracy``,
+        ``mcc``, ``macro_f1``, ``cross_entropy_bits``, ``n_seeds``. The best Markov order
+        is the one with the highest test accuracy at that k.
+    """
+    metrics = ["accuracy", "top5_accuracy", "mcc", "macro_f1", "cross_entropy_bits"]
+    out = []
+    for (k, init), group in runs.group_by(["k", "init"], maintain_order=True):
+        summary = seed_summary(group.drop(["k", "init", "seed"]).to_dicts())
+        vals = {r["metric"]: r for r in summary.to_dicts()}
+        row = {"k": k, "predictor": f"{model} ({init})", "n_seeds": group.height}
+        row |= {m: vals[m]["mean"] for m in metrics if m in vals}
+        row["accuracy_ci95"] = vals["accuracy"]["ci95"] if "accuracy" in vals else None
+        out.append(row)
+    for k in runs["k"].unique().sort().to_list():
+        at_k = baselines.filter(pl.col("k") == k)
+        for name in ("uniform", "prior"):
+            sub = at_k.filter(pl.col("baseline") == name)
+            if sub.height:
+                out.append(
+                    {"k": k, "predictor": name, "n_seeds": 1} | {m: sub[m][0] for m in metrics}
+                )
+        markov = at_k.filter(pl.col("baseline") == "markov").sort("accuracy", descending=True)
+        if markov.height:
+            best = markov.row(0, named=True)
+            out.append(
+                {"k": k, "predictor": f"Markov order {best['order']}", "n_seeds": 1}
+                | {m: best[m] for m in metrics}
+            )
+    schema = {
+        "k": pl.Int64,
+        "predictor": pl.String,
+        "accuracy": pl.Float64,
+        "accuracy_ci95": pl.Float64,
+        "top5_accuracy": pl.Float64,
+        "mcc": pl.Float64,
+        "macro_f1": pl.Float64,
+        "cross_entropy_bits": pl.Float64,
+        "n_seeds": pl.Int64,
+    }
+    return pl.DataFrame(out, schema=schema).sort(["k", "predictor"])
+
+
+def plot_accuracy_vs_k(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """PNG of test accuracy vs k: models with 95 % CI error bars, baselines as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    best_markov = table.filter(pl.col("predictor").str.starts_with("Markov")).sort("k")
+    if best_markov.height:
+        ax.plot(
+            best_markov["k"], best_markov["accuracy"], "-s", color="tab:green", label="best Markov"
+        )
+    for name, style in (("prior", "--"), ("uniform", ":")):
+        sub = table.filter(pl.col("predictor") == name).sort("k")
+        ax.plot(sub["k"], sub["accuracy"], style, color="black", label=name)
+    models = table.filter(pl.col("n_seeds").is_not_null() & pl.col("predictor").str.contains(r"\("))
+    for name in models["predictor"].unique().sort().to_list():
+        sub = models.filter(pl.col("predictor") == name).sort("k")
+        err = sub["accuracy_ci95"].fill_null(0.0).to_list()
+        ax.errorbar(sub["k"], sub["accuracy"], yerr=err, fmt="-o", capsize=3, label=name)
+    ax.set(
+        xlabel="k (next bases predicted)",
+        ylabel="test accuracy",
+        yscale="log",
+        title="Next-k-mer prediction",
+    )
+    ax.legend(fontsize=8)
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_comparison(
+    table: pl.DataFrame, runs: pl.DataFrame, out_dir: str | os.PathLike[str]
+) -> dict[str, Path]:
+    """``comparison.parquet/.json``, ``runs.parquet`` and ``accuracy_vs_k.png``."""
+    out = Path(out_dir)
+    with atomic_open(out / "comparison.parquet", "wb") as f:
+        table.write_parquet(f)
+    with atomic_open(out / "runs.parquet", "wb") as f:
+        runs.write_parquet(f)
+    write_json(out / "comparison.json", table.to_dicts())
+    return {
+        "comparison": out / "comparison.parquet",
+        "runs": out / "runs.parquet",
+        "plot": plot_accuracy_vs_k(table, out / "accuracy_vs_k.png"),
+    }
