@@ -126,5 +126,8 @@ def training_arguments(
         # Under torchrun on CPU the process group needs gloo; single processes need none.
         ddp_backend="gloo" if not cuda and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
         disable_tqdm=opts.quiet,
+        # Our models average their loss per batch; scaling it by the number of processes
+        # (transformers' token averaging across devices) would double gradients under DDP.
+        average_tokens_across_devices=False,
         **extra,
     )

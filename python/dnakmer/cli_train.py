@@ -195,6 +195,10 @@ def finetune_nextkmer_command(
         freeze_encoder=freeze_encoder,
         resume=resume,
     )  # type: ignore[arg-type]
+    from dnakmer.finetune import is_main_process
+
+    if not is_main_process():
+        return
     base = []
     for d in data:
         ds = NextKmerDataset.load(d)

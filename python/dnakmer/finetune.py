@@ -314,9 +314,9 @@ def _mark_complete_callback() -> Any:
     return MarkComplete()
 
 
-def last_complete_checkpoint(folder: Path) -> Path | None:
-    """Newest ``checkpoint-N`` carrying the completion marker; incomplete ones (a run
-    killed while saving) are deleted."""
+def last_complete_checkpoint(folder: Path, clean: bool = True) -> Path | None:
+    """Newest ``checkpoint-N`` carrying the completion marker; with ``clean``, incomplete
+    ones (a run killed while saving) are deleted."""
     if not folder.is_dir():
         return None
     found = []
@@ -325,12 +325,13 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
             continue
         if (d / COMPLETE_MARKER).exists():
             found.append((int(d.name.split("-")[-1]), d))
-        else:
+        elif clean:
             shutil.rmtree(d, ignore_errors=True)
     return max(found)[1] if found else None
 
 
-def _is_main_process() -> bool:
+def is_main_process() -> bool:
+    """False in the non-zero ranks of a ``torchrun`` launch."""
     return int(os.environ.get("RANK", "0")) == 0
 
 
@@ -374,8 +375,8 @@ def finetune(
     opts = options or TrainOptions()
     out, folder = Path(out_dir), Path(model_dir)
     ckpt = out / "checkpoints"
-    resume_from = last_complete_checkpoint(ckpt) if resume and _is_main_process() else None
-    if not resume and _is_main_process() and ckpt.exists():
+    resume_from = last_complete_checkpoint(ckpt, clean=is_main_process()) if resume else None
+    if not resume and is_main_process() and ckpt.exists():
         shutil.rmtree(ckpt)
     model = _classifier(folder, data.num_labels, init, opts.seed, freeze_encoder, data.label_names)
     max_pos = int(getattr(model.config, "max_position_embeddings", 512))
@@ -422,8 +423,6 @@ def finetune(
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
-    if resume and resume_from is None:
-        resume_from = last_complete_checkpoint(ckpt)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     metrics = {
         k: float(v) for k, v in trainer.evaluate(datasets["val"], metric_key_prefix="val").items()

@@ -54,9 +54,11 @@ def benchmark_model(
         for init in inits:
             for seed in seeds:
                 run = _run_dir(out, k, init, seed)
-                if not (resume and (run / "results.json").exists()):
+                if resume and (run / "results.json").exists():
+                    metrics = load_results(run)["metrics"]
+                else:
                     opts = TrainOptions(**{**base.__dict__, "seed": seed})
-                    finetune(
+                    metrics = finetune(
                         data,
                         model_dir,
                         run,
@@ -64,8 +66,7 @@ def benchmark_model(
                         options=opts,
                         freeze_encoder=freeze_encoder,
                         resume=resume,
-                    )
-                metrics = load_results(run)["metrics"]
+                    ).metrics
                 rows.append(
                     {"k": k, "init": init, "seed": seed}
                     | {m: v for m, v in metrics.items() if m.startswith("test_")}
