@@ -236,6 +236,10 @@ pub fn stream_error(path: &Path, compression: Compression, e: io::Error) -> Erro
             let what = compression.name();
             let msg = if e.kind() == io::ErrorKind::UnexpectedEof {
                 format!("{what} stream is truncated (unexpected end of file)")
+            } else if compression == Compression::Gzip && e.to_string() == "invalid gzip header" {
+                // The first member's header was checked when the format was detected, so
+                // this is almost always junk appended after the last member.
+                format!("corrupt gzip stream: {e} (trailing bytes after the last gzip member?)")
             } else {
                 format!("corrupt {what} stream: {e}")
             };
@@ -535,5 +539,15 @@ mod tests {
     #[test]
     fn hex_encoding() {
         assert_eq!(to_hex(&[0, 15, 255]), "000fff");
+    }
+
+    #[test]
+    fn trailing_bytes_after_a_gzip_member_are_named() {
+        let e = io::Error::new(io::ErrorKind::InvalidInput, "invalid gzip header");
+        let msg = stream_error(Path::new("x.fa.gz"), Compression::Gzip, e).to_string();
+        assert!(
+            msg.contains("trailing bytes after the last gzip member"),
+            "{msg}"
+        );
     }
 }
