@@ -184,10 +184,12 @@ pub fn open<'scope, 'env>(
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
-        return Err(Error::io(
-            path,
-            io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
-        ));
+        // EISDIR, so Python raises the IsADirectoryError that open() on a directory gives.
+        #[cfg(unix)]
+        let e = io::Error::from_raw_os_error(21);
+        #[cfg(not(unix))]
+        let e = io::Error::new(io::ErrorKind::IsADirectory, "is a directory");
+        return Err(Error::io(path, e));
     }
     let state = Arc::new(SourceState::default());
     if hash {
@@ -549,5 +551,19 @@ mod tests {
             msg.contains("trailing bytes after the last gzip member"),
             "{msg}"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_is_eisdir() {
+        let dir = tempfile::tempdir().expect("dir");
+        let err = std::thread::scope(|scope| open(scope, dir.path(), 1, false).err());
+        match err.expect("a directory") {
+            Error::Io { source, .. } => {
+                assert_eq!(source.kind(), io::ErrorKind::IsADirectory);
+                assert_eq!(source.raw_os_error(), Some(21));
+            }
+            other => panic!("unexpected error {other}"),
+        }
     }
 }

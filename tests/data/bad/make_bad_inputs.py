@@ -53,7 +53,8 @@ class BadInput:
             if self.kind == "vocab":
                 text = f"accepted: vocabulary of {self.lengths[0]} tokens"
             else:
-                recs = ", ".join(f"`{n}` {n_bp:,} bp" for n, n_bp in zip(self.names, self.lengths))
+                pairs = zip(self.names, self.lengths, strict=True)
+                recs = ", ".join(f"`{n}` {n_bp:,} bp" for n, n_bp in pairs)
                 text = f"accepted: {recs}"
             if self.warning:
                 text += f"; warns `{self.warning}`"
@@ -90,7 +91,7 @@ def _long_single_line() -> bytes:
     return gzip_members(f">chrLong one line of {LONG_LINE_BASES} bp\n{seq}\n".encode())
 
 
-def _fasta_inputs() -> list[BadInput]:  # noqa: PLR0915 - one entry per input
+def _fasta_inputs() -> list[BadInput]:
     two = b">chr1 first record\nACGTACGTAC\nGGTTAACC\n>chr2\nTTTTGGGGCCCCAAAA\n"
     big = f">big\n{_random_bases(200_000, seed=1)}\n".encode()
     gz_big = gzip_members(big)
@@ -200,8 +201,8 @@ def _fasta_inputs() -> list[BadInput]:  # noqa: PLR0915 - one entry per input
         BadInput("long_single_line.fa.gz", f"one sequence line of {LONG_LINE_BASES:,} bases",
                  _long_single_line(), names=("chrLong",), lengths=(LONG_LINE_BASES,),
                  notes="N 100, softmasked 1,000"),
-        BadInput("header_too_long.fa.gz", "a 3 MiB header line", gzip_members(
-                 b">" + b"x" * (3 << 20) + b"\nACGT\n"), error="FastaFormatError",
+        BadInput("header_too_long.fa.gz", "a header line of 2 MiB and 10 bytes", gzip_members(
+                 b">" + b"x" * ((2 << 20) + 10) + b"\nACGT\n"), error="FastaFormatError",
                  message="header line is longer than", line=1),
         BadInput("gt_inside_sequence.fa", "'>' in the middle of a sequence line",
                  b">chr1\nACGT>chr2\nACGT\n", error="FastaFormatError",
@@ -224,7 +225,7 @@ def _vocab_inputs() -> list[BadInput]:
     v3 = _dnabert_vocab(3)
     shuffled = v3[:]
     random.Random(5).shuffle(shuffled)
-    dup = v3 + ["ATC"]
+    dup = [*v3, "ATC"]
     return [
         BadInput("vocab_missing_kmer.txt", "DNABERT 3-mer vocab without GCA",
                  _vocab_text([t for t in v3 if t != "GCA"]), kind="vocab", error="VocabError",
@@ -241,7 +242,7 @@ def _vocab_inputs() -> list[BadInput]:
         BadInput("vocab_missing_special.txt", "no [MASK] token",
                  _vocab_text([t for t in v3 if t != "[MASK]"]), kind="vocab",
                  error="VocabError", message="special token [MASK] is missing"),
-        BadInput("vocab_mixed_k.txt", "3-mers plus one 4-mer", _vocab_text(v3 + ["ACGT"]),
+        BadInput("vocab_mixed_k.txt", "3-mers plus one 4-mer", _vocab_text([*v3, "ACGT"]),
                  kind="vocab", error="VocabError",
                  message="k-mer 'ACGT' has length 4 but earlier k-mers have length 3",
                  line=len(v3) + 1),
@@ -257,7 +258,7 @@ def _vocab_inputs() -> list[BadInput]:
                  _vocab_text(shuffled), kind="vocab", lengths=(69,),
                  notes="ids are line numbers"),
         BadInput("vocab_extra_tokens.txt", "valid vocab with extra [BRACKETED] tokens",
-                 _vocab_text(v3 + ["[BOS]", "[EOS]"]), kind="vocab", lengths=(71,)),
+                 _vocab_text([*v3, "[BOS]", "[EOS]"]), kind="vocab", lengths=(71,)),
         BadInput("vocab_no_final_newline.txt", "last line lacks its newline",
                  _vocab_text(v3).rstrip(b"\n"), kind="vocab", lengths=(69,)),
     ]
