@@ -139,6 +139,8 @@ fn detect(head: &[u8]) -> Compression {
 
 fn is_bgzf_header(h: &[u8]) -> bool {
     h.len() >= 18
+        && h[0] == 0x1f
+        && h[1] == 0x8b
         && h[2] == 8
         && h[3] & 4 != 0
         && u16::from_le_bytes([h[10], h[11]]) == 6
@@ -565,5 +567,15 @@ mod tests {
             }
             other => panic!("unexpected error {other}"),
         }
+    }
+
+    #[test]
+    fn a_block_with_a_damaged_magic_number_is_not_bgzf() {
+        let mut block = vec![
+            0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0, 27, 0,
+        ];
+        assert!(is_bgzf_header(&block));
+        block[0] ^= 1;
+        assert!(!is_bgzf_header(&block));
     }
 }
