@@ -315,3 +315,56 @@ def test_cli_in_a_fresh_interpreter(name: str, tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert str(path) in proc.stderr
+
+
+# --- bad parameters: a clear ValueError/TypeError naming the parameter ----------------
+
+_TOK = dnakmer.KmerTokenizer(3)
+_PHIX = Path(__file__).parent / "data" / "phix174.fa"
+BAD_PARAMETERS = {
+    "k=0": (lambda: dnakmer.KmerTokenizer(0), ValueError, "k must be between 1 and 8, got 0"),
+    "k=9": (lambda: dnakmer.KmerTokenizer(9), ValueError, "k must be between 1 and 8, got 9"),
+    "stride=0": (lambda: dnakmer.KmerTokenizer(3, 0), ValueError, "stride must be at least 1"),
+    "bad char": (lambda: _TOK.encode("ACGT1"), ValueError,
+                 "invalid sequence character '1' at position 4"),
+    "bad char in batch": (lambda: _TOK.encode_batch(["ACGT", "AC#T"]), ValueError,
+                          "sequence 1: invalid sequence character '#' at position 2"),
+    "max_length=2": (lambda: _TOK.encode_batch(["ACGT"], max_length=2), ValueError,
+                     "max_length must exceed the 2 special tokens, got 2"),
+    "padding=left": (lambda: _TOK.encode_batch(["ACGT"], padding="left"), ValueError,
+                     "padding must be True, False, 'longest', 'max_length' or 'do_not_pad'"),
+    "batch of str": (lambda: _TOK.encode_batch("ACGT"), TypeError,
+                     "takes a list of sequences, not a single str"),
+    "batch item int": (lambda: _TOK.encode_batch(["ACGT", 5]), TypeError,
+                       "a sequence must be str or bytes, not int"),
+    "decode id": (lambda: _TOK.decode([69]), ValueError,
+                  "token id 69 is outside the vocabulary (size 69)"),
+    "code 5": (lambda: _TOK.encode_codes(np.array([0, 1, 5], dtype=np.uint8)), ValueError,
+               "invalid base code 5 at 2"),
+    "interval": (lambda: dnakmer.Genome.open(_PHIX).fetch("NC_001422", 10, 5387), ValueError,
+                 "interval [10, 5387) is outside record 'NC_001422' of length 5386"),
+    "record": (lambda: dnakmer.Genome.open(_PHIX).codes("chrX"), dnakmer.RecordNotFoundError,
+               "no record named 'chrX'"),
+    "out_dir is a file": (lambda: dnakmer.tokenize_genome(_PHIX, _TOK, _PHIX),
+                          NotADirectoryError, "exists and is not a directory"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PARAMETERS))
+def test_bad_parameters(case: str) -> None:
+    call, error, message = BAD_PARAMETERS[case]
+    with pytest.raises(error) as info:
+        call()
+    assert message in str(info.value)
+
+
+def test_progress_callback_error_propagates_and_leaves_nothing(tmp_path: Path) -> None:
+    def fail(done: int, total: int) -> None:
+        raise RuntimeError(f"stop at {done} of {total}")
+
+    with pytest.raises(RuntimeError, match="stop at"):
+        dnakmer.Genome.open(_PHIX, progress=fail)
+    out = tmp_path / "tokens"
+    with pytest.raises(RuntimeError, match="stop at"):
+        dnakmer.tokenize_genome(_PHIX, _TOK, out, progress=fail)
+    assert _leftovers(out) == []
