@@ -289,8 +289,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let err =
             tokenize_fasta_to_npy::<u8>(f.path(), &tok, dir.path(), ReadOptions::default(), None)
-                .err()
-                .expect("bad byte");
+                .expect_err("bad byte");
         assert!(err.to_string().contains("record 'bad'"), "{err}");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
     }
