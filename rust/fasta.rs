@@ -105,7 +105,7 @@ pub fn read_fasta<S: SeqSink>(
             filled -= consumed;
             if filled == buf.len() {
                 // A header line longer than the buffer: grow up to the limit.
-                if buf.len() >= MAX_HEADER * 2 {
+                if buf.len() >= MAX_HEADER {
                     return Err(parser.error("header line is longer than 1 MiB"));
                 }
                 buf.resize(buf.len() * 2, 0);
@@ -464,5 +464,16 @@ mod tests {
             }
             other => panic!("unexpected error {other}"),
         }
+    }
+
+    #[test]
+    fn header_limit_is_one_mib() {
+        let mut text = vec![b'>'; 1];
+        text.extend(std::iter::repeat_n(b'x', MAX_HEADER - 100));
+        text.extend_from_slice(b"\nACGT\n");
+        assert_eq!(parse(&text).expect("below the limit").records[0].2, b"ACGT");
+        text.splice(2..2, std::iter::repeat_n(b'y', 200));
+        let err = parse(&text).err().expect("above the limit").to_string();
+        assert!(err.contains("longer than 1 MiB"), "{err}");
     }
 }

@@ -201,8 +201,8 @@ def _fasta_inputs() -> list[BadInput]:
         BadInput("long_single_line.fa.gz", f"one sequence line of {LONG_LINE_BASES:,} bases",
                  _long_single_line(), names=("chrLong",), lengths=(LONG_LINE_BASES,),
                  notes="N 100, softmasked 1,000"),
-        BadInput("header_too_long.fa.gz", "a header line of 2 MiB and 10 bytes", gzip_members(
-                 b">" + b"x" * ((2 << 20) + 10) + b"\nACGT\n"), error="FastaFormatError",
+        BadInput("header_too_long.fa.gz", "a header line of 1 MiB and 10 bytes", gzip_members(
+                 b">" + b"x" * ((1 << 20) + 10) + b"\nACGT\n"), error="FastaFormatError",
                  message="header line is longer than", line=1),
         BadInput("gt_inside_sequence.fa", "'>' in the middle of a sequence line",
                  b">chr1\nACGT>chr2\nACGT\n", error="FastaFormatError",
