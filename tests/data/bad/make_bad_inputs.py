@@ -21,6 +21,8 @@ from fasta_reference import bgzf_block, bgzf_compress, gzip_members  # noqa: E40
 
 LONG_LINE_BASES = 3 * 1024 * 1024 + 11
 DIRECTORY = "directory.fa"
+# Two records of 18 and 16 bases, re-encoded by several entries.
+TWO_RECORDS = b">chr1 first record\nACGTACGTAC\nGGTTAACC\n>chr2\nTTTTGGGGCCCCAAAA\n"
 
 
 @dataclass(frozen=True)
@@ -91,20 +93,11 @@ def _long_single_line() -> bytes:
     return gzip_members(f">chrLong one line of {LONG_LINE_BASES} bp\n{seq}\n".encode())
 
 
-def _fasta_inputs() -> list[BadInput]:
-    two = b">chr1 first record\nACGTACGTAC\nGGTTAACC\n>chr2\nTTTTGGGGCCCCAAAA\n"
-    big = f">big\n{_random_bases(200_000, seed=1)}\n".encode()
-    gz_big = gzip_members(big)
-    bgzf_big = bgzf_compress(big)
-    bad_crc = bytearray(bgzf_compress(b">chr1\nACGTACGTACGT\n"))
-    crc_at = len(bgzf_block(b">chr1\nACGTACGTACGT\n")) - 8
-    bad_crc[crc_at] ^= 0xFF
-    gff = b"##gff-version 3\nchrI\tSGD\tgene\t335\t649\t.\t+\t.\tID=YAL069W\n"
+def _structure_inputs() -> list[BadInput]:
+    """Records and lines: missing, empty, duplicated, unterminated."""
     return [
         BadInput("empty.fa", "empty file", b"", error="FastaFormatError",
                  message="no FASTA records found", line=1),
-        BadInput("empty.fa.gz", "gzip of an empty file", gzip_members(b""),
-                 error="FastaFormatError", message="no FASTA records found", line=1),
         BadInput("no_header.fa", "sequence lines and no header at all",
                  b"ACGTACGT\nACGT\n", error="FastaFormatError",
                  message="sequence data before the first '>' header line", line=1),
@@ -123,6 +116,28 @@ def _fasta_inputs() -> list[BadInput]:
                  error="FastaFormatError",
                  message="duplicate record name 'chrA' (first defined on line 1)",
                  line=5, record="chrA"),
+        BadInput("zero_length_record.fa", "an empty record between two others",
+                 b">chr1\nACGTACGT\n>empty\n>chr2\nACGT\n", names=("chr1", "empty", "chr2"),
+                 lengths=(8, 0, 4), notes="0 tokens for the empty record"),
+        BadInput("no_final_newline.fa", "last line lacks its newline",
+                 b">chr1\nACGT\n>chr2\nGGCCA", names=("chr1", "chr2"), lengths=(4, 5)),
+        BadInput("header_no_newline.fa", "file ends with a header without newline",
+                 b">chr1\nACGT\n>chr2", names=("chr1", "chr2"), lengths=(4, 0)),
+        BadInput("blank_lines.fa", "blank and whitespace-only lines everywhere",
+                 b"\n\n>chr1\n\nAC GT\n \t\nAC\tGT\n\n>chr2\n\n", names=("chr1", "chr2"),
+                 lengths=(8, 0), notes="space and tab inside sequence lines are ignored"),
+        BadInput("header_too_long.fa.gz", "a header line of 1 MiB and 10 bytes", gzip_members(
+                 b">" + b"x" * ((1 << 20) + 10) + b"\nACGT\n"), error="FastaFormatError",
+                 message="header line is longer than", line=1),
+        BadInput("long_single_line.fa.gz", f"one sequence line of {LONG_LINE_BASES:,} bases",
+                 _long_single_line(), names=("chrLong",), lengths=(LONG_LINE_BASES,),
+                 notes="N 100, softmasked 1,000"),
+    ]
+
+
+def _encoding_inputs() -> list[BadInput]:
+    """Bytes and line endings that are not plain ASCII FASTA."""
+    return [
         BadInput("binary_garbage.bin", "PNG signature then random bytes",
                  b"\x89PNG\r\n\x1a\n" + random.Random(7).randbytes(2048),
                  error="FastaFormatError",
@@ -138,6 +153,48 @@ def _fasta_inputs() -> list[BadInput]:
         BadInput("header_control_char.fa", "BEL control byte in a header",
                  b">chr1\x07bell\nACGT\n", error="FastaFormatError",
                  message="header line contains control character U+0007", line=1),
+        BadInput("crlf.fa", "Windows line endings", TWO_RECORDS.replace(b"\n", b"\r\n"),
+                 names=("chr1", "chr2"), lengths=(18, 16), notes="same as the LF file"),
+        BadInput("crlf_leading_blank.fa", "CRLF file that starts with blank lines",
+                 b"\r\n  \r\n>chr1\r\nACGT\r\n", names=("chr1",), lengths=(4,)),
+        BadInput("cr_only_line_endings.fa", "classic Mac OS line endings (CR only)",
+                 TWO_RECORDS.replace(b"\n", b"\r"), error="FastaFormatError",
+                 message="CR-only line endings", line=1),
+        BadInput("utf8_bom.fa", "UTF-8 byte-order mark before the first '>'",
+                 b"\xef\xbb\xbf" + TWO_RECORDS, names=("chr1", "chr2"), lengths=(18, 16),
+                 notes="the mark is skipped"),
+        BadInput("utf16.fa", "UTF-16 LE text with its byte-order mark",
+                 "\ufeff>chr1\nACGT\n".encode("utf-16-le"), error="FastaFormatError",
+                 message="UTF-16", line=1),
+        BadInput("fastq.fq", "a FASTQ file", b"@read1\nACGT\n+\nIIII\n",
+                 error="FastaFormatError", message="FASTQ", line=1),
+        BadInput("genbank_origin.fa", "GenBank ORIGIN lines (digits) under a header",
+                 b">chr1\n        1 acgtacgtac gtacgtacgt\n", error="FastaFormatError",
+                 message="invalid sequence character '1' at column 9", line=2, record="chr1"),
+        BadInput("protein.fa", "a protein FASTA", b">sp|P69905|HBA_HUMAN\nMVLSPADKTNVKAAWGKVGA\n",
+                 error="FastaFormatError",
+                 message="invalid sequence character 'L' at column 3 (not a nucleotide",
+                 line=2, record="sp|P69905|HBA_HUMAN",
+                 notes="'M' and 'V' are IUPAC codes, 'L' is not"),
+        BadInput("gt_inside_sequence.fa", "'>' in the middle of a sequence line",
+                 b">chr1\nACGT>chr2\nACGT\n", error="FastaFormatError",
+                 message="invalid sequence character '>' at column 5 ('>' must start a line)",
+                 line=2, record="chr1"),
+    ]
+
+
+def _compression_inputs() -> list[BadInput]:
+    """Damaged, odd and valid-but-unusual gzip and BGZF files."""
+    big = f">big\n{_random_bases(200_000, seed=1)}\n".encode()
+    gz_big = gzip_members(big)
+    bgzf_big = bgzf_compress(big)
+    bad_crc = bytearray(bgzf_compress(b">chr1\nACGTACGTACGT\n"))
+    crc_at = len(bgzf_block(b">chr1\nACGTACGTACGT\n")) - 8
+    bad_crc[crc_at] ^= 0xFF
+    gff = b"##gff-version 3\nchrI\tSGD\tgene\t335\t649\t.\t+\t.\tID=YAL069W\n"
+    return [
+        BadInput("empty.fa.gz", "gzip of an empty file", gzip_members(b""),
+                 error="FastaFormatError", message="no FASTA records found", line=1),
         BadInput("truncated.fa.gz", "gzip cut in the middle of the deflate stream",
                  gz_big[: len(gz_big) // 2], error="CompressionError",
                  message="gzip stream is truncated"),
@@ -148,40 +205,24 @@ def _fasta_inputs() -> list[BadInput]:
                  error="FastaFormatError",
                  message="not a FASTA file: '#' where a '>' header line was expected", line=1),
         BadInput("gzip_trailing_garbage.fa.gz", "a complete gzip member, then text",
-                 gzip_members(two) + b"this is not gzip\n", error="CompressionError",
+                 gzip_members(TWO_RECORDS) + b"this is not gzip\n", error="CompressionError",
                  message="trailing bytes after the last gzip member"),
         BadInput("bgzf_no_eof.fa.gz", "BGZF without the empty end-of-file block",
-                 bgzf_compress(two, eof_block=False), names=("chr1", "chr2"),
+                 bgzf_compress(TWO_RECORDS, eof_block=False), names=("chr1", "chr2"),
                  lengths=(18, 16), warning="BGZF file has no end-of-file block"),
         BadInput("bgzf_bad_crc.fa.gz", "BGZF block whose CRC32 does not match its data",
                  bytes(bad_crc), error="CompressionError", message="BGZF block CRC mismatch"),
         BadInput("bgzf_then_gzip.fa.gz", "BGZF blocks followed by a plain gzip member",
-                 bgzf_compress(two) + gzip_members(b">chr3\nACGT\n"), error="CompressionError",
-                 message="mixes BGZF with other gzip members"),
+                 bgzf_compress(TWO_RECORDS) + gzip_members(b">chr3\nACGT\n"),
+                 error="CompressionError", message="mixes BGZF with other gzip members"),
         BadInput("multi_member.fa.gz", "gzip of three concatenated members (valid)",
-                 gzip_members(two, n_members=3), names=("chr1", "chr2"), lengths=(18, 16)),
-        BadInput("crlf.fa", "Windows line endings", two.replace(b"\n", b"\r\n"),
-                 names=("chr1", "chr2"), lengths=(18, 16), notes="same as the LF file"),
-        BadInput("crlf_leading_blank.fa", "CRLF file that starts with blank lines",
-                 b"\r\n  \r\n>chr1\r\nACGT\r\n", names=("chr1",), lengths=(4,)),
-        BadInput("cr_only_line_endings.fa", "classic Mac OS line endings (CR only)",
-                 two.replace(b"\n", b"\r"), error="FastaFormatError",
-                 message="CR-only line endings", line=1),
-        BadInput("utf8_bom.fa", "UTF-8 byte-order mark before the first '>'",
-                 b"\xef\xbb\xbf" + two, names=("chr1", "chr2"), lengths=(18, 16),
-                 notes="the mark is skipped"),
-        BadInput("utf16.fa", "UTF-16 LE text with its byte-order mark",
-                 "\ufeff>chr1\nACGT\n".encode("utf-16-le"), error="FastaFormatError",
-                 message="UTF-16", line=1),
-        BadInput("fastq.fq", "a FASTQ file", b"@read1\nACGT\n+\nIIII\n",
-                 error="FastaFormatError", message="FASTQ", line=1),
-        BadInput("no_final_newline.fa", "last line lacks its newline",
-                 b">chr1\nACGT\n>chr2\nGGCCA", names=("chr1", "chr2"), lengths=(4, 5)),
-        BadInput("header_no_newline.fa", "file ends with a header without newline",
-                 b">chr1\nACGT\n>chr2", names=("chr1", "chr2"), lengths=(4, 0)),
-        BadInput("blank_lines.fa", "blank and whitespace-only lines everywhere",
-                 b"\n\n>chr1\n\nAC GT\n \t\nAC\tGT\n\n>chr2\n\n", names=("chr1", "chr2"),
-                 lengths=(8, 0), notes="space and tab inside sequence lines are ignored"),
+                 gzip_members(TWO_RECORDS, n_members=3), names=("chr1", "chr2"), lengths=(18, 16)),
+    ]
+
+
+def _alphabet_inputs() -> list[BadInput]:
+    """Sequence characters other than upper-case ACGT, and records shorter than k."""
+    return [
         BadInput("mixed_case.fa", "soft-masked (lowercase) stretches",
                  b">chr1\nACGTacgtNNnnACGT\nacgtACGT\n", names=("chr1",), lengths=(24,),
                  notes="softmasked 10, N 4; tokens ignore case"),
@@ -191,33 +232,12 @@ def _fasta_inputs() -> list[BadInput]:
         BadInput("gap_stop_symbols.fa", "alignment gaps '-', stops '*' and '.'",
                  b">chr1\nACGT--ACGT**ACGT..ACGTACGT\n", names=("chr1",), lengths=(26,),
                  notes="other 6; k-mers touching them are [UNK]"),
-        BadInput("zero_length_record.fa", "an empty record between two others",
-                 b">chr1\nACGTACGT\n>empty\n>chr2\nACGT\n", names=("chr1", "empty", "chr2"),
-                 lengths=(8, 0, 4), notes="0 tokens for the empty record"),
+        BadInput("rna_uracil.fa", "RNA: U instead of T", b">rna1\nACGUACGUACGU\n",
+                 names=("rna1",), lengths=(12,), notes="U counts as other; its k-mers are [UNK]"),
         BadInput("shorter_than_k.fa", "records of 1 to 6 bases (k = 6 is the default)",
                  b">len1\nA\n>len3\nACG\n>len5\nACGTA\n>len6\nACGTAC\n",
                  names=("len1", "len3", "len5", "len6"), lengths=(1, 3, 5, 6),
                  notes="0, 0, 0 and 1 tokens at k = 6"),
-        BadInput("long_single_line.fa.gz", f"one sequence line of {LONG_LINE_BASES:,} bases",
-                 _long_single_line(), names=("chrLong",), lengths=(LONG_LINE_BASES,),
-                 notes="N 100, softmasked 1,000"),
-        BadInput("header_too_long.fa.gz", "a header line of 1 MiB and 10 bytes", gzip_members(
-                 b">" + b"x" * ((1 << 20) + 10) + b"\nACGT\n"), error="FastaFormatError",
-                 message="header line is longer than", line=1),
-        BadInput("gt_inside_sequence.fa", "'>' in the middle of a sequence line",
-                 b">chr1\nACGT>chr2\nACGT\n", error="FastaFormatError",
-                 message="invalid sequence character '>' at column 5 ('>' must start a line)",
-                 line=2, record="chr1"),
-        BadInput("genbank_origin.fa", "GenBank ORIGIN lines (digits) under a header",
-                 b">chr1\n        1 acgtacgtac gtacgtacgt\n", error="FastaFormatError",
-                 message="invalid sequence character '1' at column 9", line=2, record="chr1"),
-        BadInput("protein.fa", "a protein FASTA", b">sp|P69905|HBA_HUMAN\nMVLSPADKTNVKAAWGKVGA\n",
-                 error="FastaFormatError",
-                 message="invalid sequence character 'L' at column 3 (not a nucleotide",
-                 line=2, record="sp|P69905|HBA_HUMAN",
-                 notes="'M' and 'V' are IUPAC codes, 'L' is not"),
-        BadInput("rna_uracil.fa", "RNA: U instead of T", b">rna1\nACGUACGUACGU\n",
-                 names=("rna1",), lengths=(12,), notes="U counts as other; its k-mers are [UNK]"),
     ]
 
 
@@ -266,7 +286,13 @@ def _vocab_inputs() -> list[BadInput]:
 
 def catalogue() -> list[BadInput]:
     """Every catalogue entry, in the order of ``CATALOGUE.md``."""
-    return _fasta_inputs() + _vocab_inputs()
+    return [
+        *_structure_inputs(),
+        *_encoding_inputs(),
+        *_compression_inputs(),
+        *_alphabet_inputs(),
+        *_vocab_inputs(),
+    ]
 
 
 DIRECTORY_ENTRY = BadInput(
