@@ -21,6 +21,9 @@ import gzip
 import struct
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from hypothesis import strategies as st
 
 BOM = b"\xef\xbb\xbf"
 WHITESPACE = b" \t\r"
@@ -146,13 +149,41 @@ def bgzf_compress(data: bytes, block_size: int = 65280, eof_block: bool = True) 
     return b"".join(blocks) + (BGZF_EOF if eof_block else b"")
 
 
-def fasta_text(
-    records: list[tuple[str, str]], width: int = 60, newline: str = "\n"
-) -> str:
-    """FASTA text of ``(name, sequence)`` pairs wrapped at ``width`` (0 = one line)."""
-    out = []
-    for name, seq in records:
-        out.append(f">{name}{newline}")
-        step = width or max(len(seq), 1)
-        out.extend(f"{seq[i : i + step]}{newline}" for i in range(0, len(seq), step))
-    return "".join(out)
+# --- hypothesis strategies ------------------------------------------------------------
+
+SEQ_ALPHABET = "ACGTACGTACGTacgtNNnRYKMSWBDHVUXrykm-*."
+NAME = st.text("abcXYZ019_.|:", min_size=1, max_size=8)
+DESCRIPTION = st.text("abc XYZ=;,\t", max_size=12)
+
+
+@st.composite
+def fasta_documents(draw: st.DrawFn) -> tuple[bytes, list[tuple[str, str, str]]]:
+    """FASTA text with random line widths, blank lines, CRLF, case, IUPAC and symbols;
+    returns the bytes and the ``(name, description, sequence)`` they must read as."""
+    names = draw(st.lists(NAME, min_size=1, max_size=5, unique=True))
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    out = [newline] * draw(st.integers(0, 2))
+    records = []
+    for name in names:
+        description = draw(DESCRIPTION).strip()
+        seq = draw(st.text(SEQ_ALPHABET, max_size=300))
+        width = draw(st.integers(1, 80))
+        out.append(f">{name}{' ' + description if description else ''}{newline}")
+        for i in range(0, len(seq), width):
+            out.append(seq[i : i + width] + newline)
+            if draw(st.integers(0, 9)) == 0:
+                out.append(newline)
+        records.append((name, description, seq))
+    text = "".join(out)
+    if draw(st.booleans()):
+        text = text.rstrip("\r\n")  # the last line without its newline
+    return text.encode(), records
+
+
+def write_container(path: Path, data: bytes, container: str, split: int) -> None:
+    """Write ``data`` plain, as ``split`` gzip members, or as BGZF in ``split`` blocks."""
+    if container == "gzip":
+        data = gzip_members(data, n_members=split)
+    elif container == "bgzf":
+        data = bgzf_compress(data, block_size=max(1, len(data) // split + 1))
+    path.write_bytes(data)

@@ -14,12 +14,15 @@ import numpy as np
 import pytest
 from fasta_reference import (
     BGZF_EOF,
+    NAME,
     ReferenceFastaError,
     base_codes,
     bgzf_compress,
     composition,
+    fasta_documents,
     gzip_members,
     parse_fasta,
+    write_container,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -96,43 +99,6 @@ def test_interval_and_record_errors() -> None:
 
 # --- hypothesis: random multi-record FASTA ------------------------------------------
 
-SEQ_ALPHABET = "ACGTACGTACGTacgtNNnRYKMSWBDHVUXrykm-*."
-NAME = st.text("abcXYZ019_.|:", min_size=1, max_size=8)
-DESCRIPTION = st.text("abc XYZ=;,\t", max_size=12)
-
-
-@st.composite
-def fasta_documents(draw: st.DrawFn) -> tuple[bytes, list[tuple[str, str, str]]]:
-    """FASTA text with random line widths, blank lines, CRLF, case, IUPAC and symbols;
-    returns the bytes and the ``(name, description, sequence)`` they must read as."""
-    names = draw(st.lists(NAME, min_size=1, max_size=5, unique=True))
-    newline = draw(st.sampled_from(["\n", "\r\n"]))
-    out = [newline] * draw(st.integers(0, 2))
-    records = []
-    for name in names:
-        description = draw(DESCRIPTION).strip()
-        seq = draw(st.text(SEQ_ALPHABET, max_size=300))
-        width = draw(st.integers(1, 80))
-        out.append(f">{name}{' ' + description if description else ''}{newline}")
-        for i in range(0, len(seq), width):
-            out.append(seq[i : i + width] + newline)
-            if draw(st.integers(0, 9)) == 0:
-                out.append(newline)
-        records.append((name, description, seq))
-    text = "".join(out)
-    if draw(st.booleans()):
-        text = text.rstrip("\r\n")  # the last line without its newline
-    return text.encode(), records
-
-
-def _write(path: Path, data: bytes, container: str, split: int) -> None:
-    if container == "gzip":
-        data = gzip_members(data, n_members=split)
-    elif container == "bgzf":
-        data = bgzf_compress(data, block_size=max(1, len(data) // split + 1))
-    path.write_bytes(data)
-
-
 @SETTINGS
 @given(
     doc=fasta_documents(),
@@ -145,7 +111,7 @@ def test_random_fasta_reads_as_reference(doc, container, split, threads, data, t
     raw, records = doc
     assert [(r.name, r.description, r.sequence) for r in parse_fasta(raw)] == records
     path = tmp_path / f"random.{container}"
-    _write(path, raw, container, split)
+    write_container(path, raw, container, split)
     genome = dnakmer.Genome.open(path, threads=threads)
     assert genome.compression == container
     assert genome.names == [name for name, _, _ in records]

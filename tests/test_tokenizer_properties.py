@@ -13,7 +13,7 @@ from typing import Any
 import dnakmer
 import numpy as np
 import pytest
-from fasta_reference import base_codes, parse_fasta
+from fasta_reference import base_codes, fasta_documents, parse_fasta, write_container
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference_tokenizer import (
@@ -179,6 +179,30 @@ def test_shuffled_vocab_matches_reference_and_bert(
     bert = transformers.BertTokenizer(str(path), do_lower_case=False)
     assert ids == bert_ids(bert, seq, k, stride)
     assert tok.decode(ids) == reference.decode(ids)
+
+
+@SETTINGS
+@given(
+    doc=fasta_documents(), container=st.sampled_from(["plain", "gzip", "bgzf"]),
+    split=st.integers(1, 5), k=K, stride=st.integers(1, 4), threads=st.sampled_from([1, 2]),
+)
+def test_tokenize_files_match_reference(doc, container, split, k, stride, threads, tmp_path):
+    """Streaming tokenization of whole files (chunks split anywhere by line breaks,
+    gzip members and BGZF blocks) equals the reference on each record's sequence."""
+    raw, records = doc
+    path = tmp_path / f"random.{container}"
+    write_container(path, raw, container, split)
+    tok = dnakmer.KmerTokenizer(k, stride)
+    reference = ReferenceTokenizer.dnabert(k, stride)
+    expected = {name: reference.encode(seq) for name, _, seq in records}
+    in_memory = dnakmer.tokenize_fasta(path, tok, threads=threads)
+    assert {name: ids.tolist() for name, ids in in_memory.items()} == expected
+    out = tmp_path / "tokens"
+    manifest = dnakmer.tokenize_genome(path, tok, out, threads=threads, overwrite=True)
+    for (name, _, seq), rec in zip(records, manifest["records"], strict=True):
+        assert (rec["name"], rec["bases"], rec["n_tokens"]) == (name, len(seq), len(expected[name]))
+        assert np.load(out / rec["file"]).tolist() == expected[name]
+        assert rec["n_unk"] == expected[name].count(reference.unk)
 
 
 def test_save_vocab_loads_in_bert(tmp_path: Path) -> None:
