@@ -233,16 +233,12 @@ def _check_cli_error(code: int, err: str, entry, path: Path) -> None:
 
 @pytest.mark.filterwarnings("ignore:.*no end-of-file block")
 @pytest.mark.parametrize("entry", FASTA + FS_ERRORS, ids=_ids(FASTA + FS_ERRORS))
-def test_cli_stats_and_tokenize(entry, tmp_path: Path, capsys) -> None:
+def test_cli_stats_and_tokenize(entry, tmp_path: Path, capsys, monkeypatch) -> None:
     path = _path(entry)
     out = tmp_path / "tokens"
-    monkey_env = os.environ.pop("DNAKMER_DEBUG", None)
-    try:
-        stats = _run_cli(["stats", str(path), "--format", "csv"], capsys)
-        tokenize = _run_cli(["tokenize", str(path), "-o", str(out), "-q"], capsys)
-    finally:
-        if monkey_env is not None:
-            os.environ["DNAKMER_DEBUG"] = monkey_env
+    monkeypatch.delenv("DNAKMER_DEBUG", raising=False)
+    stats = _run_cli(["stats", str(path), "--format", "csv"], capsys)
+    tokenize = _run_cli(["tokenize", str(path), "-o", str(out), "-q"], capsys)
     if entry.error is not None:
         _check_cli_error(stats[0], stats[2], entry, path)
         _check_cli_error(tokenize[0], tokenize[2], entry, path)
@@ -368,3 +364,9 @@ def test_progress_callback_error_propagates_and_leaves_nothing(tmp_path: Path) -
     with pytest.raises(RuntimeError, match="stop at"):
         dnakmer.tokenize_genome(_PHIX, _TOK, out, progress=fail)
     assert _leftovers(out) == []
+
+
+def test_debug_variable_shows_the_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DNAKMER_DEBUG", "1")
+    with pytest.raises(dnakmer.FastaFormatError, match="duplicate record name 'chrA'"):
+        main(["stats", str(BAD_DIR / "duplicate_names.fa")])
