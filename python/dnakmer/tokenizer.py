@@ -162,7 +162,9 @@ def tokenize_genome(
 
     The file is streamed: memory stays bounded (a few MB) whatever the genome size.
     Every ``.npy`` is written under a temporary name and renamed when complete;
-    ``manifest.json`` is written last, so its presence marks a finished output.
+    ``manifest.json`` is written last, so its presence marks a finished output. If
+    reading fails part-way (bad input, cancelled progress), the files of records already
+    written are removed too, so the directory can be reused at once.
 
     Parameters
     ----------
