@@ -131,6 +131,7 @@ def test_random_fasta_reads_as_reference(doc, container, split, threads, data, t
 
 # --- hypothesis: broken FASTA fails where the reference says ------------------------
 
+TOKENIZER = dnakmer.KmerTokenizer(2)
 LINE = st.one_of(
     st.builds(lambda n: f">{n}", NAME),
     st.text("ACGTNacgt \t", max_size=20),
@@ -148,15 +149,18 @@ def test_errors_match_reference(lines: list[str], newline: str, tmp_path: Path) 
     try:
         expected = parse_fasta(raw)
     except ReferenceFastaError as ref:
-        with pytest.raises(dnakmer.FastaFormatError) as info:
-            dnakmer.Genome.open(path)
-        if "no FASTA records" not in ref.reason:
-            assert (info.value.line, info.value.record) == (ref.line, ref.record), str(info.value)
-        assert info.value.path == str(path)
+        # Both sinks of the parser: the genome builder and the streaming tokenizer.
+        for read in (dnakmer.Genome.open, lambda p: dnakmer.tokenize_fasta(p, TOKENIZER)):
+            with pytest.raises(dnakmer.FastaFormatError) as info:
+                read(path)
+            if "no FASTA records" not in ref.reason:
+                assert (info.value.line, info.value.record) == (ref.line, ref.record)
+            assert info.value.path == str(path)
         return
     genome = dnakmer.Genome.open(path)
     assert genome.names == [r.name for r in expected]
     assert [genome.fetch(r.name) for r in expected] == [r.sequence for r in expected]
+    assert list(dnakmer.tokenize_fasta(path, TOKENIZER)) == genome.names
 
 
 @SETTINGS
