@@ -16,9 +16,10 @@ import sys
 import warnings
 from pathlib import Path
 
-import dnakmer
 import numpy as np
 import pytest
+
+import dnakmer
 from dnakmer import exceptions
 from dnakmer.cli import main
 from fasta_reference import composition, parse_fasta

@@ -9,9 +9,12 @@ import re
 import warnings
 from pathlib import Path
 
-import dnakmer
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dnakmer
 from fasta_reference import (
     BGZF_EOF,
     NAME,
@@ -24,8 +27,6 @@ from fasta_reference import (
     parse_fasta,
     write_container,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 DATA = Path(__file__).parent / "data"
 

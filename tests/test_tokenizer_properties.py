@@ -10,12 +10,13 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import dnakmer
 import numpy as np
 import pytest
-from fasta_reference import base_codes, fasta_documents, parse_fasta, write_container
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import dnakmer
+from fasta_reference import base_codes, fasta_documents, parse_fasta, write_container
 from reference_tokenizer import (
     SPECIAL_TOKENS,
     ReferenceTokenizer,
