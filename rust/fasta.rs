@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
+use crate::alphabet::{CLASS, NOT_SEQ_MASK, SKIP};
 use crate::error::{Error, Result};
 use crate::source::{self, Compression, SourceInfo};
 
@@ -15,6 +16,8 @@ const BUF_SIZE: usize = 1 << 20;
 pub const MAX_HEADER: usize = 1 << 20;
 /// Bytes between two progress reports.
 const PROGRESS_EVERY: u64 = 16 << 20;
+/// UTF-8 byte-order mark, which Windows editors put before the first '>'.
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// A byte that may not appear in a sequence line, at `offset` of the chunk handed over.
 #[derive(Debug, Clone, Copy)]
@@ -102,7 +105,7 @@ pub fn read_fasta<S: SeqSink>(
             filled -= consumed;
             if filled == buf.len() {
                 // A header line longer than the buffer: grow up to the limit.
-                if buf.len() >= MAX_HEADER * 2 {
+                if buf.len() >= MAX_HEADER {
                     return Err(parser.error("header line is longer than 1 MiB"));
                 }
                 buf.resize(buf.len() * 2, 0);
@@ -138,6 +141,7 @@ struct Parser<'a, S> {
     /// Column (0-based) reached in the current sequence line.
     col: u64,
     at_line_start: bool,
+    at_file_start: bool,
     current: Option<String>,
     names: HashMap<String, u64>,
 }
@@ -150,6 +154,7 @@ impl<'a, S: SeqSink> Parser<'a, S> {
             line: 1,
             col: 0,
             at_line_start: true,
+            at_file_start: true,
             current: None,
             names: HashMap::new(),
         }
@@ -163,6 +168,15 @@ impl<'a, S: SeqSink> Parser<'a, S> {
     /// bytes were consumed. Unconsumed bytes are a partial header line.
     fn feed(&mut self, buf: &[u8], eof: bool) -> Result<usize> {
         let mut pos = 0;
+        if self.at_file_start {
+            if buf.len() < BOM.len() && !eof && BOM.starts_with(buf) {
+                return Ok(0);
+            }
+            self.at_file_start = false;
+            if buf.starts_with(BOM) {
+                pos = BOM.len();
+            }
+        }
         while pos < buf.len() {
             if self.at_line_start {
                 match buf[pos] {
@@ -184,9 +198,16 @@ impl<'a, S: SeqSink> Parser<'a, S> {
                         pos += 1;
                         continue;
                     }
-                    first => {
+                    _ => {
                         if self.current.is_none() {
-                            return Err(self.before_header(first));
+                            let Some(skip) = self.blank_before_header(&buf[pos..], eof)? else {
+                                return Ok(pos);
+                            };
+                            if buf[pos + skip - 1] == b'\n' {
+                                self.line += 1;
+                            }
+                            pos += skip;
+                            continue;
                         }
                         self.at_line_start = false;
                         self.col = 0;
@@ -213,14 +234,42 @@ impl<'a, S: SeqSink> Parser<'a, S> {
         Ok(pos)
     }
 
-    fn before_header(&self, first: u8) -> Error {
-        if first.is_ascii_graphic() || first == b' ' || first == b'\t' || first == b'\r' {
-            self.error("sequence data before the first '>' header line")
-        } else {
-            self.error(format!(
-                "not a FASTA file: byte 0x{first:02x} where a '>' header line was expected"
-            ))
+    /// Before the first header only blank lines may appear; whitespace-only lines count
+    /// as blank (a CRLF file's empty line is a lone CR). Returns the length of the blank
+    /// line to skip, or `None` when it continues past the end of `rest`.
+    fn blank_before_header(&self, rest: &[u8], eof: bool) -> Result<Option<usize>> {
+        let ws = rest
+            .iter()
+            .take_while(|&&b| CLASS[b as usize] == SKIP)
+            .count();
+        match rest.get(ws) {
+            Some(b'\n') => Ok(Some(ws + 1)),
+            Some(&first) => Err(self.before_header(first)),
+            None if eof => Ok(Some(ws)),
+            None => Ok(None),
         }
+    }
+
+    fn before_header(&self, first: u8) -> Error {
+        if CLASS[first as usize] & NOT_SEQ_MASK == 0 {
+            return self.error("sequence data before the first '>' header line");
+        }
+        if first == b'>' {
+            return self.error("a header line must start with '>' in its first column");
+        }
+        let what = if first.is_ascii_graphic() {
+            format!("'{}'", first as char)
+        } else {
+            format!("byte 0x{first:02x}")
+        };
+        let hint = match first {
+            b'@' => " (this looks like FASTQ, which is not read)",
+            0xfe | 0xff => " (UTF-16 text? save the file as ASCII or UTF-8)",
+            _ => "",
+        };
+        self.error(format!(
+            "not a FASTA file: {what} where a '>' header line was expected{hint}"
+        ))
     }
 
     fn bad_byte(&self, bad: BadByte) -> Error {
@@ -250,6 +299,12 @@ impl<'a, S: SeqSink> Parser<'a, S> {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let text = std::str::from_utf8(raw)
             .map_err(|e| self.error(format!("header line is not valid UTF-8 ({e})")))?;
+        if text.contains('\r') {
+            return Err(self.error(
+                "header line contains a carriage return: the file seems to use CR-only \
+                 line endings (classic Mac OS); convert them to LF",
+            ));
+        }
         if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\t') {
             return Err(self.error(format!(
                 "header line contains control character U+{:04X}",
@@ -265,9 +320,12 @@ impl<'a, S: SeqSink> Parser<'a, S> {
             return Err(self.error("header line has no record name"));
         }
         if let Some(first) = self.names.get(name) {
-            return Err(self.error(format!(
-                "duplicate record name '{name}' (first defined on line {first})"
-            )));
+            return Err(Error::format(
+                self.path,
+                self.line,
+                Some(name),
+                format!("duplicate record name '{name}' (first defined on line {first})"),
+            ));
         }
         self.names.insert(name.to_owned(), self.line);
         self.sink.begin(name, description)?;
@@ -370,5 +428,53 @@ mod tests {
             .expect("empty")
             .to_string()
             .contains("no FASTA"));
+    }
+
+    #[test]
+    fn skips_byte_order_mark_and_blank_crlf_lines_before_the_first_header() {
+        let c = parse(b"\xef\xbb\xbf>a\nAC\n").expect("BOM");
+        assert_eq!(c.records[0].0, "a");
+        assert_eq!(c.records[0].2, b"AC");
+        let c = parse(b"\r\n \t\r\n>a\r\nACGT\r\n").expect("blank CRLF lines");
+        assert_eq!(c.records[0].2, b"ACGT");
+        let err = parse(b"\r\n\r\n  NN\n>a\nA\n")
+            .err()
+            .expect("sequence first");
+        assert!(
+            err.to_string().contains(":3: sequence data before"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn names_what_a_non_fasta_file_looks_like() {
+        let msg = |bytes: &[u8]| parse(bytes).err().expect("error").to_string();
+        assert!(msg(b"##gff-version 3\n").contains("not a FASTA file: '#'"));
+        assert!(msg(b"@read1\nACGT\n+\nIIII\n").contains("FASTQ"));
+        assert!(msg(b"\xff\xfe>\x00").contains("UTF-16"));
+        assert!(msg(b"  >a\nAC\n").contains("must start with '>' in its first column"));
+        assert!(msg(b">a\rACGT\rAC\r").contains("CR-only line endings"));
+    }
+
+    #[test]
+    fn duplicate_error_names_the_record() {
+        match parse(b">a\nA\n>b\nC\n>a\nG\n").err().expect("dup") {
+            Error::Format { line, record, .. } => {
+                assert_eq!(line, 5);
+                assert_eq!(record.as_deref(), Some("a"));
+            }
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn header_limit_is_one_mib() {
+        let mut text = vec![b'>'; 1];
+        text.extend(std::iter::repeat_n(b'x', MAX_HEADER - 100));
+        text.extend_from_slice(b"\nACGT\n");
+        assert_eq!(parse(&text).expect("below the limit").records[0].2, b"ACGT");
+        text.splice(2..2, std::iter::repeat_n(b'y', 200));
+        let err = parse(&text).err().expect("above the limit").to_string();
+        assert!(err.contains("longer than 1 MiB"), "{err}");
     }
 }

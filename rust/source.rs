@@ -141,6 +141,8 @@ fn detect(head: &[u8]) -> Compression {
 
 fn is_bgzf_header(h: &[u8]) -> bool {
     h.len() >= 18
+        && h[0] == 0x1f
+        && h[1] == 0x8b
         && h[2] == 8
         && h[3] & 4 != 0
         && u16::from_le_bytes([h[10], h[11]]) == 6
@@ -186,10 +188,12 @@ pub fn open<'scope, 'env>(
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
-        return Err(Error::io(
-            path,
-            io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
-        ));
+        // EISDIR, so Python raises the IsADirectoryError that open() on a directory gives.
+        #[cfg(unix)]
+        let e = io::Error::from_raw_os_error(21);
+        #[cfg(not(unix))]
+        let e = io::Error::new(io::ErrorKind::IsADirectory, "is a directory");
+        return Err(Error::io(path, e));
     }
     let state = Arc::new(SourceState::default());
     if hash {
@@ -239,6 +243,10 @@ pub fn stream_error(path: &Path, compression: Compression, e: io::Error) -> Erro
             let what = compression.name();
             let msg = if e.kind() == io::ErrorKind::UnexpectedEof {
                 format!("{what} stream is truncated (unexpected end of file)")
+            } else if compression == Compression::Gzip && e.to_string() == "invalid gzip header" {
+                // The first member's header was checked when the format was detected, so
+                // this is almost always junk appended after the last member.
+                format!("corrupt gzip stream: {e} (trailing bytes after the last gzip member?)")
             } else {
                 format!("corrupt {what} stream: {e}")
             };
@@ -541,5 +549,39 @@ mod tests {
     #[test]
     fn hex_encoding() {
         assert_eq!(to_hex(&[0, 15, 255]), "000fff");
+    }
+
+    #[test]
+    fn trailing_bytes_after_a_gzip_member_are_named() {
+        let e = io::Error::new(io::ErrorKind::InvalidInput, "invalid gzip header");
+        let msg = stream_error(Path::new("x.fa.gz"), Compression::Gzip, e).to_string();
+        assert!(
+            msg.contains("trailing bytes after the last gzip member"),
+            "{msg}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_is_eisdir() {
+        let dir = tempfile::tempdir().expect("dir");
+        let err = std::thread::scope(|scope| open(scope, dir.path(), 1, false).err());
+        match err.expect("a directory") {
+            Error::Io { source, .. } => {
+                assert_eq!(source.kind(), io::ErrorKind::IsADirectory);
+                assert_eq!(source.raw_os_error(), Some(21));
+            }
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn a_block_with_a_damaged_magic_number_is_not_bgzf() {
+        let mut block = vec![
+            0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0, 27, 0,
+        ];
+        assert!(is_bgzf_header(&block));
+        block[0] ^= 1;
+        assert!(!is_bgzf_header(&block));
     }
 }

@@ -226,7 +226,9 @@ pub fn tokenize_fasta<T: TokenId>(
 }
 
 /// Tokenize every record of a FASTA file into `<out_dir>/<record>.npy` files, with
-/// bounded memory. On error, files of records already finished stay; none is partial.
+/// bounded memory. On error no file of this call is left behind: a partial record is
+/// never renamed into place and the records already finished are removed, so a failed
+/// run leaves the directory as it found it.
 pub fn tokenize_fasta_to_npy<T: TokenId>(
     path: &Path,
     tok: &Tokenizer,
@@ -251,8 +253,15 @@ pub fn tokenize_fasta_to_npy<T: TokenId>(
             files: Vec::new(),
         },
     };
-    let summary = fasta::read_fasta(path, opts, &mut sink, progress)?;
-    Ok((sink.emitter.files, summary))
+    match fasta::read_fasta(path, opts, &mut sink, progress) {
+        Ok(summary) => Ok((sink.emitter.files, summary)),
+        Err(e) => {
+            for f in &sink.emitter.files {
+                let _ = std::fs::remove_file(&f.file);
+            }
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -283,5 +292,19 @@ mod tests {
         assert_eq!(files[2].file.file_name().expect("name"), "r_2_2.npy");
         let bytes = std::fs::read(&files[0].file).expect("read");
         assert_eq!(&bytes[128..], recs[0].ids.as_slice());
+    }
+
+    #[test]
+    fn a_failed_run_leaves_no_file_behind() {
+        let mut f = tempfile::NamedTempFile::new().expect("tmp");
+        f.write_all(b">ok\nACGTACGT\n>bad\nACGT\nAC!T\n")
+            .expect("write");
+        let tok = Tokenizer::dnabert(3, 1).expect("tok");
+        let dir = tempfile::tempdir().expect("dir");
+        let err =
+            tokenize_fasta_to_npy::<u8>(f.path(), &tok, dir.path(), ReadOptions::default(), None)
+                .expect_err("bad byte");
+        assert!(err.to_string().contains("record 'bad'"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
     }
 }

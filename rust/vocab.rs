@@ -133,8 +133,10 @@ impl Vocab {
     /// Read a `vocab.txt` (one token per line, id = line index).
     pub fn from_file(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| Error::vocab(Some(path), None, format!("not valid UTF-8 ({e})")))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            let line = memchr::memchr_iter(b'\n', &bytes[..e.valid_up_to()]).count() as u64 + 1;
+            Error::vocab(Some(path), Some(line), format!("not valid UTF-8 ({e})"))
+        })?;
         Self::from_lines(text, Some(path))
     }
 
@@ -301,5 +303,13 @@ mod tests {
             .to_string()
             .contains("duplicate"));
         assert!(check_k(0).is_err() && check_k(9).is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_error_names_the_line() {
+        let mut f = tempfile::NamedTempFile::new().expect("tmp");
+        std::io::Write::write_all(&mut f, b"[PAD]\n[UNK]\n[M\xc4SK]\n").expect("write");
+        let err = Vocab::from_file(f.path()).expect_err("not UTF-8");
+        assert!(matches!(err, Error::Vocab { line: Some(3), .. }), "{err}");
     }
 }

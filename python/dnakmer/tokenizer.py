@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -127,10 +128,20 @@ def tokenize_fasta(
     dict of str to numpy.ndarray
         Record name to 1-D ids (dtype ``tokenizer.dtype``, no special tokens).
     """
-    records, _ = _core.tokenize_fasta(
+    records, summary = _core.tokenize_fasta(
         os.fspath(path), tokenizer, threads=threads, progress=progress
     )
+    _warn_if_truncated(path, summary)
     return {name: ids for name, ids, _bases, _unk in records}
+
+
+def _warn_if_truncated(path: str | os.PathLike[str], summary: dict[str, Any]) -> None:
+    # As Genome does: a BGZF file cut at a block boundary reads cleanly but for the marker.
+    if summary.get("bgzf_eof_missing"):
+        warnings.warn(
+            f"{os.fspath(path)}: BGZF file has no end-of-file block; it may be truncated",
+            stacklevel=3,
+        )
 
 
 def _clear_previous_output(out: Path, overwrite: bool) -> None:
@@ -173,7 +184,9 @@ def tokenize_genome(
 
     The file is streamed: memory stays bounded (a few MB) whatever the genome size.
     Every ``.npy`` is written under a temporary name and renamed when complete;
-    ``manifest.json`` is written last, so its presence marks a finished output.
+    ``manifest.json`` is written last, so its presence marks a finished output. If
+    reading fails part-way (bad input, cancelled progress), the files of records already
+    written are removed too, so the directory can be reused at once.
 
     Parameters
     ----------
@@ -203,6 +216,7 @@ def tokenize_genome(
     records, summary = _core.tokenize_fasta_to_npy(
         os.fspath(path), tokenizer, os.fspath(out), threads=threads, progress=progress
     )
+    _warn_if_truncated(path, summary)
     vocab_sha = hashlib.sha256(tokenizer.vocab_text().encode()).hexdigest()
     manifest: dict[str, Any] = {
         "kind": TOKENS_KIND,

@@ -196,6 +196,13 @@ impl PyKmerTokenizer {
         truncation: bool,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        if seqs.is_instance_of::<PyString>() || seqs.is_instance_of::<PyBytes>() {
+            // Iterating a str would silently make one sequence per character.
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "encode_batch takes a list of sequences, not a single str or bytes \
+                 (use encode, or wrap it in a list)",
+            ));
+        }
         let items: Vec<Bound<'py, PyAny>> = seqs.try_iter()?.collect::<PyResult<_>>()?;
         let slices: Vec<&[u8]> = items.iter().map(seq_bytes).collect::<PyResult<_>>()?;
         let padding = match &padding {
