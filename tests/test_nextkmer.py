@@ -6,10 +6,11 @@ import gzip
 import json
 from pathlib import Path
 
-import dnakmer
 import numpy as np
 import polars as pl
 import pytest
+
+import dnakmer
 from dnakmer import KmerTokenizer, RecordNotFoundError, nextkmer
 from dnakmer.nextkmer import NextKmerDataset, build, kmer_to_label, label_to_kmer
 from reference_nextkmer import kmer_label, revcomp

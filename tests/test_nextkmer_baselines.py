@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dnakmer
 import numpy as np
 import polars as pl
 import pytest
+
+import dnakmer
 from dnakmer import _core
 from dnakmer import nextkmer_baselines as nb
 from dnakmer.cli import main

@@ -7,14 +7,15 @@ import math
 import tempfile
 from pathlib import Path
 
-import dnakmer
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import dnakmer
 import reference_nextkmer as ref
 from dnakmer import _core
 from dnakmer.nextkmer import build
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
