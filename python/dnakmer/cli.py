@@ -7,8 +7,8 @@ import enum
 import json
 import os
 import sys
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -211,3 +211,8 @@ def main(argv: list[str] | None = None) -> None:
             e.show()
             sys.exit(e.exit_code)
         raise
+
+
+from dnakmer.cli_tasks import app as tasks_app  # noqa: E402
+
+app.add_typer(tasks_app, name="tasks")
