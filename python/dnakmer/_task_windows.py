@@ -107,7 +107,7 @@ def _gc_matched_starts(
     pool_bin = np.minimum((pool_gc * GC_BINS).astype(np.int64), GC_BINS - 1)
     need = np.bincount(np.minimum((target_gc * GC_BINS).astype(np.int64), GC_BINS - 1),
                        minlength=GC_BINS)
-    queues = [list(np.flatnonzero(pool_bin == b)) for b in range(GC_BINS)]
+    queues = [np.flatnonzero(pool_bin == b).tolist() for b in range(GC_BINS)]
     chosen: list[int] = []
     unmatched = 0
     for b in range(GC_BINS):
@@ -255,11 +255,11 @@ def _split_decoys(
     """``n`` decoy windows in split ``code``: n // 2 donor-like, the rest acceptor-like
     (more of the other kind when one runs short)."""
     allowed = line.allowed(code)
-    pools = {1: [], 2: []}  # type: dict[int, list[tuple[np.ndarray, bool]]]
-    for junctions, minus, kind in decoys:
+    pools: dict[int, list[tuple[np.ndarray, bool]]] = {1: [], 2: []}
+    for junctions, on_minus, kind in decoys:
         starts = junctions - half
         ok = containing_interval(starts, width, allowed) >= 0
-        pools[kind].append((starts[ok], minus))
+        pools[kind].append((starts[ok], on_minus))
     flat = {k: (np.concatenate([s for s, _ in v]),
                 np.concatenate([np.full(len(s), m) for s, m in v])) for k, v in pools.items()}
     want_donor = min(n // 2, len(flat[1][0]))
