@@ -4,7 +4,6 @@ input."""
 
 from __future__ import annotations
 
-import gzip
 import re
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from annotation_reference import (
     features,
     gff3_to_gtf,
     parse_gff3_attributes,
+    read_lines,
     splice_junctions,
     transcription_starts,
     transcripts,
@@ -37,7 +37,7 @@ def yeast() -> Genome:
 
 @pytest.fixture(scope="module")
 def yeast_lines() -> list[str]:
-    return gzip.open(YEAST_GFF, "rt").read().split("\n")
+    return read_lines(YEAST_GFF)
 
 
 def _write(tmp_path: Path, lines: list[str], name: str = "bad.gff3") -> Path:

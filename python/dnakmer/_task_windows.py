@@ -141,8 +141,12 @@ def promoter_windows(
     keep = split >= 0
     parts = [Windows.of(starts[keep], minus[keep], 1, split[keep])]
     every_start = np.concatenate([tss, _gene_starts(annotation, line)])
-    zones = merge_intervals(as_intervals(every_start - min_distance,
-                                         every_start + min_distance + 1))
+    # Background avoids every start's neighbourhood and every promoter window itself
+    # (which can reach past min_distance when upstream or downstream is larger).
+    zones = merge_intervals(np.concatenate([
+        as_intervals(every_start - min_distance, every_start + min_distance + 1),
+        as_intervals(starts, starts + width),
+    ]))
     gc_stats: dict[str, Any] = {"gc_matched": gc_matched, "unmatched_bin": 0}
     pos_gc = gc_fraction(line.windows(starts[keep], width, minus[keep])) if gc_matched else None
     for code in range(len(SPLITS)):

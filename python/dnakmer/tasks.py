@@ -42,6 +42,7 @@ from dnakmer._io import write_text
 from dnakmer._task_genome import SPLITS, GenomeLine, assign_split_regions
 from dnakmer._task_windows import Windows, coding_windows, promoter_windows, splice_windows
 from dnakmer.annotation import Annotation, read_annotation
+from dnakmer.exceptions import AnnotationError
 from dnakmer.genome import Genome
 from dnakmer.tokenizer import KmerTokenizer
 
@@ -55,6 +56,11 @@ LABEL_NAMES: dict[str, list[str]] = {
     "coding": ["intergenic", "coding"],
 }
 TASK_KIND = "dnakmer.task"
+EMPTY_REASON = {
+    "promoter": "no transcript (exons grouped by Parent / transcript_id) yields a window",
+    "splice": "no intron of a multi-exon transcript yields a window",
+    "coding": "no CDS or no intergenic stretch is as long as the window",
+}
 BASES = np.frombuffer(b"ATCG", dtype=np.uint8)
 
 
@@ -306,6 +312,12 @@ def build_task(
                                         canonical_only=canonical_only, seed=seed)
     else:
         windows, stats = coding_windows(line, ann, width=width, seed=seed)
+    if len(windows.label) == 0:
+        raise AnnotationError(
+            f"{ann.path}: no {task} windows on {g.path}: {EMPTY_REASON[task]} "
+            f"(annotation counts {ann.counts()}, dropped windows {stats.get('dropped', {})})",
+            path=ann.path,
+        )
     columns = _columns(line, windows, width, tokenizer)
     gc = gc_fraction(columns["sequence"])
     stats["gc_mean_by_label"] = {
