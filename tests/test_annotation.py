@@ -112,9 +112,10 @@ def test_gtf_equals_gff3_for_same_features(tmp_path: Path) -> None:
     assert cds_gff.equals(from_gtf.cds())
     assert from_gtf.cds().height > 30
     # The suffix is not needed: the attribute syntax tells GTF from GFF3.
-    plain = tmp_path / "no_suffix.txt"
-    plain.write_text(gtf.read_text())
-    assert read_annotation(plain).format == "gtf"
+    for name in ("no_suffix.txt", "gtf_named.gff"):
+        plain = tmp_path / name
+        plain.write_text(gtf.read_text())
+        assert read_annotation(plain).format == "gtf"
 
 
 def test_percent_escapes_and_multiple_parents(tmp_path: Path) -> None:

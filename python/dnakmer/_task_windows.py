@@ -173,18 +173,32 @@ def _dinucleotide_sites(codes: np.ndarray, first: int, second: int, offset: int)
     return hits + offset
 
 
-def _decoy_junctions(line: GenomeLine) -> list[tuple[np.ndarray, bool, int]]:
-    """Every GT/AG junction on both strands: (global positions, minus, label kind)."""
+def _decoy_junctions(line: GenomeLine, n_needed: int, seed: int
+                     ) -> list[tuple[np.ndarray, bool, int]]:
+    """GT/AG junctions on both strands: (global positions, minus, label kind).
+
+    A genome holds about one candidate of each kind per 8 bp (two dinucleotides of 16,
+    two strands), far more than the decoys needed; each is kept with the same
+    probability (expecting 20 times the need, at least 10,000 per kind), so memory
+    stays small on large genomes and the draw stays uniform.
+    """
+    per_kind = max(int(line.offsets[-1]) / 8, 1.0)
+    keep = min(1.0, (20 * n_needed + 10_000) / per_kind)
+    rng = np.random.default_rng([seed, 4])
     found: list[tuple[np.ndarray, bool, int]] = []
     for r, name in enumerate(line.genome.names):
         codes = line.genome.codes(name)
         off = int(line.offsets[r])
-        found += [
-            (_dinucleotide_sites(codes, G, T, 0) + off, False, 1),  # + donor: GT after
-            (_dinucleotide_sites(codes, A, C, 2) + off, True, 1),  # - donor: rc(AC)=GT
-            (_dinucleotide_sites(codes, A, G, 2) + off, False, 2),  # + acceptor: AG before
-            (_dinucleotide_sites(codes, C, T, 0) + off, True, 2),  # - acceptor: rc(CT)=AG
-        ]
+        for first, second, offset, minus, kind in (
+            (G, T, 0, False, 1),  # + donor: GT right of the junction
+            (A, C, 2, True, 1),  # - donor: rc(AC) = GT
+            (A, G, 2, False, 2),  # + acceptor: AG left of the junction
+            (C, T, 0, True, 2),  # - acceptor: rc(CT) = AG
+        ):
+            hits = _dinucleotide_sites(codes, first, second, offset)
+            if keep < 1.0:
+                hits = hits[rng.random(len(hits)) < keep]
+            found.append((hits + off, minus, kind))
     return found
 
 
@@ -239,7 +253,9 @@ def splice_windows(
         drops["non_canonical"] = int((~canonical).sum())
         kept = kept.take(np.flatnonzero(canonical))
     annotated = sites["junction"].to_numpy()
-    decoys = [(j[~np.isin(j, annotated)], m, k) for j, m, k in _decoy_junctions(line)]
+    n_needed = int(np.bincount(kept.label, minlength=3)[1:].min()) if len(kept.label) else 0
+    decoys = [(j[~np.isin(j, annotated)], m, k)
+              for j, m, k in _decoy_junctions(line, n_needed, seed)]
     parts = []
     for code in range(len(SPLITS)):
         rng = np.random.default_rng([seed, 2, code])

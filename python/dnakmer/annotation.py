@@ -75,14 +75,15 @@ def _read_text(path: Path) -> str:
 
 
 def _detect_format(path: Path, lines: pl.Series) -> AnnotationFormat:
-    """GFF3 or GTF, from the ``##gff-version`` directive, the suffix or the attributes."""
+    """GFF3 or GTF: the ``##gff-version 3`` directive, else a ``.gff3`` / ``.gtf``
+    suffix, else the attribute syntax (``key "value";`` is GTF), else GFF3."""
     name = path.name.lower().removesuffix(".gz").removesuffix(".bgz")
-    if lines.str.starts_with("##gff-version 3").any() or name.endswith((".gff3", ".gff")):
+    if lines.str.starts_with("##gff-version 3").any() or name.endswith(".gff3"):
         return "gff3"
-    if name.endswith(".gtf") or name.endswith(".gff2"):
+    if name.endswith((".gtf", ".gff2")):
         return "gtf"
     data = lines.filter(~lines.str.starts_with("#") & (lines.str.strip_chars() != ""))
-    if data.str.contains(r'\t[^\t]*\s"[^"]*"\s*;?[^\t]*$').head(100).any():
+    if data.head(100).str.contains(r'\t[^\t]*\s"[^"]*"\s*;?[^\t]*$').any():
         return "gtf"
     return "gff3"
 
@@ -329,7 +330,7 @@ class Annotation:
             {"seqid": genome.names, "record_length": genome.lengths},
             schema={"seqid": pl.String, "record_length": pl.Int64},
         )
-        joined = self.features.join(lengths, on="seqid", how="left", maintain_order="left")
+        joined = self.features.join(lengths, on="seqid", how="left").sort("line")
         known = joined.filter(pl.col("record_length").is_not_null())
         if known.height == 0 and joined.height > 0:
             seqids = joined["seqid"].unique(maintain_order=True).head(3).to_list()

@@ -299,19 +299,16 @@ def build_task(
     regions = assign_split_regions(g.names, g.lengths, split_by=split_by,
                                    block_size=block_size, fractions=fractions, seed=seed)
     line = GenomeLine.build(g, regions)
-    params: dict[str, Any] = {"seed": seed}
+    options: dict[str, Any] = {"seed": seed}
     if task == "promoter":
-        params |= {"upstream": upstream, "downstream": downstream,
-                   "min_distance": min_distance, "gc_matched": gc_matched}
-        windows, stats = promoter_windows(line, ann, upstream=upstream, downstream=downstream,
-                                          min_distance=min_distance, gc_matched=gc_matched,
-                                          seed=seed)
+        options |= {"upstream": upstream, "downstream": downstream,
+                    "min_distance": min_distance, "gc_matched": gc_matched}
+        windows, stats = promoter_windows(line, ann, **options)
     elif task == "splice":
-        params |= {"canonical_only": canonical_only}
-        windows, stats = splice_windows(line, ann, width=width,
-                                        canonical_only=canonical_only, seed=seed)
+        options |= {"canonical_only": canonical_only}
+        windows, stats = splice_windows(line, ann, width=width, **options)
     else:
-        windows, stats = coding_windows(line, ann, width=width, seed=seed)
+        windows, stats = coding_windows(line, ann, width=width, **options)
     if len(windows.label) == 0:
         raise AnnotationError(
             f"{ann.path}: no {task} windows on {g.path}: {EMPTY_REASON[task]} "
@@ -324,13 +321,27 @@ def build_task(
         name: float(gc[columns["labels"] == lab].mean()) if (columns["labels"] == lab).any()
         else None for lab, name in enumerate(LABEL_NAMES[task])
     }
-    manifest = {
+    splits = {"by": split_by, "block_size": block_size if split_by == "block" else None,
+              "fractions": dict(zip(SPLITS, fractions, strict=True)),
+              "regions": _merged_regions(regions)}
+    inputs = {"genome": g, "genome_sha256": genome_sha, "annotation": ann,
+              "tokenizer": tokenizer}
+    manifest = _manifest(task, width, options, inputs, splits, windows, stats)
+    return TaskDataset(columns, manifest)
+
+
+def _manifest(task: str, width: int, params: dict[str, Any], inputs: dict[str, Any],
+              splits: dict[str, Any], windows: Windows, stats: dict[str, Any]
+              ) -> dict[str, Any]:
+    """Everything needed to trace a task dataset to its inputs and rebuild it."""
+    g, ann, tokenizer = inputs["genome"], inputs["annotation"], inputs["tokenizer"]
+    return {
         "kind": TASK_KIND,
         "task": task,
         "label_names": LABEL_NAMES[task],
         "window_length": width,
         "params": params,
-        "genome": {"path": os.path.abspath(g.path), "sha256": genome_sha,
+        "genome": {"path": os.path.abspath(g.path), "sha256": inputs["genome_sha256"],
                    "records": dict(zip(g.names, g.lengths, strict=True))},
         "annotation": {"path": os.path.abspath(ann.path), "sha256": ann.sha256,
                        "format": ann.format, "counts": ann.counts(), "skipped": ann.skipped},
@@ -338,10 +349,7 @@ def build_task(
             "k": tokenizer.k, "stride": tokenizer.stride, "vocab_size": tokenizer.vocab_size,
             "vocab_sha256": hashlib.sha256(tokenizer.vocab_text().encode()).hexdigest(),
         },
-        "splits": {"by": split_by, "block_size": block_size if split_by == "block" else None,
-                   "fractions": dict(zip(SPLITS, fractions, strict=True)),
-                   "regions": _merged_regions(regions)},
+        "splits": splits,
         "counts": _counts(task, windows),
         **stats,
     }
-    return TaskDataset(columns, manifest)
