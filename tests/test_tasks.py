@@ -309,3 +309,34 @@ def test_record_splits_keep_records_whole(tmp_path: Path) -> None:
 def test_bad_parameters_are_named(genomes, kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         build_task(genomes["yeast"], INPUTS["yeast"][1], **kwargs)
+
+
+@pytest.fixture(scope="module")
+def yeast_twice(tmp_path_factory) -> tuple[Path, Path]:
+    """Yeast chr I twice, as records 'a' and 'b' (IDs prefixed per copy)."""
+    from annotation_reference import read_lines
+
+    tmp = tmp_path_factory.mktemp("twice")
+    seq = Genome.open(INPUTS["yeast"][0]).fetch("NC_001133.9")
+    fasta, gff = tmp / "twice.fa", tmp / "twice.gff3"
+    fasta.write_text(f">a\n{seq}\n>b\n{seq}\n")
+    body = [ln.split("\t", 1)[1] for ln in read_lines(INPUTS["yeast"][1])
+            if ln and not ln.startswith("#")]
+    gff.write_text("".join(f"{r}\t" + ln.replace("=", f"={r}.").replace(",", f",{r}.") + "\n"
+                           for r in "ab" for ln in body))
+    return fasta, gff
+
+
+@pytest.mark.parametrize("task", ["promoter", "splice", "coding"])
+def test_windows_never_cross_records(yeast_twice, task) -> None:
+    """Records laid end to end in one split must still never share a window."""
+    fasta, gff = yeast_twice
+    genome = Genome.open(fasta)
+    ds = build_task(genome, gff, task, split_by="record", dev_fraction=0, test_fraction=0)
+    width = ds.manifest["window_length"]
+    assert set(ds.columns["split"].tolist()) == {"train"}
+    assert set(ds.columns["record"].tolist()) == {"a", "b"}
+    texts = ds.sequences()
+    for i, record, start, strand in rows(ds):
+        assert start >= 0 and start + width <= 230_218
+        assert texts[i] == window_text(genome, record, start, width, strand)

@@ -149,7 +149,7 @@ def extract_windows(
     Parameters
     ----------
     codes : (L,) uint8 array
-        Codes A=0, T=1, C=2, G=3 (complement = code ^ 1).
+        Codes A=0, T=1, C=2, G=3 (complement = code ^ 1), 4 = any other base.
     starts : (n,) int array
     width : int
     minus : (n,) bool array
@@ -161,7 +161,9 @@ def extract_windows(
     idx = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(width, dtype=np.int64)
     windows = codes[idx]
     minus = np.asarray(minus, dtype=bool)
-    windows[minus] = windows[minus, ::-1] ^ 1
+    flipped = windows[minus, ::-1]
+    # Codes 0-3 complement by flipping the low bit; 4 (not ACGT) stays 4.
+    windows[minus] = np.where(flipped < 4, flipped ^ 1, flipped)
     return windows
 
 
@@ -169,4 +171,4 @@ def gc_fraction(windows: np.ndarray) -> np.ndarray:
     """Fraction of C and G (codes 2 and 3) per row of an ``(n, w)`` code array."""
     if windows.shape[1] == 0:
         return np.zeros(len(windows))
-    return np.asarray((windows >= 2).mean(axis=1), dtype=np.float64)
+    return np.asarray(((windows == 2) | (windows == 3)).mean(axis=1), dtype=np.float64)

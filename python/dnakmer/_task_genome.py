@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from dnakmer._intervals import (
+    as_intervals,
     containing_interval,
     extract_windows,
     intersect_intervals,
@@ -36,9 +37,10 @@ class GenomeLine:
     offsets : (n_records + 1,) int64 array
         Global start of each record, then the total length.
     acgt : (m, 2) int64 array
-        Maximal ACGT-only intervals, global coordinates.
+        Maximal ACGT-only intervals of each record, global coordinates.
     regions : list of (m, 2) int64 arrays
-        Per split (``SPLITS`` order) the merged global intervals assigned to it.
+        Per split (``SPLITS`` order) the global intervals assigned to it, joined
+        within a record, never across records.
     """
 
     genome: Genome
@@ -60,7 +62,11 @@ class GenomeLine:
             rows = [(offsets[index[r]] + s, offsets[index[r]] + e) for r, s, e, c in regions
                     if c == split]
             per_split.append(merge_intervals(np.asarray(rows, dtype=np.int64)))
-        return cls(genome, offsets, merge_intervals(np.concatenate(acgt)), per_split)
+        # Merging joins intervals that touch across a record boundary; cut them again.
+        records = as_intervals(offsets[:-1], offsets[1:])
+        acgt_cut = intersect_intervals(merge_intervals(np.concatenate(acgt)), records)
+        regions_cut = [intersect_intervals(r, records) for r in per_split]
+        return cls(genome, offsets, acgt_cut, regions_cut)
 
     def record_index(self, seqids: pl.Series) -> np.ndarray:
         """Index of each record name in the genome."""

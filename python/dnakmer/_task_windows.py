@@ -206,19 +206,21 @@ def _site_stats(line: GenomeLine, junction: np.ndarray, minus: np.ndarray,
                 kind: np.ndarray) -> dict[str, Any]:
     """Dinucleotides at every annotated donor (intron's first two bases) and acceptor
     (its last two), read on the transcript strand, and the canonical GT / AG shares."""
-    letters = np.frombuffer(b"ATCGN", dtype=np.uint8)
+    names = [a + b for a in "ATCGN" for b in "ATCGN"]
     # The pair lies right of the junction for '+' donors and '-' acceptors.
     right = (kind == 1) != minus
-    pairs = line.windows(np.where(right, junction, junction - 2), 2, minus)
+    pairs = line.windows(np.where(right, junction, junction - 2), 2, minus).astype(np.int64)
+    pair_index = 5 * pairs[:, 0] + pairs[:, 1]
     stats: dict[str, Any] = {}
     for name, k, canonical in (("donor", 1, "GT"), ("acceptor", 2, "AG")):
-        text = [bytes(letters[p]).decode() for p in pairs[kind == k]]
-        counts = dict(sorted(pl.Series(text, dtype=pl.String).value_counts()
-                             .iter_rows(), key=lambda kv: (-kv[1], kv[0])))
+        found, n_found = np.unique(pair_index[kind == k], return_counts=True)
+        counts = dict(sorted(((names[f], int(c)) for f, c in zip(found, n_found, strict=True)),
+                             key=lambda kv: (-kv[1], kv[0])))
+        total = int(n_found.sum())
         stats[name] = {
-            "n": len(text),
+            "n": total,
             "dinucleotides": counts,
-            "canonical_fraction": counts.get(canonical, 0) / len(text) if text else None,
+            "canonical_fraction": counts.get(canonical, 0) / total if total else None,
         }
     return stats
 

@@ -33,14 +33,16 @@ in ordinary files:
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
-from dnakmer import _core
 from dnakmer.exceptions import AnnotationError
 
 if TYPE_CHECKING:
@@ -55,20 +57,20 @@ EXON_TYPES = ("exon",)
 CDS_TYPES = ("CDS",)
 
 
-def _read_text(path: Path) -> str:
-    """The whole file as text; gzip and BGZF (multi-member gzip) are decompressed."""
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    opener = gzip.open if magic == b"\x1f\x8b" else open
+def _read_text(path: Path) -> tuple[str, str]:
+    """The whole file as text (gzip and BGZF, i.e. multi-member gzip, decompressed)
+    and the SHA-256 of the file as stored; the file is read once."""
+    raw = path.read_bytes()
+    sha256 = hashlib.sha256(raw).hexdigest()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise AnnotationError(f"{path}: cannot decompress: {e}", path=str(path)) from e
     try:
-        with opener(path, "rb") as f:
-            data: bytes = f.read()
-    except (OSError, EOFError) as e:
-        raise AnnotationError(f"{path}: cannot decompress: {e}", path=str(path)) from e
-    try:
-        return data.decode("utf-8")
+        return raw.decode("utf-8"), sha256
     except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
+        line = raw[: e.start].count(b"\n") + 1
         raise AnnotationError(
             f"{path}:{line}: not UTF-8 text", path=str(path), line=line
         ) from e
@@ -221,6 +223,15 @@ class Annotation:
     format: AnnotationFormat
     sha256: str
     skipped: dict[str, int] = field(default_factory=dict)
+    # Derived tables, computed once; init=False so dataclasses.replace starts afresh.
+    _tables: dict[str, pl.DataFrame] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def _table(self, name: str, build: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        if name not in self._tables:
+            self._tables[name] = build()
+        return self._tables[name]
 
     def _with_skip(self, reason: str, count: int, features: pl.DataFrame) -> Annotation:
         skipped = dict(self.skipped)
@@ -232,6 +243,9 @@ class Annotation:
         """Exons with their transcript: ``transcript``, ``seqid``, ``start``, ``end``,
         ``strand``, sorted by transcript then start. An exon with several GFF3 parents
         appears once per parent."""
+        return self._table("exons", self._exons)
+
+    def _exons(self) -> pl.DataFrame:
         exons = self.features.filter(pl.col("type").is_in(EXON_TYPES))
         return (
             exons.filter(pl.col("parents").is_not_null())
@@ -252,6 +266,9 @@ class Annotation:
             0-based half-open), ``n_exons``; sorted by seqid, start, transcript. The
             transcription start site is ``start`` on '+' and ``end - 1`` on '-'.
         """
+        return self._table("transcripts", self._transcripts)
+
+    def _transcripts(self) -> pl.DataFrame:
         grouped = self.exons().group_by("transcript").agg(
             pl.col("seqid").n_unique().alias("n_seqids"),
             pl.col("strand").n_unique().alias("n_strands"),
@@ -280,6 +297,9 @@ class Annotation:
             on '-' the reverse). Gaps of length <= 0 (touching or overlapping exons)
             are not introns and are left out.
         """
+        return self._table("introns", self._introns)
+
+    def _introns(self) -> pl.DataFrame:
         keep = self.transcripts().select("transcript")
         exons = self.exons().join(keep, on="transcript", how="semi")
         introns = exons.with_columns(
@@ -401,13 +421,14 @@ def read_annotation(
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(2, "No such annotation file", str(p))
-    lines = pl.Series("raw", _read_text(p).split("\n")).str.strip_chars_end("\r")
+    text, sha256 = _read_text(p)
+    lines = pl.Series("raw", text.split("\n")).str.strip_chars_end("\r")
     fmt: AnnotationFormat = _detect_format(p, lines) if format == "auto" else format
     if fmt not in ("gff3", "gtf"):
         raise ValueError(f"format must be 'auto', 'gff3' or 'gtf', got {format!r}")
     features = _parse_attributes(_typed_columns(_split_columns(lines, p), p), fmt)
     annotation = Annotation(
-        features=features, path=str(p), format=fmt, sha256=_core.sha256_file(p)
+        features=features, path=str(p), format=fmt, sha256=sha256
     )
     if genome is not None:
         annotation = annotation.restrict_to(genome, strict=strict)
