@@ -19,14 +19,13 @@ from dnakmer._intervals import (
     gc_fraction,
     intersect_intervals,
     merge_intervals,
-    sample_window_starts,
     subtract_intervals,
     tile_windows,
 )
 from dnakmer._task_genome import SPLITS, GenomeLine
 from dnakmer.annotation import Annotation
 
-__all__ = ["Windows", "coding_windows", "promoter_windows", "splice_windows"]
+__all__ = ["Windows", "balance", "coding_windows", "promoter_windows", "splice_windows"]
 
 A, T, C, G = 0, 1, 2, 3
 GC_BINS = 20
@@ -74,6 +73,21 @@ def _subsample(n_keep: int, idx: np.ndarray, rng: np.random.Generator) -> np.nda
     return np.sort(rng.choice(idx, size=n_keep, replace=False))
 
 
+def balance(windows: Windows, n_labels: int, seed: int) -> tuple[Windows, int]:
+    """Every label equally frequent within each split, by subsampling the larger
+    classes (when negatives ran short in a small split); and how many were dropped."""
+    keep = []
+    for code in range(len(SPLITS)):
+        in_split = windows.split == code
+        per_label = [np.flatnonzero(in_split & (windows.label == lab))
+                     for lab in range(n_labels)]
+        n = min(len(idx) for idx in per_label)
+        rng = np.random.default_rng([seed, 5, code])
+        keep += [_subsample(n, idx, rng) for idx in per_label]
+    kept = np.sort(np.concatenate(keep))
+    return windows.take(kept), len(windows.start) - len(kept)
+
+
 def _random_strands(n: int, minus_fraction: float, rng: np.random.Generator) -> np.ndarray:
     return rng.random(n) < minus_fraction
 
@@ -96,12 +110,13 @@ def _gene_starts(annotation: Annotation, line: GenomeLine) -> np.ndarray:
 
 
 def _gc_matched_starts(
-    line: GenomeLine, eligible: np.ndarray, width: int, target_gc: np.ndarray,
+    line: GenomeLine, tiles: np.ndarray, width: int, target_gc: np.ndarray,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, int]:
-    """Starts whose GC histogram (20 bins) matches ``target_gc``; and how many had to
-    come from a neighbouring bin because their own ran out."""
-    pool = sample_window_starts(eligible, width, max(20 * len(target_gc), 2000), rng)
+    """Starts, among the candidate ``tiles``, whose GC histogram (20 bins) matches
+    ``target_gc``; and how many had to come from a neighbouring bin because their
+    own ran out."""
+    pool = tiles[_subsample(max(20 * len(target_gc), 2000), np.arange(len(tiles)), rng)]
     pool = pool[rng.permutation(len(pool))]
     pool_gc = gc_fraction(line.windows(pool, width, np.zeros(len(pool), dtype=bool)))
     pool_bin = np.minimum((pool_gc * GC_BINS).astype(np.int64), GC_BINS - 1)
@@ -154,12 +169,14 @@ def promoter_windows(
         n = int(in_split.sum())
         rng = np.random.default_rng([seed, 1, code])
         eligible = subtract_intervals(line.allowed(code), zones, int(line.offsets[-1]))
+        # Non-overlapping candidates: background windows never share bases.
+        tiles = tile_windows(eligible, width, rng)
         if gc_matched:
             assert pos_gc is not None
-            bg, unmatched = _gc_matched_starts(line, eligible, width, pos_gc[in_split], rng)
+            bg, unmatched = _gc_matched_starts(line, tiles, width, pos_gc[in_split], rng)
             gc_stats["unmatched_bin"] += unmatched
         else:
-            bg = sample_window_starts(eligible, width, n, rng)
+            bg = tiles[_subsample(n, np.arange(len(tiles)), rng)]
         minus_fraction = float(minus[keep][in_split].mean()) if n else 0.5
         parts.append(Windows.of(bg, _random_strands(len(bg), minus_fraction, rng), 0, code))
     windows = Windows.concat(parts).sorted()

@@ -40,7 +40,13 @@ from dnakmer._dataset import load_arrays, read_manifest, write_dataset
 from dnakmer._intervals import gc_fraction
 from dnakmer._io import write_text
 from dnakmer._task_genome import SPLITS, GenomeLine, assign_split_regions
-from dnakmer._task_windows import Windows, coding_windows, promoter_windows, splice_windows
+from dnakmer._task_windows import (
+    Windows,
+    balance,
+    coding_windows,
+    promoter_windows,
+    splice_windows,
+)
 from dnakmer.annotation import Annotation, read_annotation
 from dnakmer.exceptions import AnnotationError
 from dnakmer.genome import Genome
@@ -309,6 +315,8 @@ def build_task(
         windows, stats = splice_windows(line, ann, width=width, **options)
     else:
         windows, stats = coding_windows(line, ann, width=width, **options)
+    windows, unbalanced = balance(windows, len(LABEL_NAMES[task]), seed)
+    stats.setdefault("dropped", {})["balancing"] = unbalanced
     if len(windows.label) == 0:
         raise AnnotationError(
             f"{ann.path}: no {task} windows on {g.path}: {EMPTY_REASON[task]} "
