@@ -7,7 +7,7 @@ extracted later, in one pass, by :meth:`GenomeLine.windows`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -41,8 +41,10 @@ class Windows:
     split: np.ndarray  # int8, index into SPLITS
 
     @classmethod
-    def of(cls, start: np.ndarray, minus: np.ndarray, label: int, split: int | np.ndarray
-           ) -> Windows:
+    def of(
+        cls, start: np.ndarray, minus: np.ndarray, label: int, split: int | np.ndarray
+    ) -> Windows:
+        """Windows sharing one label, in one split or in per-window splits."""
         n = len(start)
         return cls(
             np.asarray(start, dtype=np.int64),
@@ -53,10 +55,9 @@ class Windows:
 
     @classmethod
     def concat(cls, parts: list[Windows]) -> Windows:
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) if parts else
-                     np.zeros(0, dtype=dt) for f, dt in
-                     (("start", np.int64), ("minus", bool), ("label", np.int64),
-                      ("split", np.int8))))
+        if not parts:
+            return cls.of(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), 0, 0)
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
     def take(self, idx: np.ndarray) -> Windows:
         return Windows(self.start[idx], self.minus[idx], self.label[idx], self.split[idx])
