@@ -127,6 +127,25 @@ def test_promoter_windows_end_at_annotated_starts(genomes, org, downstream) -> N
         assert j == len(starts) or starts[j] > start + width - 1 + 1000
 
 
+@ORGS
+def test_promoter_windows_at_gene_starts(genomes, org) -> None:
+    gff = INPUTS[org][1]
+    ds = build_task(genomes[org], gff, "promoter", starts_from="gene")
+    genes = intervals_of(gff, lambda f: f["type"].endswith("gene"))
+    starts = {(r, st, s if st == "+" else e - 1) for r, ivs in genes.items()
+              for s, e, st in ivs}
+    n = 0
+    for _i, record, start, strand in rows(ds, label=1):
+        assert (record, strand, start + 249 if strand == "+" else start + 50) in starts
+        n += 1
+    dropped = ds.manifest["dropped"]
+    assert dropped["balancing"] == 0
+    assert n == len(starts) - dropped["out_of_record"] - dropped["non_acgt"] - dropped[
+        "crosses_split"]
+    assert n == ds.manifest["positives_found"] - sum(dropped.values())
+    assert ds.manifest["params"]["starts_from"] == "gene"
+
+
 def test_promoter_prom300_geometry_yeast(built) -> None:
     ds = built["yeast", "promoter"]
     assert ds.manifest["window_length"] == 300

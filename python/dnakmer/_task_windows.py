@@ -138,25 +138,38 @@ def _gc_matched_starts(
     return np.sort(pool[np.asarray(chosen, dtype=np.int64)]), unmatched
 
 
+def _annotated_starts(annotation: Annotation, starts_from: str) -> pl.DataFrame:
+    """Distinct (seqid, strand, tss) of transcripts (span of their exons) or of
+    stranded gene-like features, sorted."""
+    if starts_from == "transcript":
+        spans = annotation.transcripts()
+    else:
+        spans = annotation.features.filter(
+            pl.col("type").str.ends_with("gene") & pl.col("strand").is_in(["+", "-"])
+        )
+    tss = pl.when(pl.col("strand") == "+").then(pl.col("start")).otherwise(pl.col("end") - 1)
+    return (
+        spans.select("seqid", "strand", tss.alias("tss"))
+        .unique()
+        .sort("seqid", "tss", "strand")
+    )
+
+
 def promoter_windows(
     line: GenomeLine, annotation: Annotation, *, upstream: int, downstream: int,
-    min_distance: int, gc_matched: bool, seed: int,
+    min_distance: int, gc_matched: bool, starts_from: str, seed: int,
 ) -> tuple[Windows, dict[str, Any]]:
-    """Windows ``-upstream .. +downstream`` around each distinct transcription start
-    (label 1) and as many background windows per split (label 0) farther than
+    """Windows ``-upstream .. +downstream`` around each distinct transcript (or gene)
+    start (label 1) and as many background windows per split (label 0) farther than
     ``min_distance`` from every annotated transcript or gene start."""
     width = upstream + downstream + 1
-    tx = annotation.transcripts()
-    tx = tx.with_columns(
-        pl.when(pl.col("strand") == "+").then(pl.col("start")).otherwise(pl.col("end") - 1)
-        .alias("tss")
-    ).unique(["seqid", "strand", "tss"]).sort("seqid", "tss", "strand")
-    rec, tss, minus = _strand_sites(tx, line, "tss")
+    rec, tss, minus = _strand_sites(_annotated_starts(annotation, starts_from), line, "tss")
     starts = np.where(minus, tss - downstream, tss - upstream)
     split, drops = line.place(starts, width, rec)
     keep = split >= 0
     parts = [Windows.of(starts[keep], minus[keep], 1, split[keep])]
-    every_start = np.concatenate([tss, _gene_starts(annotation, line)])
+    _, tx_starts, _ = _strand_sites(_annotated_starts(annotation, "transcript"), line, "tss")
+    every_start = np.concatenate([tx_starts, _gene_starts(annotation, line)])
     # Background avoids every start's neighbourhood and every promoter window itself
     # (which can reach past min_distance when upstream or downstream is larger).
     zones = merge_intervals(np.concatenate([

@@ -27,6 +27,11 @@ class SplitBy(str, enum.Enum):
     record = "record"
 
 
+class StartsFrom(str, enum.Enum):
+    transcript = "transcript"
+    gene = "gene"
+
+
 class AnnotationFormatChoice(str, enum.Enum):
     auto = "auto"
     gff3 = "gff3"
@@ -59,6 +64,9 @@ def build(
     gc_matched: Annotated[
         bool, typer.Option("--gc-matched", help="Promoter background matched in GC content.")
     ] = False,
+    starts_from: Annotated[
+        StartsFrom, typer.Option(help="Promoter anchors: transcript or gene starts.")
+    ] = StartsFrom.transcript,
     canonical_only: Annotated[
         bool, typer.Option("--canonical-only", help="Splice: only GT donors, AG acceptors.")
     ] = False,
@@ -98,6 +106,7 @@ def build(
         downstream=downstream,
         min_distance=min_distance,
         gc_matched=gc_matched,
+        starts_from=starts_from.value,  # type: ignore[arg-type]
         canonical_only=canonical_only,
         split_by=split_by.value,  # type: ignore[arg-type]
         block_size=block_size,

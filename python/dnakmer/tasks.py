@@ -243,6 +243,7 @@ def build_task(
     downstream: int = 50,
     min_distance: int = 1000,
     gc_matched: bool = False,
+    starts_from: Literal["transcript", "gene"] = "transcript",
     canonical_only: bool = False,
     split_by: Literal["block", "record"] = "block",
     block_size: int = 10_000,
@@ -272,6 +273,10 @@ def build_task(
         Promoter background windows keep every base farther than this from any start.
     gc_matched : bool
         Draw promoter background windows with the promoters' GC histogram (20 bins).
+    starts_from : {"transcript", "gene"}
+        Promoter anchors: the first base of every transcript (exons grouped by
+        Parent / transcript_id; mRNA, ncRNA, tRNA, ...) or of every stranded
+        gene-like feature (type ``gene``, ``pseudogene``, ``ncRNA_gene``, ...).
     canonical_only : bool
         Splice: keep only GT donors and AG acceptors.
     split_by : {"block", "record"}
@@ -298,6 +303,8 @@ def build_task(
     width = (upstream + downstream + 1 if task == "promoter"
              else window or (400 if task == "splice" else 300))
     fractions = (1 - dev_fraction - test_fraction, dev_fraction, test_fraction)
+    if starts_from not in ("transcript", "gene"):
+        raise ValueError(f"starts_from must be 'transcript' or 'gene', got {starts_from!r}")
     if upstream < 0 or downstream < 0:
         raise ValueError(f"upstream and downstream must be >= 0, got {upstream}, {downstream}")
     _check_parameters(task, width, fractions, block_size, min_distance)
@@ -308,7 +315,8 @@ def build_task(
     options: dict[str, Any] = {"seed": seed}
     if task == "promoter":
         options |= {"upstream": upstream, "downstream": downstream,
-                    "min_distance": min_distance, "gc_matched": gc_matched}
+                    "min_distance": min_distance, "gc_matched": gc_matched,
+                    "starts_from": starts_from}
         windows, stats = promoter_windows(line, ann, **options)
     elif task == "splice":
         options |= {"canonical_only": canonical_only}
