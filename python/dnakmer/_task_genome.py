@@ -50,6 +50,7 @@ class GenomeLine:
 
     @classmethod
     def build(cls, genome: Genome, regions: list[tuple[str, int, int, int]]) -> GenomeLine:
+        """Lay out ``genome`` with split ``regions`` from :func:`assign_split_regions`."""
         lengths = np.asarray(genome.lengths, dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         acgt = [
