@@ -275,6 +275,8 @@ def test_input_ids_and_dnabert_tsv(genomes, tmp_path: Path) -> None:
     assert len(kmers) == 295 and kmers[0] == texts[dev[0]][:6]
     assert "".join(k[0] for k in kmers) + kmers[-1][1:] == texts[dev[0]]
     assert int(label) == ds.columns["labels"][dev[0]]
+    four = ds.write_dnabert_tsv(tmp_path / "four", kmer=4)
+    assert len(four[0].read_text().splitlines()[1].split("\t")[0].split(" ")) == 297
     raw = ds.write_dnabert_tsv(tmp_path / "raw", kmer=None)
     assert raw[0].read_text().splitlines()[1].split("\t")[0] == texts[0]
 

@@ -118,7 +118,7 @@ def build(
     )
     ds.save(out, overwrite=overwrite)
     if dnabert_tsv:
-        ds.write_dnabert_tsv(out, kmer=None if tsv_raw else (k or 6))
+        ds.write_dnabert_tsv(out, kmer=None if tsv_raw else "auto")
     for split, counts in ds.manifest["counts"].items():
         parts = ", ".join(f"{n:,} {name}" for name, n in counts.items())
         typer.echo(f"{split}: {parts}")

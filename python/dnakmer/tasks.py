@@ -121,23 +121,27 @@ class TaskDataset:
         return cls(load_arrays(path, mmap=False), manifest)
 
     def write_dnabert_tsv(
-        self, out_dir: str | os.PathLike[str], *, kmer: int | None = 6
+        self, out_dir: str | os.PathLike[str], *, kmer: int | Literal["auto"] | None = "auto"
     ) -> list[Path]:
         """DNABERT's fine-tuning files: ``train.tsv``, ``dev.tsv`` and, when the test
         split is not empty, ``test.tsv``; header ``sequence\\tlabel``.
 
         Parameters
         ----------
-        kmer : int or None
+        kmer : int, "auto" or None
             Write each sequence as space-joined overlapping k-mers (DNABERT's own
-            files, read by its ``DnaPromProcessor``); None writes the raw sequence.
+            files, read by its ``DnaPromProcessor``); "auto" uses the k of the
+            tokenizer the dataset was built with, else 6; None writes the raw sequence.
 
         Returns
         -------
         list of Path
         """
-        if kmer is not None and not 1 <= kmer <= self.manifest["window_length"]:
-            raise ValueError(f"kmer must be between 1 and the window length, got {kmer}")
+        k: int | None = (
+            int((self.manifest.get("tokenizer") or {}).get("k", 6)) if kmer == "auto" else kmer
+        )
+        if k is not None and not 1 <= k <= self.manifest["window_length"]:
+            raise ValueError(f"kmer must be between 1 and the window length, got {k}")
         paths = []
         for name in SPLITS:
             rows = np.flatnonzero(self.columns["split"] == name)
@@ -146,8 +150,8 @@ class TaskDataset:
             lines = ["sequence\tlabel"]
             for seq, label in zip(self.sequences(rows), self.columns["labels"][rows],
                                   strict=True):
-                if kmer is not None:
-                    seq = " ".join(seq[i:i + kmer] for i in range(len(seq) - kmer + 1))
+                if k is not None:
+                    seq = " ".join(seq[i:i + k] for i in range(len(seq) - k + 1))
                 lines.append(f"{seq}\t{label}")
             paths.append(write_text(Path(out_dir) / f"{name}.tsv", "\n".join(lines) + "\n"))
         return paths
