@@ -158,7 +158,7 @@ class TaskDataset:
 
 
 def _check_parameters(task: str, width: int, fractions: tuple[float, float, float],
-                      block_size: int, min_distance: int) -> None:
+                      split_by: str, block_size: int, min_distance: int) -> None:
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if width < 4 or (task == "splice" and width % 2):
@@ -166,7 +166,7 @@ def _check_parameters(task: str, width: int, fractions: tuple[float, float, floa
     if any(f < 0 for f in fractions[1:]) or fractions[1] + fractions[2] >= 1:
         raise ValueError(f"dev and test fractions must be >= 0 and sum below 1, got "
                          f"{fractions[1]} and {fractions[2]}")
-    if block_size < width:
+    if split_by == "block" and block_size < width:
         raise ValueError(f"block_size ({block_size}) must be at least the window length "
                          f"({width})")
     if min_distance < 0:
@@ -311,7 +311,7 @@ def build_task(
         raise ValueError(f"starts_from must be 'transcript' or 'gene', got {starts_from!r}")
     if upstream < 0 or downstream < 0:
         raise ValueError(f"upstream and downstream must be >= 0, got {upstream}, {downstream}")
-    _check_parameters(task, width, fractions, block_size, min_distance)
+    _check_parameters(task, width, fractions, split_by, block_size, min_distance)
     g, genome_sha, ann = _open_inputs(genome, annotation, annotation_format, strict)
     regions = assign_split_regions(g.names, g.lengths, split_by=split_by,
                                    block_size=block_size, fractions=fractions, seed=seed)
