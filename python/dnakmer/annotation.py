@@ -420,18 +420,16 @@ def read_annotation(
     AnnotationError
         A malformed line (naming file and line; see the module documentation).
     """
+    if format not in ("auto", "gff3", "gtf"):
+        raise ValueError(f"format must be 'auto', 'gff3' or 'gtf', got {format!r}")
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(2, "No such annotation file", str(p))
     text, sha256 = _read_text(p)
     lines = pl.Series("raw", text.split("\n")).str.strip_chars_end("\r")
     fmt: AnnotationFormat = _detect_format(p, lines) if format == "auto" else format
-    if fmt not in ("gff3", "gtf"):
-        raise ValueError(f"format must be 'auto', 'gff3' or 'gtf', got {format!r}")
     features = _parse_attributes(_typed_columns(_split_columns(lines, p), p), fmt)
-    annotation = Annotation(
-        features=features, path=str(p), format=fmt, sha256=sha256
-    )
+    annotation = Annotation(features=features, path=str(p), format=fmt, sha256=sha256)
     if genome is not None:
         annotation = annotation.restrict_to(genome, strict=strict)
     return annotation._count_transcript_skips()
