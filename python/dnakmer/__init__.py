@@ -8,6 +8,7 @@ imports torch or transformers.
 from dnakmer._core import __version__
 from dnakmer.data import example_genome
 from dnakmer.exceptions import (
+    AnnotationError,
     CompressionError,
     DnakmerError,
     FastaFormatError,
@@ -18,6 +19,7 @@ from dnakmer.genome import Genome
 from dnakmer.tokenizer import KmerTokenizer, tokenize_fasta, tokenize_genome
 
 __all__ = [
+    "AnnotationError",
     "CompressionError",
     "DnakmerError",
     "FastaFormatError",

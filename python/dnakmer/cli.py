@@ -218,3 +218,8 @@ def main(argv: list[str] | None = None) -> None:
             e.show()
             sys.exit(e.exit_code)
         raise
+
+
+from dnakmer.cli_tasks import app as tasks_app  # noqa: E402
+
+app.add_typer(tasks_app, name="tasks")

@@ -7,7 +7,8 @@ message and as attributes, so callers can report or ``except`` by kind::
     ├── FastaFormatError (also a ValueError)   malformed FASTA
     │   └── CompressionError                   corrupt or truncated gzip / BGZF
     ├── VocabError (also a ValueError)         unusable vocab.txt
-    └── RecordNotFoundError (also a KeyError)  unknown record name
+    ├── RecordNotFoundError (also a KeyError)  unknown record name
+    └── AnnotationError (also a ValueError)    malformed or unusable GFF3 / GTF
 
 Missing files raise the built-in ``FileNotFoundError``; bad arguments ``ValueError``.
 """
@@ -15,6 +16,7 @@ Missing files raise the built-in ``FileNotFoundError``; bad arguments ``ValueErr
 from __future__ import annotations
 
 __all__ = [
+    "AnnotationError",
     "CompressionError",
     "DnakmerError",
     "FastaFormatError",
@@ -67,3 +69,7 @@ class VocabError(DnakmerError, ValueError):
 
 class RecordNotFoundError(DnakmerError, KeyError):
     """A record name that the genome does not contain."""
+
+
+class AnnotationError(DnakmerError, ValueError):
+    """A GFF3 or GTF annotation is malformed, or does not fit the genome it is used with."""
