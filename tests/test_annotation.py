@@ -9,6 +9,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from annotation_reference import (
     features,
     gff3_to_gtf,
@@ -21,8 +24,6 @@ from annotation_reference import (
 from dnakmer import Genome
 from dnakmer.annotation import Annotation, read_annotation
 from dnakmer.exceptions import AnnotationError, DnakmerError
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 DATA = Path(__file__).parent / "data"
 YEAST_FA, YEAST_GFF = DATA / "yeast_chrI.fa.gz", DATA / "yeast_chrI.gff.gz"

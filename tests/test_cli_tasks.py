@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from annotation_reference import read_lines
 from dnakmer.cli import main
 from dnakmer.exceptions import AnnotationError
@@ -75,8 +76,9 @@ def test_malformed_annotation_is_one_red_line(tmp_path: Path, capsys) -> None:
 
 
 def test_bad_option_values(tmp_path: Path, capsys) -> None:
-    from dnakmer.cli import app
     from typer.testing import CliRunner
+
+    from dnakmer.cli import app
 
     result = CliRunner().invoke(app, ["tasks", "build", str(YEAST_FA), "--gff", str(YEAST_GFF),
                                       "--task", "tfbs", "--out", str(tmp_path / "o")])

@@ -6,6 +6,9 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from annotation_reference import reverse_complement
 from dnakmer._intervals import (
     complement_intervals,
@@ -19,8 +22,6 @@ from dnakmer._intervals import (
     tile_windows,
 )
 from dnakmer._task_genome import assign_split_regions
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 LENGTH = 200
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from annotation_reference import (
     intervals_of,
     reverse_complement,

@@ -16,6 +16,7 @@ import typer
 
 from dnakmer import __version__, cli_train
 from dnakmer.cli_nextkmer import app as nextkmer_app
+from dnakmer.cli_tasks import app as tasks_app
 from dnakmer.data import example_genome
 
 app = typer.Typer(
@@ -189,15 +190,16 @@ def tokenize(
 app.add_typer(nextkmer_app, name="nextkmer")
 app.command("pretrain")(cli_train.pretrain_command)
 app.add_typer(cli_train.finetune_app, name="finetune")
+app.add_typer(tasks_app, name="tasks")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the package's errors become one red line and exit code 1
-    (set ``DNAKMER_DEBUG=1`` for the traceback)."""
+    (set ``DNAKMER_DEBUG=1`` for the traceback); usage errors exit with code 2."""
     from dnakmer.exceptions import DnakmerError
 
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="dnakmer")
     except (DnakmerError, OSError, ValueError) as e:
         if os.environ.get("DNAKMER_DEBUG"):
             raise
@@ -207,19 +209,3 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
-
-
-from dnakmer.cli_tasks import app as tasks_app  # noqa: E402
-
-app.add_typer(tasks_app, name="tasks")
