@@ -8,9 +8,11 @@ class, so it is imported from ``dnakmer._hf_tokenizer`` on first access.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,9 @@ from dnakmer.tokenizer import KmerTokenizer
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DnaKmerTokenizer", "LoadedModel", "load", "tiny_bert"]
+    from dnakmer._hf_tokenizer import DnaKmerTokenizer
+
+__all__ = ["DnaKmerTokenizer", "LoadedModel", "forward_batches", "load", "tiny_bert"]
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "vocab.json", "tokenizer.model")
@@ -236,3 +240,46 @@ def as_long_tensor(ids: np.ndarray, device: torch.device) -> torch.Tensor:
 
     arr = np.ascontiguousarray(ids)
     return torch.from_numpy(arr).to(device, non_blocking=True).long()
+
+
+def forward_batches(
+    loaded: LoadedModel,
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray | None = None,
+    *,
+    batch_size: int = 32,
+    output_hidden_states: bool = False,
+) -> Iterator[tuple[slice, Any]]:
+    """Run the model over ``input_ids`` in batches, without gradients.
+
+    Parameters
+    ----------
+    input_ids : numpy.ndarray, shape (n, tokens), unsigned or signed integers
+    attention_mask : numpy.ndarray, shape (n, tokens), optional
+    batch_size : int
+
+    Yields
+    ------
+    (slice, output)
+        The rows of the batch and the model's output (``logits``, ``hidden_states``).
+        On CUDA the forward pass runs under bf16 autocast.
+    """
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    dev = loaded.device or torch.device("cpu")
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if dev.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    with torch.inference_mode(), autocast:
+        for lo in range(0, len(input_ids), batch_size):
+            rows = slice(lo, min(lo + batch_size, len(input_ids)))
+            kwargs: dict[str, Any] = {"input_ids": as_long_tensor(input_ids[rows], dev)}
+            if attention_mask is not None:
+                kwargs["attention_mask"] = as_long_tensor(attention_mask[rows], dev)
+            if output_hidden_states:
+                kwargs["output_hidden_states"] = True
+            yield rows, loaded.model(**kwargs)
