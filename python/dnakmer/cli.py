@@ -183,6 +183,12 @@ def tokenize(
         f"({c['unk_tokens']:,} [UNK], {manifest['dtype']}) in {out}/"
     )
 
+from dnakmer.cli_probe import embed as _embed  # noqa: E402
+from dnakmer.cli_probe import probe_app as _probe_app  # noqa: E402
+
+app.add_typer(_probe_app, name="probe")
+app.command("embed")(_embed)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the package's errors become one red line and exit code 1

@@ -163,14 +163,29 @@ def load(
     else:
         tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **common)
     weights = {"use_safetensors": True} if _has_safetensors(folder) else {}
-    try:
-        model = transformers.AutoModelForMaskedLM.from_pretrained(folder, **common, **weights)
-    except ValueError:
-        # Encoders without a masked-LM head (e.g. some BPE DNA models): hidden states only.
-        model = transformers.AutoModel.from_pretrained(folder, **common, **weights)
+    with _quiet_transformers():
+        try:
+            model = transformers.AutoModelForMaskedLM.from_pretrained(folder, **common, **weights)
+        except ValueError:
+            # Encoders without a masked-LM head (some BPE DNA models): hidden states only.
+            model = transformers.AutoModel.from_pretrained(folder, **common, **weights)
     dev = default_device(device)
     model.to(dev).eval()
     return LoadedModel(model=model, tokenizer=tokenizer, path=folder, device=dev, config=config)
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No per-call progress bars from transformers while loading."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _has_safetensors(folder: Path) -> bool:
