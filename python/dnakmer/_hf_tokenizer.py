@@ -93,11 +93,32 @@ class DnaKmerTokenizer(PreTrainedTokenizer):
 
     def _encode_plus(self, text: Any, text_pair: Any = None, **kwargs: Any) -> BatchEncoding:
         # Raw DNA goes straight to the Rust core: no k-mer strings are built.
-        if isinstance(text, str) and (text_pair is None or isinstance(text_pair, str)):
-            text = self.kmer.encode("".join(text.split())).tolist()
-            if text_pair is not None:
-                text_pair = self.kmer.encode("".join(text_pair.split())).tolist()
-        return super()._encode_plus(text, text_pair, **kwargs)
+        if not isinstance(text, str) or not (text_pair is None or isinstance(text_pair, str)):
+            return super()._encode_plus(text, text_pair, **kwargs)
+        ids = self._dna_ids(text)
+        pair = self._dna_ids(text_pair) if text_pair is not None else None
+        return self.prepare_for_model(
+            ids,
+            pair_ids=pair,
+            add_special_tokens=kwargs.get("add_special_tokens", True),
+            padding=kwargs["padding_strategy"].value,
+            truncation=kwargs["truncation_strategy"].value,
+            max_length=kwargs.get("max_length"),
+            stride=kwargs.get("stride", 0),
+            pad_to_multiple_of=kwargs.get("pad_to_multiple_of"),
+            padding_side=kwargs.get("padding_side"),
+            return_tensors=kwargs.get("return_tensors"),
+            prepend_batch_axis=True,
+            return_attention_mask=kwargs.get("return_attention_mask"),
+            return_token_type_ids=kwargs.get("return_token_type_ids"),
+            return_overflowing_tokens=kwargs.get("return_overflowing_tokens", False),
+            return_special_tokens_mask=kwargs.get("return_special_tokens_mask", False),
+            return_length=kwargs.get("return_length", False),
+            verbose=kwargs.get("verbose", True),
+        )
+
+    def _dna_ids(self, text: str) -> list[int]:
+        return self.kmer.encode("".join(text.split())).tolist()  # type: ignore[no-any-return]
 
     def build_inputs_with_special_tokens(
         self, token_ids_0: list[int], token_ids_1: list[int] | None = None
