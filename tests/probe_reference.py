@@ -12,9 +12,7 @@ BASES = "ATCG"
 def visible_reference(masked: list[bool], k: int) -> list[bool]:
     """Nucleotide j is visible when some unmasked token i has i <= j < i + k."""
     n = len(masked)
-    return [
-        any(not masked[i] and i <= j < i + k for i in range(n)) for j in range(n + k - 1)
-    ]
+    return [any(not masked[i] and i <= j < i + k for i in range(n)) for j in range(n + k - 1)]
 
 
 def kmer_index_reference(seq: str) -> int:
@@ -26,9 +24,9 @@ def rule_reference(true: str, visible: list[bool], counts: dict[str, int]) -> st
     best, best_count = "", -1
     for p in itertools.product(BASES, repeat=len(true)):
         cand = "".join(p)
-        if all(not v or c == t for c, t, v in zip(cand, true, visible, strict=True)):
-            if counts.get(cand, 0) > best_count:
-                best, best_count = cand, counts.get(cand, 0)
+        matches = all(not v or c == t for c, t, v in zip(cand, true, visible, strict=True))
+        if matches and counts.get(cand, 0) > best_count:
+            best, best_count = cand, counts.get(cand, 0)
     return best
 
 
@@ -55,6 +53,6 @@ def nucleotide_mean_reference(token_states: np.ndarray, k: int, stride: int) -> 
 
 def dinucleotide_counts(seq: np.ndarray) -> np.ndarray:
     counts = np.zeros((4, 4), dtype=int)
-    for a, b in zip(seq[:-1], seq[1:], strict=True):
+    for a, b in itertools.pairwise(seq.tolist()):
         counts[a, b] += 1
     return counts

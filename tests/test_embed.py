@@ -11,7 +11,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from probe_reference import nucleotide_mean_reference
 
 from dnakmer import Genome
 from dnakmer._dataset import load_arrays, read_manifest
@@ -32,6 +31,7 @@ from dnakmer.embed_analysis import (
 )
 from dnakmer.models import LoadedModel
 from dnakmer.windows import kmer_codes, reverse_complement_codes, sample_windows
+from probe_reference import nucleotide_mean_reference
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,9 @@ def test_hidden_states_match_a_plain_forward_pass(tiny3: LoadedModel, windows: n
     assert enc["input_ids"].shape == (12, 40)  # 38 tokens + [CLS] + [SEP]
     assert enc["special"][:, [0, -1]].all() and not enc["special"][:, 1:-1].any()
     with torch.inference_mode():
-        ref = tiny3.model(input_ids=torch.from_numpy(enc["input_ids"]).long(),
-                          output_hidden_states=True).hidden_states
+        ref = tiny3.model(
+            input_ids=torch.from_numpy(enc["input_ids"]).long(), output_hidden_states=True
+        ).hidden_states
     seq = hidden_states(tiny3, windows, layers=(0, -1), batch_size=5)
     tok = hidden_states(tiny3, windows, layers=(1,), level="token", batch_size=5)
     nuc = hidden_states(tiny3, windows, layers=(-1,), level="nucleotide")
@@ -70,27 +71,30 @@ def test_hidden_states_match_a_plain_forward_pass(tiny3: LoadedModel, windows: n
 
 
 @settings(max_examples=40, deadline=None)
-@given(n_tok=st.integers(1, 12), k=st.integers(1, 6), stride=st.integers(1, 6),
-       seed=st.integers(0, 99))
-def test_tokens_to_nucleotides_matches_reference(n_tok: int, k: int, stride: int,
-                                                 seed: int) -> None:
+@given(
+    n_tok=st.integers(1, 12), k=st.integers(1, 6), stride=st.integers(1, 6), seed=st.integers(0, 99)
+)
+def test_tokens_to_nucleotides_matches_reference(
+    n_tok: int, k: int, stride: int, seed: int
+) -> None:
     states = np.random.default_rng(seed).normal(size=(2, n_tok, 3)).astype(np.float32)
     got = tokens_to_nucleotides(states, k, stride)
     for row in range(2):
-        np.testing.assert_allclose(got[row], nucleotide_mean_reference(states[row], k, stride),
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            got[row], nucleotide_mean_reference(states[row], k, stride), atol=1e-5
+        )
 
 
-def test_embed_genome_tiles_every_kmer_once(
-    tiny3: LoadedModel, lambda_genome: Genome, tmp_path: Path
-) -> None:
+def test_embed_genome_tiles_every_kmer_once(tiny3: LoadedModel, tmp_path: Path) -> None:
+    from dnakmer.data import phix174
+
+    genome = Genome.open(phix174())
     out = tmp_path / "emb"
-    manifest = embed_genome(tiny3, lambda_genome, out, layers=(0, -1), window_tokens=78,
-                            batch_size=64)
+    manifest = embed_genome(tiny3, genome, out, layers=(0, -1), window_tokens=78, batch_size=64)
     arrays = load_arrays(out)
     n = manifest["n_samples"]
-    length = lambda_genome.lengths[0]
-    assert n == -(-(length - 2) // 78)  # 48,500 3-mers in windows of 78 tokens
+    length = genome.lengths[0]
+    assert n == -(-(length - 2) // 78)  # 5,384 3-mers: 69 full windows and one of 2 tokens
     assert arrays["embedding"].shape == (n, 2, 32) and arrays["embedding"].dtype == np.float32
     start, end = arrays["start"], arrays["end"]
     assert start[0] == 0 and end[-1] == length
@@ -99,18 +103,20 @@ def test_embed_genome_tiles_every_kmer_once(
     assert read_manifest(out)["kind"] == "dnakmer.embeddings"
     assert pl.read_parquet(out / "samples.parquet").height == n
     for i in (0, n - 1):
-        name = lambda_genome.names[0]
-        codes = lambda_genome.codes(name, int(start[i]), int(end[i]))[None]
+        name = genome.names[0]
+        codes = genome.codes(name, int(start[i]), int(end[i]))[None]
         ref = hidden_states(tiny3, codes, layers=(0, -1))
+        np.testing.assert_allclose(arrays["embedding"][i, 0], ref[0][0], atol=1e-5)
         np.testing.assert_allclose(arrays["embedding"][i, 1], ref[-1][0], atol=1e-5)
+    assert end[-1] - start[-1] == 4
 
 
 def test_embed_genome_writes_nothing_on_bad_input(
     tiny3: LoadedModel, lambda_genome: Genome, tmp_path: Path
 ) -> None:
-    with pytest.raises(ValueError, match="hidden states 0..2"):
+    with pytest.raises(ValueError, match=r"hidden states 0\.\.2"):
         embed_genome(tiny3, lambda_genome, tmp_path / "x", layers=(5,))
-    with pytest.raises(ValueError, match="window_tokens must be 1..78"):
+    with pytest.raises(ValueError, match=r"window_tokens must be 1\.\.78"):
         embed_genome(tiny3, lambda_genome, tmp_path / "x", window_tokens=200)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
@@ -178,10 +184,60 @@ def test_linear_probes_read_identity_at_layer_zero(
 def test_embedding_report_writes_tables_and_figures(
     tiny3: LoadedModel, lambda_genome: Genome, tmp_path: Path
 ) -> None:
-    summary = embedding_report(tiny3, lambda_genome, tmp_path / "rep", n_windows=16,
-                               window_tokens=30, max_distance=2)
+    summary = embedding_report(
+        tiny3, lambda_genome, tmp_path / "rep", n_windows=16, window_tokens=30, max_distance=2
+    )
     names = sorted(p.name for p in (tmp_path / "rep").iterdir())
-    assert names == ["kmer_similarity.csv", "probe_curves.png", "probes.csv",
-                     "projection.png", "strand.parquet", "summary.json"]
+    assert names == [
+        "kmer_similarity.csv",
+        "probe_curves.png",
+        "probes.csv",
+        "projection.png",
+        "strand.parquet",
+        "summary.json",
+    ]
     assert json.loads((tmp_path / "rep" / "summary.json").read_text()) == summary
     assert 0 <= summary["strand"]["agree"] <= 1
+
+
+def test_cli_embed_and_probe_embeddings(tiny3_dir: Path, tmp_path: Path) -> None:
+    from dnakmer.cli import main
+    from dnakmer.data import phix174
+
+    main(
+        [
+            "embed",
+            "--model",
+            str(tiny3_dir),
+            "--out",
+            str(tmp_path / "e"),
+            "--layers",
+            "0,-1",
+            "--genome",
+            str(phix174()),
+            "--device",
+            "cpu",
+        ]
+    )
+    assert load_arrays(tmp_path / "e")["embedding"].shape[1:] == (2, 32)
+    main(
+        [
+            "probe",
+            "embeddings",
+            "--model",
+            str(tiny3_dir),
+            "--out",
+            str(tmp_path / "p"),
+            "-n",
+            "8",
+            "--window-tokens",
+            "24",
+            "--max-distance",
+            "2",
+            "--device",
+            "cpu",
+            "--genome",
+            str(phix174()),
+        ]
+    )
+    assert (tmp_path / "p" / "probe_curves.png").exists()

@@ -61,7 +61,7 @@ def test_load_round_trip_gives_same_logits(tiny3: LoadedModel, tiny3_dir: Path) 
     fresh = tiny_bert(3, max_positions=80)
     with torch.inference_mode():
         expected = fresh(input_ids=torch.from_numpy(ids).long()).logits
-    (_, out), = list(forward_batches(tiny3, ids))
+    ((_, out),) = list(forward_batches(tiny3, ids))
     torch.testing.assert_close(out.logits, expected)
 
 
@@ -89,7 +89,7 @@ def test_dnabert_pytorch_bin_folder_loads(tmp_path: Path) -> None:
     ids = loaded.tokenizer.encode_batch(["ACGTNACGTAAGG"])["input_ids"]
     with torch.inference_mode():
         expected = original(input_ids=torch.from_numpy(ids).long()).logits
-    (_, out), = list(forward_batches(loaded, ids))
+    ((_, out),) = list(forward_batches(loaded, ids))
     torch.testing.assert_close(out.logits, expected)
 
 
@@ -132,12 +132,22 @@ def test_non_kmer_model_loads_with_its_own_tokenizer(tmp_path: Path) -> None:
     trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=specials)
     bpe.train_from_iterator([text[i : i + 500] for i in range(0, len(text), 500)], trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]",
+        tokenizer_object=bpe,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
     )
     fast.save_pretrained(tmp_path)
-    config = BertConfig(vocab_size=len(fast), hidden_size=16, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=len(fast),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=128,
+    )
     BertForMaskedLM(config).save_pretrained(tmp_path)
     loaded = load(tmp_path, device="cpu")
     assert not loaded.is_kmer

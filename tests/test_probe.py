@@ -14,13 +14,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from probe_reference import (
-    dinucleotide_counts,
-    kmer_index_reference,
-    marginals_reference,
-    rule_reference,
-    visible_reference,
-)
 
 from dnakmer import Genome, KmerTokenizer
 from dnakmer.models import LoadedModel
@@ -38,6 +31,13 @@ from dnakmer.windows import (
     kmer_codes,
     kmer_index,
     sample_windows,
+)
+from probe_reference import (
+    dinucleotide_counts,
+    kmer_index_reference,
+    marginals_reference,
+    rule_reference,
+    visible_reference,
 )
 
 CODE = {b: i for i, b in enumerate("ATCG")}
@@ -89,8 +89,9 @@ def test_visibility_matches_reference(masked: list[bool], k: int) -> None:
 def test_rule_matches_reference(seq: str, visible: list[bool], seed: int) -> None:
     rng = np.random.default_rng(seed)
     counts = rng.integers(0, 5, size=64)  # small counts: ties happen
-    by_kmer = {"".join(p): int(counts[i])
-               for i, p in enumerate(itertools.product("ATCG", repeat=3))}
+    by_kmer = {
+        "".join(p): int(counts[i]) for i, p in enumerate(itertools.product("ATCG", repeat=3))
+    }
     scores = neighbour_rule_scores(codes_of(seq)[None], np.array([visible]), np.log(counts + 1.0))
     best = int(scores[0].argmax())
     assert best == kmer_index_reference(rule_reference(seq, visible, by_kmer))
@@ -213,15 +214,23 @@ class NeighbourCopyMLM(torch.nn.Module):
 def copy_model(lambda_genome: Genome) -> LoadedModel:
     tok = KmerTokenizer(3)
     prior = np.log(genome_kmer_counts(lambda_genome, 3) + 1.0)
-    return LoadedModel(model=NeighbourCopyMLM(tok, prior), tokenizer=tok,
-                       device=torch.device("cpu"))
+    return LoadedModel(
+        model=NeighbourCopyMLM(tok, prior), tokenizer=tok, device=torch.device("cpu")
+    )
 
 
 def test_model_that_copies_neighbours_scores_like_the_rule(
     copy_model: LoadedModel, lambda_genome: Genome
 ) -> None:
-    result = mask_analysis(copy_model, lambda_genome, schemes=("dnabert", "single", "span:6"),
-                           controls=("none", "di"), n_windows=24, window_tokens=24, seed=5)
+    result = mask_analysis(
+        copy_model,
+        lambda_genome,
+        schemes=("dnabert", "single", "span:6"),
+        controls=("none", "di"),
+        n_windows=24,
+        window_tokens=24,
+        seed=5,
+    )
     t = result.tokens
     assert t.height == 24 * (3 + 1 + 6) * 2
     assert t["agree"].all() and t["consistent"].all()
@@ -285,3 +294,35 @@ def test_mask_analysis_on_gpu_matches_cpu(tiny3_dir: Path, lambda_genome: Genome
     assert gpu["model_p_true"].is_finite().all()
     # bf16 autocast may swap near-tied k-mers; most top-1 predictions must agree.
     assert (cpu["model_top1"] == gpu["model_top1"]).mean() > 0.8
+
+
+def test_cli_probe_mask(tiny3_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from dnakmer.cli import main
+
+    out = tmp_path / "mask"
+    args = [
+        "probe",
+        "mask",
+        "--model",
+        str(tiny3_dir),
+        "--out",
+        str(out),
+        "-n",
+        "8",
+        "-s",
+        "single",
+        "-c",
+        "none",
+        "--window-tokens",
+        "20",
+        "--device",
+        "cpu",
+    ]
+    main(args)
+    assert "wrote" in capsys.readouterr().out
+    rows = json.loads((out / "summary.json").read_text())["overall"]
+    assert [(r["scheme"], r["control"], r["n"]) for r in rows] == [("single", "none", 8)]
+    with pytest.raises(SystemExit) as info:
+        main(["probe", "mask", "--model", str(tmp_path / "nope"), "--out", str(out)])
+    assert info.value.code == 1
+    assert "No such checkpoint folder" in capsys.readouterr().err
