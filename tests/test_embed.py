@@ -22,7 +22,6 @@ from dnakmer.embed import (
     tokens_to_nucleotides,
 )
 from dnakmer.embed_analysis import (
-    embedding_report,
     kmer_colourings,
     kmer_similarity,
     linear_probes,
@@ -181,25 +180,6 @@ def test_linear_probes_read_identity_at_layer_zero(
     assert ((table["chance"] > 0.15) & (table["chance"] < 0.5)).all()
 
 
-def test_embedding_report_writes_tables_and_figures(
-    tiny3: LoadedModel, lambda_genome: Genome, tmp_path: Path
-) -> None:
-    summary = embedding_report(
-        tiny3, lambda_genome, tmp_path / "rep", n_windows=16, window_tokens=30, max_distance=2
-    )
-    names = sorted(p.name for p in (tmp_path / "rep").iterdir())
-    assert names == [
-        "kmer_similarity.csv",
-        "probe_curves.png",
-        "probes.csv",
-        "projection.png",
-        "strand.parquet",
-        "summary.json",
-    ]
-    assert json.loads((tmp_path / "rep" / "summary.json").read_text()) == summary
-    assert 0 <= summary["strand"]["agree"] <= 1
-
-
 def test_cli_embed_and_probe_embeddings(tiny3_dir: Path, tmp_path: Path) -> None:
     from dnakmer.cli import main
     from dnakmer.data import phix174
@@ -240,4 +220,17 @@ def test_cli_embed_and_probe_embeddings(tiny3_dir: Path, tmp_path: Path) -> None
             str(phix174()),
         ]
     )
-    assert (tmp_path / "p" / "probe_curves.png").exists()
+    rep = tmp_path / "p"
+    names = sorted(p.name for p in rep.iterdir())
+    assert names == [
+        "kmer_similarity.csv",
+        "probe_curves.png",
+        "probes.csv",
+        "projection.png",
+        "strand.parquet",
+        "summary.json",
+    ]
+    summary = json.loads((rep / "summary.json").read_text())
+    assert 0 <= summary["strand"]["agree"] <= 1
+    assert len(summary["probes"]) == 3 * (3 + 2 * 2)
+    assert (rep / "probe_curves.png").read_bytes()[:4] == b"\x89PNG"
