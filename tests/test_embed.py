@@ -226,7 +226,7 @@ def test_cli_embed_and_probe_embeddings(tiny3_dir: Path, tmp_path: Path) -> None
         "kmer_similarity.csv",
         "probe_curves.png",
         "probes.csv",
-        "projection.png",
+        "projection_pca.png",
         "strand.parquet",
         "summary.json",
     ]

@@ -91,7 +91,9 @@ class DnaKmerTokenizer(PreTrainedTokenizer):
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         return " ".join(tokens)
 
-    def _encode_plus(self, text: Any, text_pair: Any = None, **kwargs: Any) -> BatchEncoding:
+    def _encode_plus(  # type: ignore[override]
+        self, text: Any, text_pair: Any = None, **kwargs: Any
+    ) -> BatchEncoding:
         # Raw DNA goes straight to the Rust core: no k-mer strings are built.
         if not isinstance(text, str) or not (text_pair is None or isinstance(text_pair, str)):
             return super()._encode_plus(text, text_pair, **kwargs)

@@ -112,7 +112,6 @@ def probe_embeddings(
     max_distance: Annotated[
         int, typer.Option("--max-distance", help="Farthest base outside a token to probe.")
     ] = 5,
-    projection: Annotated[str, typer.Option("--projection", help="pca or umap.")] = "pca",
     seed: SeedOpt = 0,
     batch_size: BatchOpt = 32,
     device: DeviceOpt = None,
@@ -130,7 +129,6 @@ def probe_embeddings(
         n_windows=windows,
         window_tokens=window_tokens,
         max_distance=max_distance,
-        projection=projection,
         batch_size=batch_size,
         seed=seed,
     )

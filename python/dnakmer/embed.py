@@ -143,6 +143,7 @@ def hidden_states(
         enc["attention_mask"],
         batch_size=batch_size,
         output_hidden_states=True,
+        encoder_only=True,
     ):
         states = out.hidden_states
         for layer in layers:

@@ -145,6 +145,12 @@ def project(embeddings: np.ndarray, method: str = "pca", *, seed: int = 0) -> np
     raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
 
 
+def _has_umap() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
+
+
 def kmer_colourings(k: int) -> dict[str, np.ndarray]:
     """Per k-mer: the base code at each position (``nt 0`` ... ``nt k-1``) and GC
     fraction, for colouring projections."""
@@ -311,13 +317,13 @@ def embedding_report(
     n_windows: int = 128,
     window_tokens: int = 64,
     max_distance: int = 5,
-    projection: str = "pca",
     batch_size: int = 32,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Run every embedding analysis on windows sampled from ``genome``; write
     ``kmer_similarity.csv``, ``strand.parquet``, ``probes.csv``, ``summary.json`` and
-    the figures ``projection.png`` and ``probe_curves.png`` into ``out_dir``.
+    the figures ``projection_pca.png`` (and ``projection_umap.png`` when umap-learn is
+    installed) and ``probe_curves.png`` into ``out_dir``.
 
     Returns
     -------
@@ -339,12 +345,16 @@ def embedding_report(
         with atomic_open(out / "kmer_similarity.csv") as f:
             sim.write_csv(f)
         summary["kmer_similarity"] = sim.to_dicts()
-        plots.projection_grid(
-            project(static, projection, seed=seed),
-            kmer_colourings(k),
-            out / "projection.png",
-            title=f"static {k}-mer embeddings",
-        )
+        colours = kmer_colourings(k)
+        for method in ("pca", "umap"):
+            if method == "umap" and not _has_umap():
+                continue
+            plots.projection_grid(
+                project(static, method, seed=seed),
+                colours,
+                out / f"projection_{method}.png",
+                title=f"static {k}-mer embeddings, {method.upper()}",
+            )
         probes = linear_probes(
             loaded, windows.codes, max_distance=max_distance, batch_size=batch_size, seed=seed
         )
@@ -356,7 +366,7 @@ def embedding_report(
     with atomic_open(out / "strand.parquet", "wb") as f:
         strand.write_parquet(f)
     summary["strand"] = {
-        c: float(strand[c].cast(pl.Float64).mean()) for c in strand.columns if c != "window"
+        c: float(np.mean(strand[c].cast(pl.Float64).to_numpy())) for c in strand.columns if c != "window"
     }
     write_json(out / "summary.json", summary)
     return summary

@@ -264,6 +264,7 @@ def forward_batches(
     *,
     batch_size: int = 32,
     output_hidden_states: bool = False,
+    encoder_only: bool = False,
 ) -> Iterator[tuple[slice, Any]]:
     """Run the model over ``input_ids`` in batches, without gradients.
 
@@ -272,6 +273,9 @@ def forward_batches(
     input_ids : numpy.ndarray, shape (n, tokens), unsigned or signed integers
     attention_mask : numpy.ndarray, shape (n, tokens), optional
     batch_size : int
+    encoder_only : bool
+        Run only the encoder (``model.base_model``), skipping the masked-LM head: the
+        head's vocabulary projection is wasted work when only hidden states are used.
 
     Yields
     ------
@@ -284,6 +288,7 @@ def forward_batches(
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     dev = loaded.device or torch.device("cpu")
+    module = getattr(loaded.model, "base_model", loaded.model) if encoder_only else loaded.model
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if dev.type == "cuda"
@@ -297,4 +302,4 @@ def forward_batches(
                 kwargs["attention_mask"] = as_long_tensor(attention_mask[rows], dev)
             if output_hidden_states:
                 kwargs["output_hidden_states"] = True
-            yield rows, loaded.model(**kwargs)
+            yield rows, module(**kwargs)
