@@ -19,6 +19,7 @@ from dnakmer import Genome, KmerTokenizer
 from dnakmer.models import LoadedModel
 from dnakmer.probe import (
     _base_marginals,
+    _rank_of,
     mask_analysis,
     neighbour_rule_scores,
     parse_scheme,
@@ -106,6 +107,18 @@ def test_rule_hand_case_fills_hidden_base_by_prior() -> None:
     scores = neighbour_rule_scores(codes_of("ACA")[None], np.array([[True, True, False]]), prior)
     assert int(scores[0].argmax()) == kmer_index_reference("ACT")
     assert np.isneginf(scores[0, kmer_index_reference("TCT")])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scores=st.lists(st.integers(-3, 3), min_size=2, max_size=12),
+    data=st.data(),
+)
+def test_rank_breaks_ties_like_argmax(scores: list[int], data: st.DataObject) -> None:
+    arr = np.array([scores], dtype=np.float32)
+    true = data.draw(st.integers(0, len(scores) - 1))
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))  # stable, as argmax
+    assert _rank_of(arr, np.array([true]))[0] == order.index(true)
 
 
 # --- k-mer bookkeeping, marginals, shuffles --------------------------------------------

@@ -141,7 +141,7 @@ class DnaKmerTokenizer(PreTrainedTokenizer):
     def save_pretrained(  # type: ignore[override]
         self, save_directory: str | os.PathLike[str], *args: Any, **kwargs: Any
     ) -> tuple[str, ...]:
-        """Write ``vocab.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json``.
+        """Write ``vocab.txt`` and ``tokenizer_config.json``.
 
         The config names ``BertTokenizer`` with ``do_lower_case: false`` so that any
         transformers install loads the folder; feed that tokenizer space-joined k-mers.

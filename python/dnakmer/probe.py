@@ -145,7 +145,8 @@ class MaskResult:
     ----------
     tokens : polars.DataFrame
         One row per masked token: ``scheme``, ``control``, ``window``, ``token`` (index
-        in the window), ``span_pos``, ``n_visible`` (of its k nucleotides), ``true_kmer``
+        in the window), ``span_pos`` (0 = first masked token; the DNABERT scheme's centre
+        token is at (k-1)//2), ``n_visible`` (of its k nucleotides), ``true_kmer``
         (canonical index), ``model_top1``, ``model_rank`` (0 = top-1), ``model_p_true``,
         ``rule_top1``, ``rule_rank``, ``agree`` (same top-1), ``consistent`` (the
         model's top-1 matches every visible nucleotide), ``nt_correct_visible`` /
