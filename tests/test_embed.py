@@ -110,6 +110,25 @@ def test_embed_genome_tiles_every_kmer_once(tiny3: LoadedModel, tmp_path: Path) 
     assert end[-1] - start[-1] == 4
 
 
+def test_embed_genome_token_and_nucleotide_levels(tiny3: LoadedModel, tmp_path: Path) -> None:
+    from dnakmer.data import phix174
+
+    genome = Genome.open(phix174())
+    name = genome.names[0]
+    for level, per_window in (("token", 78), ("nucleotide", 80)):
+        embed_genome(tiny3, genome, tmp_path / level, level=level, window_tokens=78)
+        arrays = load_arrays(tmp_path / level)
+        assert arrays["embedding"].shape == (70, 1, per_window, 32)
+        assert arrays["length"][0] == per_window and arrays["length"][-1] == (
+            2 if level == "token" else 4
+        )
+        last = genome.codes(name, int(arrays["start"][-1]), int(arrays["end"][-1]))[None]
+        ref = hidden_states(tiny3, last, level=level)[-1][0]
+        n = int(arrays["length"][-1])
+        np.testing.assert_allclose(arrays["embedding"][-1, 0, :n], ref, atol=1e-5)
+        assert not arrays["embedding"][-1, 0, n:].any()  # zero padding
+
+
 def test_embed_genome_writes_nothing_on_bad_input(
     tiny3: LoadedModel, lambda_genome: Genome, tmp_path: Path
 ) -> None:

@@ -149,6 +149,12 @@ def embed(
             help="Hidden-state indices, comma-separated (0 = embeddings, -1 = last).",
         ),
     ] = "-1",
+    level: Annotated[
+        str,
+        typer.Option(
+            "--level", help="sequence (mean over tokens), token or nucleotide (k-mer models)."
+        ),
+    ] = "sequence",
     window_tokens: Annotated[
         int | None,
         typer.Option(
@@ -172,9 +178,11 @@ def embed(
         _genome(genome),
         out,
         layers=_layers(layers),
+        level=level,  # type: ignore[arg-type]  (checked by embed_genome)
         window_tokens=window_tokens,
         batch_size=batch_size,
         overwrite=overwrite,
     )
     shape = manifest["fields"]["embedding"]["shape"]
-    typer.echo(f"{shape[0]:,} windows x {shape[1]} layer(s) x {shape[2]} dims -> {out}/")
+    dims = " x ".join(str(d) for d in shape[1:])
+    typer.echo(f"{shape[0]:,} windows x ({dims}) [{level}] -> {out}/")

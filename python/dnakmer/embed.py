@@ -199,15 +199,20 @@ def embed_genome(
     out_dir: str | os.PathLike[str],
     *,
     layers: tuple[int, ...] = (-1,),
+    level: Level = "sequence",
     window_tokens: int | None = None,
     batch_size: int = 32,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Tile every record into windows and store their sequence embeddings.
+    """Tile every record into windows and store their embeddings.
 
     Writes, atomically (temporary folder renamed into place), the dataset layout
-    shared by dnakmer: ``embedding.npy`` (n_windows, n_layers, hidden) float32 and
-    ``record.npy`` / ``start.npy`` / ``end.npy`` coordinates (memory-mappable with
+    shared by dnakmer: ``embedding.npy`` float32, of shape (n_windows, n_layers, hidden)
+    for ``level="sequence"``, (n_windows, n_layers, window_tokens, hidden) for
+    ``"token"`` and (n_windows, n_layers, window_bases, hidden) for ``"nucleotide"``
+    (a shorter last window of a record is zero-padded; ``length.npy`` holds its valid
+    tokens or bases), ``record.npy`` / ``start.npy`` / ``end.npy`` coordinates
+    (memory-mappable with
     ``dnakmer._dataset.load_arrays``), ``samples.parquet`` (record name, start, end) and
     ``manifest.json``. The embeddings are written into a memory map, so the genome's
     size is bounded by disk, not RAM.
@@ -219,6 +224,8 @@ def embed_genome(
         models windows overlap by k-1 bases so each k-mer is in exactly one window.
     layers : tuple of int
         Hidden-state indices (0 = embeddings, -1 = last layer).
+    level : {"sequence", "token", "nucleotide"}
+        See :func:`hidden_states`; token and nucleotide levels need a k-mer model.
 
     Returns
     -------
@@ -231,6 +238,10 @@ def embed_genome(
     from dnakmer._io import write_json
 
     _check_layers(loaded, layers)
+    if level not in ("sequence", "token", "nucleotide"):
+        raise ValueError(f"level must be 'sequence', 'token' or 'nucleotide', got {level!r}")
+    if level != "sequence" and not loaded.is_kmer:
+        raise ValueError(f"level {level!r} needs a k-mer model; use level='sequence'")
     g = genome if isinstance(genome, Genome) else Genome.open(genome)
     window, step, shortest = _window_geometry(loaded, window_tokens)
     tiles = [
@@ -255,19 +266,20 @@ def embed_genome(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
+        per_window = {"sequence": (), "token": (window - shortest + 1,), "nucleotide": (window,)}
+        shape = (len(tiles), len(layers), *per_window[level], hidden)
         store = np.lib.format.open_memmap(
-            tmp / "embedding.npy",
-            mode="w+",
-            dtype=np.float32,
-            shape=(len(tiles), len(layers), hidden),
+            tmp / "embedding.npy", mode="w+", dtype=np.float32, shape=shape
         )
-        _fill_store(loaded, g, tiles, layers, store, batch_size)
+        _fill_store(loaded, g, tiles, layers, level, store, batch_size)
         store.flush()
         del store
         coords = np.asarray(tiles, dtype=np.int64)
         np.save(tmp / "record.npy", coords[:, 0].astype(np.int32))
         np.save(tmp / "start.npy", coords[:, 1])
         np.save(tmp / "end.npy", coords[:, 2])
+        span = coords[:, 2] - coords[:, 1]
+        np.save(tmp / "length.npy", span - shortest + 1 if level == "token" else span)
         pl.DataFrame(
             {
                 "window": np.arange(len(tiles)),
@@ -276,11 +288,16 @@ def embed_genome(
                 "end": coords[:, 2],
             }
         ).write_parquet(tmp / PARQUET)
-        manifest = _store_manifest(loaded, g, layers, window, step, len(tiles), hidden)
+        manifest = _store_manifest(loaded, g, layers, level, window, step, list(shape))
         write_json(tmp / MANIFEST, manifest)
         if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+            # Move the old store aside first: readers see the old or the new, never none.
+            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            os.replace(out, trash / "old")
+            os.replace(tmp, out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -292,6 +309,7 @@ def _fill_store(
     g: Genome,
     tiles: list[tuple[int, int, int]],
     layers: tuple[int, ...],
+    level: Level,
     store: np.ndarray,
     batch_size: int,
 ) -> None:
@@ -305,22 +323,27 @@ def _fill_store(
             codes = np.stack(
                 [g.codes(g.names[tiles[i][0]], tiles[i][1], tiles[i][2]) for i in chunk]
             )
-            states = hidden_states(loaded, codes, layers=layers, batch_size=batch_size)
+            states = hidden_states(loaded, codes, layers=layers, level=level, batch_size=batch_size)
             for j, layer in enumerate(layers):
-                store[chunk, j, :] = states[layer]
+                h = states[layer]
+                if level == "sequence":
+                    store[chunk, j] = h
+                else:
+                    store[chunk, j, : h.shape[1]] = h
 
 
 def _store_manifest(
     loaded: LoadedModel,
     g: Genome,
     layers: tuple[int, ...],
+    level: Level,
     window: int,
     step: int,
-    n: int,
-    hidden: int,
+    shape: list[int],
 ) -> dict[str, Any]:
     from dnakmer._core import __version__
 
+    n = shape[0]
     return {
         "kind": EMBEDDINGS_KIND,
         "dnakmer_version": __version__,
@@ -328,12 +351,13 @@ def _store_manifest(
         "genome": {"path": str(g.path), "records": g.names, "lengths": g.lengths},
         "k": loaded.k if loaded.is_kmer else None,
         "layers": list(layers),
-        "level": "sequence (mean over non-special tokens)",
+        "level": level,
         "window_bases": window,
         "step_bases": step,
         "n_samples": n,
         "fields": {
-            "embedding": {"dtype": "float32", "shape": [n, len(layers), hidden]},
+            "embedding": {"dtype": "float32", "shape": shape},
+            "length": {"dtype": "int64", "shape": [n]},
             "record": {"dtype": "int32", "shape": [n]},
             "start": {"dtype": "int64", "shape": [n]},
             "end": {"dtype": "int64", "shape": [n]},

@@ -366,7 +366,9 @@ def embedding_report(
     with atomic_open(out / "strand.parquet", "wb") as f:
         strand.write_parquet(f)
     summary["strand"] = {
-        c: float(np.mean(strand[c].cast(pl.Float64).to_numpy())) for c in strand.columns if c != "window"
+        c: float(np.mean(strand[c].cast(pl.Float64).to_numpy()))
+        for c in strand.columns
+        if c != "window"
     }
     write_json(out / "summary.json", summary)
     return summary
