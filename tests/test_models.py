@@ -158,6 +158,10 @@ def test_non_kmer_model_loads_with_its_own_tokenizer(tmp_path: Path) -> None:
     assert states[-1].shape == (2, 16) and states[-1].dtype == np.float32
     with pytest.raises(ValueError, match="needs a k-mer model"):
         hidden_states(loaded, codes, level="token")
+    from dnakmer.probe import mask_analysis
+
+    with pytest.raises(ValueError, match="needs a k-mer model"):
+        mask_analysis(loaded, example_genome(), n_windows=2)
 
 
 dna = st.text(alphabet="ACGTNacgt", min_size=0, max_size=60)
