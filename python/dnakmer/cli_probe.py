@@ -5,7 +5,7 @@ commands over :mod:`dnakmer.probe`, :mod:`dnakmer.embed_analysis` and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -169,7 +169,7 @@ def embed(
 ) -> None:
     """Tile every record into windows and store their sequence embeddings
     (embedding.npy, coordinates, samples.parquet, manifest.json) in --out."""
-    from dnakmer.embed import embed_genome
+    from dnakmer.embed import Level, embed_genome
     from dnakmer.models import load
 
     loaded = load(model, device=device)
@@ -178,7 +178,7 @@ def embed(
         _genome(genome),
         out,
         layers=_layers(layers),
-        level=level,  # type: ignore[arg-type]  (checked by embed_genome)
+        level=cast(Level, level),  # embed_genome checks the value
         window_tokens=window_tokens,
         batch_size=batch_size,
         overwrite=overwrite,
