@@ -129,6 +129,28 @@ def test_embed_genome_token_and_nucleotide_levels(tiny3: LoadedModel, tmp_path: 
         assert not arrays["embedding"][-1, 0, n:].any()  # zero padding
 
 
+def test_disjoint_kmer_checkpoint_tiles_every_token_once(tiny3_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from dnakmer.data import phix174
+    from dnakmer.models import load
+    from dnakmer.probe import mask_analysis
+
+    folder = tmp_path / "disjoint"
+    shutil.copytree(tiny3_dir, folder)
+    (folder / "dnakmer.json").write_text('{"k": 3, "stride": 3}')
+    loaded = load(folder, device="cpu")
+    assert loaded.tokenizer.stride == 3
+    genome = Genome.open(phix174())
+    embed_genome(loaded, genome, tmp_path / "e", level="token", window_tokens=26)
+    arrays = load_arrays(tmp_path / "e")
+    assert arrays["embedding"].shape[2] == 26
+    assert (arrays["end"] - arrays["start"])[0] == 78
+    assert int(arrays["length"].sum()) == loaded.tokenizer.n_tokens(genome.lengths[0])
+    with pytest.raises(ValueError, match="overlapping k-mers"):
+        mask_analysis(loaded, genome, n_windows=2)
+
+
 def test_embed_genome_writes_nothing_on_bad_input(
     tiny3: LoadedModel, lambda_genome: Genome, tmp_path: Path
 ) -> None:

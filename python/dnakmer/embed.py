@@ -187,9 +187,10 @@ def _window_geometry(loaded: LoadedModel, window_tokens: int | None) -> tuple[in
     if n < 1 or n + 2 > loaded.max_tokens:
         raise ValueError(f"window_tokens must be 1..{loaded.max_tokens - 2}, got {n}")
     if loaded.is_kmer:
-        k = loaded.k
-        # Consecutive windows overlap by k-1 bases, so every k-mer is embedded once.
-        return n + k - 1, n, k
+        k, stride = loaded.k, loaded.tokenizer.stride
+        # Window i+1 starts at the (n+1)-th token start of window i, so every k-mer
+        # token of the record is embedded exactly once.
+        return (n - 1) * stride + k, n * stride, k
     return n, n, 1
 
 
@@ -266,7 +267,8 @@ def embed_genome(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
-        per_window = {"sequence": (), "token": (window - shortest + 1,), "nucleotide": (window,)}
+        n_tok = loaded.tokenizer.n_tokens(window) if loaded.is_kmer else window
+        per_window = {"sequence": (), "token": (n_tok,), "nucleotide": (window,)}
         shape = (len(tiles), len(layers), *per_window[level], hidden)
         store = np.lib.format.open_memmap(
             tmp / "embedding.npy", mode="w+", dtype=np.float32, shape=shape
@@ -279,7 +281,9 @@ def embed_genome(
         np.save(tmp / "start.npy", coords[:, 1])
         np.save(tmp / "end.npy", coords[:, 2])
         span = coords[:, 2] - coords[:, 1]
-        np.save(tmp / "length.npy", span - shortest + 1 if level == "token" else span)
+        if level == "token":
+            span = np.array([loaded.tokenizer.n_tokens(int(b)) for b in span], dtype=np.int64)
+        np.save(tmp / "length.npy", span)
         pl.DataFrame(
             {
                 "window": np.arange(len(tiles)),

@@ -199,7 +199,7 @@ def strand_consistency(
         "cosine_rc": np.einsum("ij,ij->i", fwd, rev),
         "cosine_other": np.einsum("ij,ij->i", fwd, fwd[other]),
     }
-    if loaded.is_kmer and loaded.has_mlm_head:
+    if loaded.is_kmer and loaded.tokenizer.stride == 1 and loaded.has_mlm_head:
         cols.update(_strand_predictions(loaded, codes, rc_codes, batch_size))
     return pl.DataFrame(cols)
 
@@ -270,8 +270,8 @@ def linear_probes(
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    if not loaded.is_kmer:
-        raise ValueError("linear probes of k-mer identity need a k-mer model")
+    if not loaded.is_kmer or loaded.tokenizer.stride != 1:
+        raise ValueError("linear probes of k-mer identity need an overlapping k-mer model")
     k = loaded.k
     n, length = codes.shape
     n_tokens = length - k + 1
@@ -337,7 +337,9 @@ def embedding_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     k = loaded.k if loaded.is_kmer else None
-    windows: Windows = sample_windows(g, n_windows, window_tokens + (k or 1) - 1, seed=seed)
+    stride = loaded.tokenizer.stride if k is not None else 1
+    length = (window_tokens - 1) * stride + (k or 1)
+    windows: Windows = sample_windows(g, n_windows, length, seed=seed)
     summary: dict[str, Any] = {"model": str(loaded.path), "genome": str(g.path), "seed": seed}
     if k is not None:
         static = static_embeddings(loaded)
@@ -355,6 +357,7 @@ def embedding_report(
                 out / f"projection_{method}.png",
                 title=f"static {k}-mer embeddings, {method.upper()}",
             )
+    if k is not None and stride == 1:
         probes = linear_probes(
             loaded, windows.codes, max_distance=max_distance, batch_size=batch_size, seed=seed
         )

@@ -105,8 +105,11 @@ def _kmer_tokenizer(path: Path) -> KmerTokenizer | None:
     vocab = path / "vocab.txt"
     if not vocab.is_file():
         return None
+    # dnakmer's own pretraining records the token stride (k for disjoint k-mers) here.
+    info = path / "dnakmer.json"
+    stride = int(json.loads(info.read_text()).get("stride", 1)) if info.is_file() else 1
     try:
-        return KmerTokenizer.from_vocab(vocab)
+        return KmerTokenizer.from_vocab(vocab, stride=stride)
     except VocabError:
         return None
 
@@ -133,8 +136,10 @@ def load(
     path : path
         Folder with ``config.json``, weights (``model.safetensors`` preferred, else
         ``pytorch_model.bin``, read weights-only) and a tokenizer (``vocab.txt`` for
-        DNABERT, or ``tokenizer.json`` etc.). DNABERT's folders (zhihan1996/DNA_bert_3..6)
-        load as ``BertForMaskedLM``; their unused pooler weights are ignored.
+        DNABERT, or ``tokenizer.json`` etc.). A ``dnakmer.json`` written by dnakmer's
+        pretraining sets the k-mer stride (default 1, overlapping). DNABERT's folders
+        (zhihan1996/DNA_bert_3..6) load as ``BertForMaskedLM``; their unused pooler
+        weights are ignored.
     device : str or torch.device, optional
         Default: CUDA when available, else CPU.
     trust_remote_code : bool

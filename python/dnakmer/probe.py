@@ -356,6 +356,11 @@ def mask_analysis(
     """
     if not loaded.is_kmer:
         raise ValueError("masked-token analysis needs a k-mer model (DNABERT-style vocab.txt)")
+    if loaded.tokenizer.stride != 1:
+        raise ValueError(
+            f"the neighbour rule needs overlapping k-mers (stride 1); this model's "
+            f"tokenizer has stride {loaded.tokenizer.stride}"
+        )
     if not loaded.has_mlm_head:
         raise ValueError(f"{loaded.path}: the model has no masked-LM head")
     bad = [c for c in controls if c not in CONTROLS]
