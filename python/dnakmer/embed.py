@@ -134,6 +134,8 @@ def hidden_states(
         raise ValueError(f"level must be 'sequence', 'token' or 'nucleotide', got {level!r}")
     if level != "sequence" and not loaded.is_kmer:
         raise ValueError(f"level {level!r} needs a k-mer model; use level='sequence'")
+    import torch
+
     enc = encode_windows(loaded, codes)
     keep = (~enc["special"]).astype(np.float32)
     parts: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
@@ -147,12 +149,14 @@ def hidden_states(
     ):
         states = out.hidden_states
         for layer in layers:
-            h = states[layer].float().cpu().numpy()
+            h = states[layer].float()
             if level == "sequence":
-                w = keep[rows]
-                parts[layer].append((h * w[:, :, None]).sum(1) / np.maximum(w.sum(1), 1)[:, None])
+                # Pool on the device: only (batch, hidden) crosses back to the host.
+                w = torch.from_numpy(keep[rows]).to(h.device)
+                pooled = (h * w[:, :, None]).sum(1) / w.sum(1).clamp(min=1)[:, None]
+                parts[layer].append(pooled.cpu().numpy())
             else:
-                parts[layer].append(h[:, 1:-1])
+                parts[layer].append(h[:, 1:-1].cpu().numpy())
     result = {layer: np.concatenate(p).astype(np.float32) for layer, p in parts.items()}
     if level == "nucleotide":
         tok = loaded.tokenizer
