@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from dnakmer._dataset import MANIFEST, PARQUET, read_manifest
+from dnakmer._io import write_json
 from dnakmer.genome import Genome
 from dnakmer.models import LoadedModel, forward_batches
 
@@ -237,11 +239,6 @@ def embed_genome(
     dict
         The manifest.
     """
-    import polars as pl
-
-    from dnakmer._dataset import MANIFEST, PARQUET, read_manifest
-    from dnakmer._io import write_json
-
     _check_layers(loaded, layers)
     if level not in ("sequence", "token", "nucleotide"):
         raise ValueError(f"level must be 'sequence', 'token' or 'nucleotide', got {level!r}")
@@ -251,13 +248,38 @@ def embed_genome(
     window, step, shortest = _window_geometry(loaded, window_tokens)
     tiles = [
         (r, s, e)
-        for r, (name, length) in enumerate(zip(g.names, g.lengths, strict=True))
+        for r, length in enumerate(g.lengths)
         for s, e in _tiles(length, window, step)
         if e - s >= shortest
     ]
     if not tiles:
         raise ValueError(f"{g.path}: no record is long enough to embed")
     out = Path(out_dir)
+    _check_output_dir(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        n_tok = loaded.tokenizer.n_tokens(window) if loaded.is_kmer else window
+        per_window = {"sequence": (), "token": (n_tok,), "nucleotide": (window,)}
+        shape = (len(tiles), len(layers), *per_window[level], int(loaded.model.config.hidden_size))
+        store = np.lib.format.open_memmap(
+            tmp / "embedding.npy", mode="w+", dtype=np.float32, shape=shape
+        )
+        _fill_store(loaded, g, tiles, layers, level, store, batch_size)
+        store.flush()
+        del store
+        _write_coordinates(tmp, loaded, g, tiles, level)
+        manifest = _store_manifest(loaded, g, layers, level, window, step, list(shape))
+        write_json(tmp / MANIFEST, manifest)
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _check_output_dir(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty directory that holds no earlier embedding store."""
     if out.exists() and any(out.iterdir()) and not overwrite:
         try:
             previous = read_manifest(out).get("kind")
@@ -267,49 +289,43 @@ def embed_genome(
             raise FileExistsError(
                 f"{out} is not empty and holds no dnakmer embeddings; pass overwrite=True"
             )
-    hidden = int(loaded.model.config.hidden_size)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
-        n_tok = loaded.tokenizer.n_tokens(window) if loaded.is_kmer else window
-        per_window = {"sequence": (), "token": (n_tok,), "nucleotide": (window,)}
-        shape = (len(tiles), len(layers), *per_window[level], hidden)
-        store = np.lib.format.open_memmap(
-            tmp / "embedding.npy", mode="w+", dtype=np.float32, shape=shape
-        )
-        _fill_store(loaded, g, tiles, layers, level, store, batch_size)
-        store.flush()
-        del store
-        coords = np.asarray(tiles, dtype=np.int64)
-        np.save(tmp / "record.npy", coords[:, 0].astype(np.int32))
-        np.save(tmp / "start.npy", coords[:, 1])
-        np.save(tmp / "end.npy", coords[:, 2])
-        span = coords[:, 2] - coords[:, 1]
-        if level == "token":
-            span = np.array([loaded.tokenizer.n_tokens(int(b)) for b in span], dtype=np.int64)
-        np.save(tmp / "length.npy", span)
-        pl.DataFrame(
-            {
-                "window": np.arange(len(tiles)),
-                "record": [g.names[r] for r, _, _ in tiles],
-                "start": coords[:, 1],
-                "end": coords[:, 2],
-            }
-        ).write_parquet(tmp / PARQUET)
-        manifest = _store_manifest(loaded, g, layers, level, window, step, list(shape))
-        write_json(tmp / MANIFEST, manifest)
-        if out.exists():
-            # Move the old store aside first: readers see the old or the new, never none.
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.replace(out, trash / "old")
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return manifest
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Rename ``tmp`` to ``out``; an old ``out`` is moved aside first, so readers see
+    the old store or the new one, never a missing or half-written one."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.replace(out, trash / "old")
+    os.replace(tmp, out)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _write_coordinates(
+    tmp: Path, loaded: LoadedModel, g: Genome, tiles: list[tuple[int, int, int]], level: Level
+) -> None:
+    """record/start/end/length ``.npy`` fields and ``samples.parquet``."""
+    import polars as pl
+
+    coords = np.asarray(tiles, dtype=np.int64)
+    np.save(tmp / "record.npy", coords[:, 0].astype(np.int32))
+    np.save(tmp / "start.npy", coords[:, 1])
+    np.save(tmp / "end.npy", coords[:, 2])
+    span = coords[:, 2] - coords[:, 1]
+    if level == "token":
+        span = np.array([loaded.tokenizer.n_tokens(int(b)) for b in span], dtype=np.int64)
+    np.save(tmp / "length.npy", span)
+    names = [g.names[r] for r, _, _ in tiles]
+    pl.DataFrame(
+        {
+            "window": np.arange(len(tiles)),
+            "record": names,
+            "start": coords[:, 1],
+            "end": coords[:, 2],
+        }
+    ).write_parquet(tmp / PARQUET)
 
 
 def _fill_store(
