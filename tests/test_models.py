@@ -158,7 +158,18 @@ def test_non_kmer_model_loads_with_its_own_tokenizer(tmp_path: Path) -> None:
     assert states[-1].shape == (2, 16) and states[-1].dtype == np.float32
     with pytest.raises(ValueError, match="needs a k-mer model"):
         hidden_states(loaded, codes, level="token")
+    from dnakmer._dataset import load_arrays
+    from dnakmer.data import phix174
+    from dnakmer.embed import embed_genome
+    from dnakmer.embed_analysis import strand_consistency
     from dnakmer.probe import mask_analysis
+
+    embed_genome(loaded, phix174(), tmp_path / "emb", window_tokens=100)
+    arrays = load_arrays(tmp_path / "emb")
+    assert arrays["embedding"].shape == (54, 1, 16)  # 5,386 bases in windows of 100
+    assert arrays["end"][-1] == 5386 and (arrays["start"][1:] == arrays["end"][:-1]).all()
+    strand = strand_consistency(loaded, codes)
+    assert strand.columns == ["window", "cosine_rc", "cosine_other"]
 
     with pytest.raises(ValueError, match="needs a k-mer model"):
         mask_analysis(loaded, example_genome(), n_windows=2)
