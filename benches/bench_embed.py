@@ -75,19 +75,20 @@ def run_config(
     """Best-of-``repeats`` seconds of (naive, dnakmer) for one model and window size."""
     windows = sample_windows(genome, args.windows, window_tokens + k - 1, seed=0)
     seqs = ["".join("ATCG"[c] for c in row) for row in windows.codes]
-    folder = Path(tempfile.mkdtemp(prefix="bench_embed."))
-    model = tiny_bert(k, hidden=hidden, layers=layers, heads=max(1, hidden // 32))
-    model.save_pretrained(folder)
-    DnaKmerTokenizer(k=k).save_pretrained(folder)
-    naive_times, ours_times = [], []
-    for _ in range(args.repeats):
-        naive, t_naive = naive_embeddings(folder, seqs, k, args.batch_size, args.device)
-        ours, t_ours = dnakmer_embeddings(folder, windows.codes, args.batch_size, args.device)
-        # bf16 autocast on GPU changes the low bits; on CPU both paths are float32.
-        tol = 5e-2 if args.device.startswith("cuda") else 1e-4
-        np.testing.assert_allclose(ours, naive, atol=tol, rtol=tol)
-        naive_times.append(t_naive)
-        ours_times.append(t_ours)
+    with tempfile.TemporaryDirectory(prefix="bench_embed.") as tmp:
+        folder = Path(tmp)
+        model = tiny_bert(k, hidden=hidden, layers=layers, heads=max(1, hidden // 32))
+        model.save_pretrained(folder)
+        DnaKmerTokenizer(k=k).save_pretrained(folder)
+        naive_times, ours_times = [], []
+        for _ in range(args.repeats):
+            naive, t_naive = naive_embeddings(folder, seqs, k, args.batch_size, args.device)
+            ours, t_ours = dnakmer_embeddings(folder, windows.codes, args.batch_size, args.device)
+            # bf16 autocast on GPU changes the low bits; on CPU both paths are float32.
+            tol = 5e-2 if args.device.startswith("cuda") else 1e-4
+            np.testing.assert_allclose(ours, naive, atol=tol, rtol=tol)
+            naive_times.append(t_naive)
+            ours_times.append(t_ours)
     return min(naive_times), min(ours_times)
 
 
