@@ -186,6 +186,12 @@ def tokenize(
         f"({c['unk_tokens']:,} [UNK], {manifest['dtype']}) in {out}/"
     )
 
+from dnakmer.cli_probe import embed as _embed  # noqa: E402
+from dnakmer.cli_probe import probe_app as _probe_app  # noqa: E402
+
+app.add_typer(_probe_app, name="probe")
+app.command("embed")(_embed)
+
 
 app.add_typer(nextkmer_app, name="nextkmer")
 app.command("pretrain")(cli_train.pretrain_command)

@@ -1,0 +1,159 @@
+"""Figures for the masked-token and embedding analyses (matplotlib, Agg backend).
+
+Every function takes a table the analysis returned and a PNG path, writes the figure
+atomically and returns the path. matplotlib is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+__all__ = [
+    "model_vs_rule",
+    "probe_curves",
+    "projection_grid",
+    "span_position_accuracy",
+]
+
+
+def _figure(n_panels: int = 1, ncols: int = 1, size: float = 4.0) -> tuple[Any, np.ndarray]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    nrows = -(-n_panels // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, 0.8 * size * nrows), squeeze=False
+    )
+    for ax in axes.flat[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+    import matplotlib.pyplot as plt
+
+    from dnakmer._io import atomic_open
+
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def span_position_accuracy(by_pos: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Top-1 accuracy of model (solid) and neighbour rule (dashed) by position inside
+    the masked span; one panel per scheme, one colour per control."""
+    schemes = by_pos["scheme"].unique(maintain_order=True).to_list()
+    fig, axes = _figure(len(schemes), ncols=min(3, len(schemes)))
+    for ax, scheme in zip(axes.flat, schemes, strict=False):
+        sub = by_pos.filter(pl.col("scheme") == scheme)
+        for i, control in enumerate(sub["control"].unique(maintain_order=True).to_list()):
+            d = sub.filter(pl.col("control") == control).sort("span_pos")
+            colour = f"C{i}"
+            ax.plot(d["span_pos"], d["model_top1"], "o-", color=colour, label=f"model, {control}")
+            ax.plot(
+                d["span_pos"],
+                d["rule_top1"],
+                "s--",
+                color=colour,
+                alpha=0.6,
+                label=f"rule, {control}",
+            )
+        ax.set_title(f"mask scheme: {scheme}")
+        ax.set_xlabel("position inside the masked span")
+        ax.set_ylabel("top-1 accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def model_vs_rule(summary: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Bars of model top-1, rule top-1, agreement and consistency per scheme/control."""
+    metrics = ["model_top1", "rule_top1", "agreement", "consistency", "nt_acc_hidden"]
+    labels = [f"{s}\n{c}" for s, c in zip(summary["scheme"], summary["control"], strict=True)]
+    fig, axes = _figure(1, size=max(4.0, 0.9 * len(labels) + 2))
+    ax = axes[0, 0]
+    x = np.arange(len(labels))
+    width = 0.8 / len(metrics)
+    for i, m in enumerate(metrics):
+        values = summary[m].fill_null(np.nan).to_numpy()
+        ax.bar(x + (i - len(metrics) / 2 + 0.5) * width, values, width, label=m)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("fraction of masked tokens")
+    ax.set_title("model vs neighbour rule")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def projection_grid(
+    coords: np.ndarray,
+    colours: dict[str, np.ndarray],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "",
+) -> Path:
+    """Scatter of 2-D ``coords`` (n, 2) once per colouring (categorical if integer)."""
+    fig, axes = _figure(len(colours), ncols=min(4, len(colours)), size=3.2)
+    for ax, (name, values) in zip(axes.flat, colours.items(), strict=False):
+        categorical = np.issubdtype(values.dtype, np.integer)
+        sc = ax.scatter(
+            coords[:, 0], coords[:, 1], c=values, s=3, cmap="tab10" if categorical else "viridis"
+        )
+        if categorical:
+            handles, _ = sc.legend_elements()
+            names = ["A", "T", "C", "G"][: len(handles)]
+            ax.legend(handles, names, fontsize=6, markerscale=0.6)
+        else:
+            fig.colorbar(sc, ax=ax)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def probe_curves(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Linear-probe accuracy vs layer for each target, and vs distance for each layer,
+    with chance levels dotted."""
+    fig, axes = _figure(2, ncols=2)
+    own = table.filter(pl.col("target") == "own")
+    ax = axes[0, 0]
+    for off in sorted(own["offset"].unique().to_list()):
+        d = own.filter(pl.col("offset") == off).sort("layer")
+        ax.plot(d["layer"], d["accuracy"], "o-", label=f"own nt {off}")
+    ax.plot(
+        own.group_by("layer").agg(pl.col("chance").mean()).sort("layer")["layer"],
+        own.group_by("layer").agg(pl.col("chance").mean()).sort("layer")["chance"],
+        "k:",
+        label="chance",
+    )
+    ax.set_xlabel("layer")
+    ax.set_ylabel("probe accuracy")
+    ax.set_title("identity: the token's own nucleotides")
+    ax.legend(fontsize=6)
+    ctx = table.filter(pl.col("target") != "own")
+    ax = axes[0, 1]
+    for i, layer in enumerate(sorted(ctx["layer"].unique().to_list())):
+        d = (
+            ctx.filter(pl.col("layer") == layer)
+            .group_by("distance")
+            .agg(pl.col("accuracy").mean(), pl.col("chance").mean())
+            .sort("distance")
+        )
+        ax.plot(d["distance"], d["accuracy"], "o-", color=f"C{i}", label=f"layer {layer}")
+        ax.plot(d["distance"], d["chance"], ":", color=f"C{i}")
+    ax.set_xlabel("distance outside the token (nt)")
+    ax.set_ylabel("probe accuracy")
+    ax.set_title("context: nucleotides outside the token")
+    ax.legend(fontsize=6)
+    return _save(fig, path)

@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny DNABERT-shaped checkpoint saved to disk, the lambda genome,
+and the ``gpu`` marker, which skips when CUDA is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dnakmer import Genome, example_genome
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)
+
+
+def save_tiny_checkpoint(folder: Path, k: int, **kwargs: int) -> Path:
+    """A random tiny BertForMaskedLM and its DNABERT tokenizer files in ``folder``."""
+    from dnakmer.models import DnaKmerTokenizer, tiny_bert
+
+    tiny_bert(k, **kwargs).save_pretrained(folder)
+    DnaKmerTokenizer(k=k).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Checkpoint folder of a k=3 model (hidden 32, 2 layers, 64 positions)."""
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny3"), 3, max_positions=80)
+
+
+@pytest.fixture(scope="session")
+def tiny3(tiny3_dir: Path):  # returns dnakmer.models.LoadedModel
+    from dnakmer.models import load
+
+    return load(tiny3_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def lambda_genome() -> Genome:
+    return Genome.open(example_genome())
