@@ -16,6 +16,8 @@ import typer
 
 from dnakmer import __version__, cli_train
 from dnakmer.cli_nextkmer import app as nextkmer_app
+from dnakmer.cli_probe import embed as _embed
+from dnakmer.cli_probe import probe_app as _probe_app
 from dnakmer.cli_tasks import app as tasks_app
 from dnakmer.data import example_genome
 
@@ -186,8 +188,6 @@ def tokenize(
         f"({c['unk_tokens']:,} [UNK], {manifest['dtype']}) in {out}/"
     )
 
-from dnakmer.cli_probe import embed as _embed  # noqa: E402
-from dnakmer.cli_probe import probe_app as _probe_app  # noqa: E402
 
 app.add_typer(_probe_app, name="probe")
 app.command("embed")(_embed)

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dnakmer.exceptions import VocabError
-from dnakmer.tokenizer import KmerTokenizer
+from dnakmer.tokenizer import KmerTokenizer, model_tokenizer
 
 if TYPE_CHECKING:
     import torch
@@ -102,16 +101,7 @@ def _check_folder(path: Path) -> None:
 
 def _kmer_tokenizer(path: Path) -> KmerTokenizer | None:
     """The Rust tokenizer if ``vocab.txt`` is a complete k-mer vocabulary, else None."""
-    vocab = path / "vocab.txt"
-    if not vocab.is_file():
-        return None
-    # dnakmer's own pretraining records the token stride (k for disjoint k-mers) here.
-    info = path / "dnakmer.json"
-    stride = int(json.loads(info.read_text()).get("stride", 1)) if info.is_file() else 1
-    try:
-        return KmerTokenizer.from_vocab(vocab, stride=stride)
-    except VocabError:
-        return None
+    return model_tokenizer(path)
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
