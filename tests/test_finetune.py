@@ -230,3 +230,17 @@ def test_two_processes_agree_with_one(model_dir: Path, nextkmer_dir: Path, tmp_p
     b = pl.read_parquet(tmp_path / "two" / "runs.parquet")
     assert b["test_loss"][0] == pytest.approx(a["test_loss"][0], rel=1e-4)
     assert b["test_accuracy"][0] == pytest.approx(a["test_accuracy"][0], abs=1 / 64)
+
+
+def test_raw_base_dataset_is_tokenized_like_a_token_dataset(tmp_path: Path) -> None:
+    tok = KmerTokenizer(3)
+    common = dict(n_train=50, n_val=10, n_test=10, seed=5)
+    nextkmer.build(DATA / "lambda_phage.fa.gz", 2, 34, None, **common).save(tmp_path / "bases")
+    nextkmer.build(DATA / "lambda_phage.fa.gz", 2, 34, tok, **common).save(tmp_path / "tokens")
+    from_bases = data_from_dataset(tmp_path / "bases", tok)
+    from_tokens = data_from_dataset(tmp_path / "tokens", tok)
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(from_bases.ids[split], from_tokens.ids[split])
+        np.testing.assert_array_equal(from_bases.labels[split], from_tokens.labels[split])
+    with pytest.raises(ValueError, match="k-mer vocab"):
+        data_from_dataset(tmp_path / "bases", None)

@@ -6,12 +6,12 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from dnakmer import Genome, KmerTokenizer
 from dnakmer._trainer import TrainOptions
-from dnakmer.pretrain import ModelShape, _record_ranges, pretrain, sample_windows
+from dnakmer.pretrain import ModelShape, _record_ranges, pretrain
+from dnakmer.windows import sample_windows
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -25,12 +25,13 @@ def test_windows_are_n_free_and_inside_their_ranges() -> None:
     train, held = _record_ranges(genome, None, 0.2)
     (name, lo, hi), (_, hlo, hhi) = train[0], held[0]
     assert (lo, hi, hlo, hhi) == (0, 184_174, 184_174, 230_218)
-    rec, start = sample_windows(genome, held, 500, 300, np.random.default_rng(0))
-    assert ((start >= hlo) & (start + 300 <= hhi)).all() and (rec == 0).all()
-    for s in start[:50].tolist():
+    w = sample_windows(genome, 500, 300, seed=0, ranges=held)
+    assert ((w.start >= hlo) & (w.start + 300 <= hhi)).all() and (w.record == 0).all()
+    for s, codes in zip(w.start[:50].tolist(), w.codes[:50], strict=True):
         assert set(genome.fetch(name, s, s + 300).upper()) <= set("ACGT")
-    with pytest.raises(ValueError, match="no N-free window"):
-        sample_windows(genome, [(name, 0, 100)], 1, 300, np.random.default_rng(0))
+        assert "".join("ATCG"[c] for c in codes) == genome.fetch(name, s, s + 300).upper()
+    with pytest.raises(ValueError, match="no N-free stretch"):
+        sample_windows(genome, 1, 300, ranges=[(name, 0, 100)])
 
 
 def test_nucleotide_model_learns_base_composition(tmp_path: Path) -> None:

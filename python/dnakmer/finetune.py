@@ -27,7 +27,7 @@ import polars as pl
 from dnakmer._dataset import load_arrays, read_manifest
 from dnakmer._io import write_json
 from dnakmer._trainer import TrainOptions, training_arguments
-from dnakmer.tokenizer import KmerTokenizer
+from dnakmer.tokenizer import KmerTokenizer, encode_code_rows
 
 __all__ = [
     "ClassificationData",
@@ -90,16 +90,6 @@ def _check_vocab(manifest: dict[str, Any], tok: KmerTokenizer | None, where: Pat
         )
 
 
-def _tokenize_codes(codes: np.ndarray, tok: KmerTokenizer, rows: np.ndarray) -> np.ndarray:
-    """``[CLS] k-mers [SEP]`` ids of base-code rows (A=0, T=1, C=2, G=3, 4 = other)."""
-    n_tok = tok.n_tokens(codes.shape[1])
-    out = np.empty((len(rows), n_tok + 2), dtype=np.dtype(tok.dtype))
-    out[:, 0], out[:, -1] = tok.cls_token_id, tok.sep_token_id
-    for i, r in enumerate(rows.tolist()):
-        out[i, 1:-1] = tok.encode_codes(np.ascontiguousarray(codes[r], dtype=np.uint8))
-    return out
-
-
 def data_from_dataset(
     data_dir: str | os.PathLike[str], tok: KmerTokenizer | None
 ) -> ClassificationData:
@@ -120,7 +110,7 @@ def data_from_dataset(
     if bases:
         if tok is None:
             raise ValueError("a dataset of raw bases needs a model with a k-mer vocab.txt")
-        ids = {s: _tokenize_codes(source_ids, tok, r) for s, r in rows.items()}
+        ids = {s: encode_code_rows(tok, np.asarray(source_ids[r])) for s, r in rows.items()}
     else:
         _check_vocab(manifest, tok, path)
         ids = {s: source_ids[r] for s, r in rows.items()}

@@ -27,9 +27,10 @@ from dnakmer import __version__
 from dnakmer._io import write_json
 from dnakmer._trainer import TrainOptions, training_arguments
 from dnakmer.genome import Genome
-from dnakmer.tokenizer import KmerTokenizer
+from dnakmer.tokenizer import KmerTokenizer, encode_code_rows
+from dnakmer.windows import sample_windows
 
-__all__ = ["ModelShape", "PretrainResult", "pretrain", "sample_windows", "tokenizer_for"]
+__all__ = ["ModelShape", "PretrainResult", "pretrain", "tokenizer_for"]
 
 TOKENIZATIONS = ("overlapping", "nonoverlapping", "nucleotide")
 
@@ -86,57 +87,6 @@ def _record_ranges(
             train.append((name, 0, cut))
             held.append((name, cut, length))
     return train, held
-
-
-def sample_windows(
-    genome: Genome,
-    ranges: list[tuple[str, int, int]],
-    n: int,
-    window: int,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` N-free windows of ``window`` bases uniformly from ``ranges``.
-
-    Returns
-    -------
-    record : numpy.ndarray of int32, shape (n,)
-        Index into ``genome.names``.
-    start : numpy.ndarray of int64, shape (n,)
-        0-based start of each window.
-    """
-    rec_idx, starts, counts = [], [], []
-    index = {name: i for i, name in enumerate(genome.names)}
-    for name, lo, hi in ranges:
-        iv = genome.acgt_intervals(name).astype(np.int64)
-        s = np.maximum(iv[:, 0], lo)
-        e = np.minimum(iv[:, 1], hi)
-        c = np.maximum(e - s - window + 1, 0)
-        keep = c > 0
-        rec_idx.append(np.full(int(keep.sum()), index[name], dtype=np.int32))
-        starts.append(s[keep])
-        counts.append(c[keep])
-    count = np.concatenate(counts) if counts else np.zeros(0, np.int64)
-    if count.sum() == 0:
-        raise ValueError(f"no N-free window of {window} bases in the selected ranges")
-    cum = np.cumsum(count)
-    draw = rng.integers(0, cum[-1], size=n)
-    which = np.searchsorted(cum, draw, side="right")
-    offset = draw - (cum[which] - count[which])
-    return np.concatenate(rec_idx)[which], np.concatenate(starts)[which] + offset
-
-
-def _tokenize_windows(
-    genome: Genome, tok: KmerTokenizer, record: np.ndarray, start: np.ndarray, window: int
-) -> np.ndarray:
-    """``[CLS] tokens [SEP]`` rows, shape (n, n_tokens + 2), uint16/uint32."""
-    t = tok.n_tokens(window)
-    rows = np.empty((len(start), t + 2), dtype=np.dtype(tok.dtype))
-    rows[:, 0] = tok.cls_token_id
-    rows[:, -1] = tok.sep_token_id
-    names = genome.names
-    for i, (r, s) in enumerate(zip(record.tolist(), start.tolist(), strict=True)):
-        rows[i, 1:-1] = tok.encode_codes(genome.codes(names[r], s, s + window))
-    return rows
 
 
 class WindowDataset:
@@ -274,13 +224,9 @@ def pretrain(
     window = tok.stride * (max_tokens - 1) + tok.k
     genome = Genome.open(genome_path)
     train_ranges, eval_ranges = _record_ranges(genome, eval_records, eval_fraction)
-    rng = np.random.default_rng(opts.seed)
-    train_rows = _tokenize_windows(
-        genome, tok, *sample_windows(genome, train_ranges, n_train, window, rng), window
-    )
-    eval_rows = _tokenize_windows(
-        genome, tok, *sample_windows(genome, eval_ranges, n_eval, window, rng), window
-    )
+    train = sample_windows(genome, n_train, window, seed=opts.seed, ranges=train_ranges)
+    held = sample_windows(genome, n_eval, window, seed=opts.seed + 1, ranges=eval_ranges)
+    train_rows, eval_rows = encode_code_rows(tok, train.codes), encode_code_rows(tok, held.codes)
     specials = [
         tok.pad_token_id,
         tok.unk_token_id,

@@ -15,7 +15,13 @@ import numpy as np
 from dnakmer import _core
 from dnakmer._io import write_json, write_text
 
-__all__ = ["KmerTokenizer", "model_tokenizer", "tokenize_fasta", "tokenize_genome"]
+__all__ = [
+    "KmerTokenizer",
+    "encode_code_rows",
+    "model_tokenizer",
+    "tokenize_fasta",
+    "tokenize_genome",
+]
 
 MANIFEST = "manifest.json"
 TOKENS_KIND = "dnakmer.tokens"
@@ -90,6 +96,26 @@ class KmerTokenizer(_core.KmerTokenizer):
 
     def __len__(self) -> int:
         return self.vocab_size
+
+
+def encode_code_rows(tok: _core.KmerTokenizer, codes: np.ndarray) -> np.ndarray:
+    """``[CLS] k-mers [SEP]`` ids of equal-length rows of base codes.
+
+    Parameters
+    ----------
+    tok : KmerTokenizer
+    codes : numpy.ndarray of uint8, shape (n, L)
+        A=0, T=1, C=2, G=3, 4 = any other base.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, tok.n_tokens(L) + 2), dtype ``tok.dtype``
+    """
+    out = np.empty((len(codes), tok.n_tokens(codes.shape[1]) + 2), dtype=np.dtype(tok.dtype))
+    out[:, 0], out[:, -1] = tok.cls_token_id, tok.sep_token_id
+    for i in range(len(codes)):
+        out[i, 1:-1] = tok.encode_codes(np.ascontiguousarray(codes[i], dtype=np.uint8))
+    return out
 
 
 def model_tokenizer(folder: str | os.PathLike[str]) -> KmerTokenizer | None:

@@ -7,6 +7,7 @@ Everything works on ``uint8`` code arrays; no k-mer strings are built.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,11 +55,20 @@ class Windows:
         return int(self.codes.shape[1])
 
 
-def sample_windows(genome: Genome, n_windows: int, length: int, *, seed: int = 0) -> Windows:
+def sample_windows(
+    genome: Genome,
+    n_windows: int,
+    length: int,
+    *,
+    seed: int = 0,
+    ranges: Sequence[tuple[str, int, int]] | None = None,
+) -> Windows:
     """Sample ``n_windows`` windows of ``length`` bases containing only A/C/G/T.
 
     A window start is drawn uniformly among all positions, over all records, where a
     window fits inside one maximal ACGT-only interval (so long records weigh more).
+    ``ranges`` (record, start, end) restricts windows to lie inside those stretches,
+    e.g. to keep held-out parts of a genome out of training.
 
     Raises
     ------
@@ -67,11 +77,15 @@ def sample_windows(genome: Genome, n_windows: int, length: int, *, seed: int = 0
     """
     if n_windows < 1 or length < 1:
         raise ValueError(f"n_windows and length must be positive, got {n_windows}, {length}")
+    index = {name: r for r, name in enumerate(genome.names)}
+    if ranges is None:
+        ranges = [(name, 0, n) for name, n in zip(genome.names, genome.lengths, strict=True)]
     recs, starts, ends = [], [], []
-    for r, name in enumerate(genome.names):
+    for name, lo, hi in ranges:
         iv = genome.acgt_intervals(name).astype(np.int64)
+        iv = np.stack([np.maximum(iv[:, 0], lo), np.minimum(iv[:, 1], hi)], axis=1)
         keep = (iv[:, 1] - iv[:, 0]) >= length
-        recs.append(np.full(int(keep.sum()), r, dtype=np.int32))
+        recs.append(np.full(int(keep.sum()), index[name], dtype=np.int32))
         starts.append(iv[keep, 0])
         ends.append(iv[keep, 1])
     rec_of = np.concatenate(recs)
