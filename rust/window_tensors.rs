@@ -136,6 +136,17 @@ fn encode_acgt_codes<T: TokenId>(tokenizer: &Tokenizer, codes: &[u8], out: &mut 
     let stride = tokenizer.stride();
     let table = tokenizer.vocab().kmer_ids();
     let mask = (1u32 << (2 * k)) - 1;
+    if stride == 1 {
+        // Every base from the k-th on ends a token: no emission bookkeeping in the loop.
+        let mut id = codes[..k - 1]
+            .iter()
+            .fold(0u32, |acc, &c| acc << 2 | u32::from(c));
+        for (slot, &c) in out.iter_mut().zip(&codes[k - 1..]) {
+            id = (id << 2 | u32::from(c)) & mask;
+            *slot = T::from_id(table[id as usize]);
+        }
+        return;
+    }
     let mut id = 0u32;
     let mut next_emit = k;
     let mut slot = 0;

@@ -179,7 +179,8 @@ def baselines(
     if orders:
         _markov_rows(dataset, orders, ks, alpha, threads, train, test, add)
     df = pl.DataFrame(rows, schema_overrides={"order": pl.Int64})
-    return df.sort(["k", "baseline", "order"], nulls_last=False)
+    rank = pl.col("baseline").replace_strict({"uniform": 0, "prior": 1, "markov": 2})
+    return df.sort(["k", rank, "order"], nulls_last=False)
 
 
 def _markov_rows(
