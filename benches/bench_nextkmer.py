@@ -119,7 +119,7 @@ def markov_bench(genome_path: str, order: int = 10) -> dict:
     start = np.zeros(1, dtype=np.uint64)
 
     def rust() -> np.ndarray:
-        chain = _core.MarkovChain.fit_windows(genome, record, start, length, order, False)
+        chain = _core.MarkovChain.fit_windows(genome, record, start, length, order)
         return chain.counts
 
     def numpy_impl() -> np.ndarray:
@@ -130,7 +130,7 @@ def markov_bench(genome_path: str, order: int = 10) -> dict:
     assert np.array_equal(rust_counts, numpy_counts), "Rust and NumPy counts differ"
     assert int(rust_counts.sum()) == length - order
     both_s, _ = best_of(
-        lambda: _core.MarkovChain.fit_windows(genome, record, start, length, order, True)
+        lambda: _core.MarkovChain.fit_windows(genome, record, start, length, order, minus=True)
     )
     return {"order": order, "bases": length, "rust_s": rust_s, "numpy_s": numpy_s,
             "speedup": numpy_s / rust_s, "rust_both_strands_s": both_s}  # fmt: skip

@@ -54,12 +54,13 @@ impl MarkovChain {
         })
     }
 
-    /// Fit on record intervals `(record, start, end)` of ACGT-only bases; with
-    /// `both_strands` their reverse complements are counted too.
+    /// Fit on record intervals `(record, start, end)` of ACGT-only bases, read on the
+    /// `+` strand if `plus` and reverse-complemented if `minus`.
     pub fn fit(
         genome: &Genome,
         intervals: &[(usize, u64, u64)],
-        both_strands: bool,
+        plus: bool,
+        minus: bool,
         order: usize,
     ) -> Result<Self> {
         let mut chain = Self::new(order)?;
@@ -68,8 +69,10 @@ impl MarkovChain {
             buf.clear();
             let offset = genome.records()[rec].offset;
             genome.codes_into(offset + start, offset + end, &mut buf);
-            chain.add_sequence(&buf)?;
-            if both_strands {
+            if plus {
+                chain.add_sequence(&buf)?;
+            }
+            if minus {
                 buf.reverse();
                 for c in &mut buf {
                     *c ^= 1;

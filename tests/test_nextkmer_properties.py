@@ -141,7 +141,7 @@ def test_markov_fit_and_scores_match_reference(
     intervals = ref.merged_spans(train, span)
     texts = [seqs[r][a:b].upper() for r, a, b in intervals]
     want = ref.markov_counts(texts + [ref.revcomp(t) for t in texts], order)
-    chain = _core.MarkovChain.fit_windows(g, ds.record, ds.start, span, order, True)
+    chain = _core.MarkovChain.fit_windows(g, ds.record, ds.start, span, order, minus=True)
     assert chain.counts.tolist() == want
     log2p, top = chain.score_windows(g, ds.record, ds.start, ds.strand, context_nt=context_nt,
                                      k=k, k_eval=k, alpha=alpha)  # fmt: skip

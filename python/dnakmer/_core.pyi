@@ -167,7 +167,9 @@ class MarkovChain:
         start: npt.NDArray[np.uint64],
         span: int,
         order: int,
-        both_strands: bool,
+        *,
+        plus: bool = True,
+        minus: bool = False,
     ) -> MarkovChain: ...
     @staticmethod
     def fit_codes(sequences: list[npt.NDArray[np.uint8]], order: int) -> MarkovChain: ...

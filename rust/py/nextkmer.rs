@@ -219,9 +219,10 @@ pub struct PyMarkovChain {
 #[pymethods]
 impl PyMarkovChain {
     /// Fit on the union of the spans `[start, start + span)` of the given windows (each
-    /// base counted once), on both strands if `both_strands`.
+    /// base counted once), read on the `+` strand if `plus` and reverse-complemented if
+    /// `minus`.
     #[staticmethod]
-    #[pyo3(signature = (genome, record, start, span, order, both_strands))]
+    #[pyo3(signature = (genome, record, start, span, order, *, plus = true, minus = false))]
     fn fit_windows(
         py: Python<'_>,
         genome: &PyGenome,
@@ -229,13 +230,14 @@ impl PyMarkovChain {
         start: PyReadonlyArray1<'_, u64>,
         span: u64,
         order: usize,
-        both_strands: bool,
+        plus: bool,
+        minus: bool,
     ) -> PyResult<Self> {
         let g: &Genome = &genome.inner;
         let ws = windows_from_arrays(g, &record, &start, None, span)?;
         let inner = py.detach(|| {
             let intervals = markov::merged_spans(&ws, span);
-            MarkovChain::fit(g, &intervals, both_strands, order)
+            MarkovChain::fit(g, &intervals, plus, minus, order)
         })?;
         Ok(PyMarkovChain { inner })
     }
