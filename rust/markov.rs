@@ -9,9 +9,6 @@
 //! and the probability of a next k-mer `x1..xk` after a context is, by the chain rule,
 //! `Π_i P(x_i | last m bases of context + x1..x_{i-1})`.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-
 use crate::error::{Error, Result};
 use crate::genome::Genome;
 use crate::window_tensors::oriented_slice;
@@ -57,12 +54,13 @@ impl MarkovChain {
         })
     }
 
-    /// Fit on record intervals `(record, start, end)` of ACGT-only bases; with
-    /// `both_strands` their reverse complements are counted too.
+    /// Fit on record intervals `(record, start, end)` of ACGT-only bases, read on the
+    /// `+` strand if `plus` and reverse-complemented if `minus`.
     pub fn fit(
         genome: &Genome,
         intervals: &[(usize, u64, u64)],
-        both_strands: bool,
+        plus: bool,
+        minus: bool,
         order: usize,
     ) -> Result<Self> {
         let mut chain = Self::new(order)?;
@@ -71,8 +69,10 @@ impl MarkovChain {
             buf.clear();
             let offset = genome.records()[rec].offset;
             genome.codes_into(offset + start, offset + end, &mut buf);
-            chain.add_sequence(&buf)?;
-            if both_strands {
+            if plus {
+                chain.add_sequence(&buf)?;
+            }
+            if minus {
                 buf.reverse();
                 for c in &mut buf {
                     *c ^= 1;
@@ -124,9 +124,26 @@ impl MarkovChain {
         c.map(|n| ((f64::from(n) + alpha) / total).log2())
     }
 
+    /// log2 of the largest next-base probability over all contexts: every step of a
+    /// path multiplies its probability by at most this much.
+    #[must_use]
+    pub fn max_step_log2(&self, alpha: f64) -> f64 {
+        let best = self
+            .counts
+            .chunks_exact(4)
+            .map(|c| {
+                let max = c.iter().copied().max().unwrap_or(0);
+                let total: u64 = c.iter().map(|&n| u64::from(n)).sum();
+                (f64::from(max) + alpha) / (total as f64 + 4.0 * alpha)
+            })
+            .fold(0.0f64, f64::max);
+        best.log2()
+    }
+
     /// log2 probability of the k-mer `label` (canonical index) after `history`, and the
     /// `top` most probable k-mers (by probability, then smaller index), best first.
-    /// `history` holds at least `order` codes; only its last `order` are used.
+    /// `history` holds at least `order` codes; only its last `order` are used;
+    /// `max_step_log2` is [`Self::max_step_log2`].
     #[must_use]
     pub fn score(
         &self,
@@ -135,6 +152,7 @@ impl MarkovChain {
         k: usize,
         alpha: f64,
         top: usize,
+        max_step_log2: f64,
     ) -> (f64, Vec<u32>) {
         let ctx_mask = (1usize << (2 * self.order)) - 1;
         let start_ctx = history[history.len() - self.order..]
@@ -147,72 +165,87 @@ impl MarkovChain {
             log2p += self.next_log2(ctx, alpha)[b];
             ctx = (ctx << 2 | b) & ctx_mask;
         }
-        (log2p, self.best_kmers(start_ctx, k, alpha, top))
+        let mut best = TopKmers::new(top);
+        let search = Search {
+            chain: self,
+            alpha,
+            ctx_mask,
+            max_step_log2,
+        };
+        search.visit(start_ctx, k, 0, 0.0, &mut best);
+        (
+            log2p,
+            best.items.into_iter().map(|(_, kmer)| kmer).collect(),
+        )
     }
+}
 
-    /// Exact best-first search of the k-mer tree: a prefix's probability bounds every
-    /// completion's, so complete k-mers leave the heap in order of probability.
-    fn best_kmers(&self, start_ctx: usize, k: usize, alpha: f64, top: usize) -> Vec<u32> {
-        let ctx_mask = (1usize << (2 * self.order)) - 1;
-        let mut heap = BinaryHeap::new();
-        heap.push(Node {
-            log2p: 0.0,
-            depth: 0,
-            prefix: 0,
-            ctx: start_ctx,
-        });
-        let mut out = Vec::with_capacity(top);
-        while let Some(node) = heap.pop() {
-            if node.depth as usize == k {
-                out.push(node.prefix);
-                if out.len() == top {
-                    break;
-                }
-                continue;
-            }
-            let next = self.next_log2(node.ctx, alpha);
-            for (b, lp) in next.iter().enumerate() {
-                heap.push(Node {
-                    log2p: node.log2p + lp,
-                    depth: node.depth + 1,
-                    prefix: node.prefix << 2 | b as u32,
-                    ctx: (node.ctx << 2 | b) & ctx_mask,
-                });
-            }
+/// Exact top-N search of the 4^k next k-mers: depth-first in index order, skipping a
+/// subtree when even its best conceivable completion (every remaining step at the
+/// chain's largest next-base probability) falls below the current N-th best.
+struct Search<'a> {
+    chain: &'a MarkovChain,
+    alpha: f64,
+    ctx_mask: usize,
+    max_step_log2: f64,
+}
+
+impl Search<'_> {
+    fn visit(&self, ctx: usize, left: usize, prefix: u32, log2p: f64, best: &mut TopKmers) {
+        if left == 0 {
+            best.offer(log2p, prefix);
+            return;
         }
-        out
+        if log2p + left as f64 * self.max_step_log2 < best.threshold() {
+            return;
+        }
+        let next = self.chain.next_log2(ctx, self.alpha);
+        for (b, lp) in next.iter().enumerate() {
+            let child_ctx = (ctx << 2 | b) & self.ctx_mask;
+            self.visit(
+                child_ctx,
+                left - 1,
+                prefix << 2 | b as u32,
+                log2p + lp,
+                best,
+            );
+        }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Node {
-    log2p: f64,
-    depth: u8,
-    prefix: u32,
-    ctx: usize,
+/// The N best (log2p, k-mer) pairs, sorted by probability then index.
+struct TopKmers {
+    n: usize,
+    items: Vec<(f64, u32)>,
 }
 
-impl Ord for Node {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Max-heap on probability; among equals, shallower nodes and then smaller
-        // indices first, so ties resolve to the smallest k-mer index.
-        self.log2p
-            .total_cmp(&other.log2p)
-            .then_with(|| other.depth.cmp(&self.depth))
-            .then_with(|| other.prefix.cmp(&self.prefix))
+impl TopKmers {
+    fn new(n: usize) -> Self {
+        TopKmers {
+            n,
+            items: Vec::with_capacity(n + 1),
+        }
+    }
+
+    fn threshold(&self) -> f64 {
+        if self.items.len() < self.n {
+            f64::NEG_INFINITY
+        } else {
+            self.items[self.n - 1].0
+        }
+    }
+
+    /// Offer a k-mer; k-mers come in increasing index order, so an equal probability
+    /// never displaces an earlier (smaller) k-mer.
+    fn offer(&mut self, log2p: f64, kmer: u32) {
+        if self.items.len() == self.n && log2p <= self.threshold() {
+            return;
+        }
+        let at = self.items.partition_point(|&(p, _)| p >= log2p);
+        self.items.insert(at, (log2p, kmer));
+        self.items.truncate(self.n);
     }
 }
-impl PartialOrd for Node {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl PartialEq for Node {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Node {}
 
 /// Scores of a chain on windows: per window the log2 probability of its true next
 /// `k_eval`-mer (the first `k_eval` label bases) and the `top` best `k_eval`-mers
@@ -258,6 +291,7 @@ pub fn score_windows(
         return Ok(WindowScores { log2p, top, n_top });
     }
     let per = windows.len().div_ceil(threads.max(1));
+    let max_step = chain.max_step_log2(alpha);
     std::thread::scope(|s| {
         for ((ws, lp), tp) in windows
             .chunks(per)
@@ -279,7 +313,7 @@ pub fn score_windows(
                     let label = buf[m..]
                         .iter()
                         .fold(0u32, |acc, &c| acc << 2 | u32::from(c));
-                    let (p, best) = chain.score(&buf[..m], label, k_eval, alpha, n_top);
+                    let (p, best) = chain.score(&buf[..m], label, k_eval, alpha, n_top, max_step);
                     *lp = p;
                     tp.copy_from_slice(&best);
                 }
@@ -300,7 +334,7 @@ mod tests {
         assert_eq!(c.counts()[0], 2);
         assert_eq!(c.counts()[1], 1);
         // P(A|A) = (2+1)/(3+4) and P(T|A) = (1+1)/7, so P(AT after A) = 3/7 * 2/7.
-        let (lp, top) = c.score(&[0], 0b0001, 2, 1.0, 5);
+        let (lp, top) = c.score(&[0], 0b0001, 2, 1.0, 5, c.max_step_log2(1.0));
         assert!((lp - (3.0f64 / 7.0 * 2.0 / 7.0).log2()).abs() < 1e-12);
         assert_eq!(top[0], 0); // AA
         assert_eq!(top.len(), 5);

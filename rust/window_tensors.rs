@@ -101,9 +101,17 @@ impl RowEncoder<'_> {
         Ok(())
     }
 
-    /// Write the row of an all-ACGT `context`.
+    /// `Some(offset)` when token ids are k-mer index + offset (DNABERT's layout).
+    fn kmer_offset(&self) -> Option<u32> {
+        match self {
+            RowEncoder::Codes => None,
+            RowEncoder::Tokens { tokenizer, .. } => offset_layout(tokenizer.vocab().kmer_ids()),
+        }
+    }
+
+    /// Write the row of an all-ACGT `context`; `offset` is [`Self::kmer_offset`].
     #[inline]
-    fn write<T: TokenId>(&self, context: &[u8], row: &mut [T]) {
+    fn write<T: TokenId>(&self, context: &[u8], row: &mut [T], offset: Option<u32>) {
         match self {
             RowEncoder::Codes => {
                 for (dst, &c) in row.iter_mut().zip(context) {
@@ -123,19 +131,54 @@ impl RowEncoder<'_> {
                 } else {
                     row
                 };
-                encode_acgt_codes(tokenizer, context, body);
+                encode_acgt_codes(tokenizer, offset, context, body);
             }
         }
     }
 }
 
+/// The offset if `table[i] == i + offset` for every k-mer index `i`.
+fn offset_layout(table: &[u32]) -> Option<u32> {
+    let offset = *table.first()?;
+    table
+        .iter()
+        .zip(offset..)
+        .all(|(&id, want)| id == want)
+        .then_some(offset)
+}
+
 /// Overlapping/strided k-mer ids of ACGT-only codes, into exactly `out.len()` slots.
 #[inline]
-fn encode_acgt_codes<T: TokenId>(tokenizer: &Tokenizer, codes: &[u8], out: &mut [T]) {
+fn encode_acgt_codes<T: TokenId>(
+    tokenizer: &Tokenizer,
+    offset: Option<u32>,
+    codes: &[u8],
+    out: &mut [T],
+) {
     let k = tokenizer.k();
     let stride = tokenizer.stride();
     let table = tokenizer.vocab().kmer_ids();
     let mask = (1u32 << (2 * k)) - 1;
+    if stride == 1 {
+        // Every base from the k-th on ends a token: no emission bookkeeping in the loop.
+        let mut id = codes[..k - 1]
+            .iter()
+            .fold(0u32, |acc, &c| acc << 2 | u32::from(c));
+        let pairs = out.iter_mut().zip(&codes[k - 1..]);
+        if let Some(offset) = offset {
+            // DNABERT's layout: id = k-mer index + 5, no table lookup needed.
+            for (slot, &c) in pairs {
+                id = (id << 2 | u32::from(c)) & mask;
+                *slot = T::from_id(id + offset);
+            }
+        } else {
+            for (slot, &c) in pairs {
+                id = (id << 2 | u32::from(c)) & mask;
+                *slot = T::from_id(table[id as usize]);
+            }
+        }
+        return;
+    }
     let mut id = 0u32;
     let mut next_emit = k;
     let mut slot = 0;
@@ -173,6 +216,7 @@ pub fn fill_rows<T: TokenId>(
     }
     let span = (context_nt + k) as u64;
     let per = windows.len().div_ceil(threads.max(1));
+    let offset = encoder.kmer_offset();
     let fill_chunk = |ws: &[Window], ids: &mut [T], labs: &mut [u16]| {
         let mut buf = Vec::with_capacity(span as usize);
         for ((w, row), label) in ws
@@ -181,7 +225,7 @@ pub fn fill_rows<T: TokenId>(
             .zip(labs.iter_mut())
         {
             oriented_span(genome, w, span, &mut buf);
-            encoder.write(&buf[..context_nt], row);
+            encoder.write(&buf[..context_nt], row, offset);
             *label = kmer_index_of_codes(&buf[context_nt..]);
         }
     };

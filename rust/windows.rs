@@ -386,6 +386,68 @@ pub struct Sampled {
     pub duplicates_rejected: u64,
 }
 
+/// Exact-duplicate filter for `dedup`: hashes of the val/test windows' oriented spans.
+struct HeldOut {
+    hashes: HashSet<u64, U64Build>,
+    buf: Vec<u8>,
+    rejected: u64,
+}
+
+impl HeldOut {
+    /// Whether to keep `w`: records val/test windows, rejects train duplicates of them.
+    fn keep(&mut self, genome: &Genome, w: &Window, span: u64) -> bool {
+        let h = span_hash(genome, w, span, &mut self.buf);
+        if w.split != 0 {
+            self.hashes.insert(h);
+            true
+        } else if self.hashes.contains(&h) {
+            self.rejected += 1;
+            false
+        } else {
+            true
+        }
+    }
+}
+
+/// Draw `spec.counts[code]` windows of one split.
+fn draw_split(
+    genome: &Genome,
+    cands: &Candidates,
+    code: usize,
+    spec: &SampleSpec,
+    mut held_out: Option<&mut HeldOut>,
+) -> Result<Vec<Window>> {
+    let per_pos = spec.strands.count();
+    let want = spec.counts[code];
+    let mut rng = SplitMix64::stream(spec.seed, PURPOSE_SAMPLE + code as u64);
+    let mut shuffle = SparseShuffle::new(cands.positions * per_pos);
+    let mut out = Vec::with_capacity(want as usize);
+    while (out.len() as u64) < want {
+        let Some(index) = shuffle.next(&mut rng) else {
+            let rejected = held_out.as_ref().map_or(0, |h| h.rejected);
+            return Err(Error::invalid(format!(
+                "n_train = {want} but only {} train windows remain after removing {rejected} \
+                 exact duplicates of val/test windows",
+                out.len()
+            )));
+        };
+        let (rec, start) = cands.locate(index / per_pos);
+        let w = Window {
+            rec: rec as u32,
+            start,
+            minus: spec.strands.minus(index),
+            split: code as u8,
+        };
+        if held_out
+            .as_deref_mut()
+            .is_none_or(|h| h.keep(genome, &w, spec.span()))
+        {
+            out.push(w);
+        }
+    }
+    Ok(out)
+}
+
 /// Draw the windows of every split.
 pub fn sample_windows(
     genome: &Genome,
@@ -401,64 +463,31 @@ pub fn sample_windows(
         .iter()
         .map(|a| Candidates::new(genome, a, span))
         .collect();
-    let per_pos = spec.strands.count();
-    for (code, c) in cands.iter().enumerate() {
-        let available = c.positions * per_pos;
-        if spec.counts[code] > available {
+    let available = [0, 1, 2].map(|i| cands[i].positions * spec.strands.count());
+    for code in 0..3 {
+        if spec.counts[code] > available[code] {
             return Err(Error::invalid(format!(
-                "n_{} = {} but the {} split holds only {available} windows of {span} ACGT-only \
+                "n_{} = {} but the {} split holds only {} windows of {span} ACGT-only \
                  bases (context_nt + k) on the requested strands",
-                SPLIT_NAMES[code], spec.counts[code], SPLIT_NAMES[code]
+                SPLIT_NAMES[code], spec.counts[code], SPLIT_NAMES[code], available[code]
             )));
         }
     }
-    let mut drawn: [Vec<Window>; 3] = Default::default();
-    let mut held_out = HashSet::<u64, U64Build>::default();
-    let mut buf = Vec::with_capacity(span as usize);
-    let mut rejected = 0;
+    let mut held_out = spec.dedup.then(|| HeldOut {
+        hashes: HashSet::default(),
+        buf: Vec::with_capacity(span as usize),
+        rejected: 0,
+    });
     // Val and test first, so that train can be checked against them.
-    for code in [1usize, 2, 0] {
-        let c = &cands[code];
-        let mut rng = SplitMix64::stream(spec.seed, PURPOSE_SAMPLE + code as u64);
-        let mut shuffle = SparseShuffle::new(c.positions * per_pos);
-        let out = &mut drawn[code];
-        out.reserve(spec.counts[code] as usize);
-        while (out.len() as u64) < spec.counts[code] {
-            let Some(index) = shuffle.next(&mut rng) else {
-                return Err(Error::invalid(format!(
-                    "n_train = {} but only {} train windows remain after removing {rejected} \
-                     exact duplicates of val/test windows",
-                    spec.counts[0],
-                    out.len()
-                )));
-            };
-            let (rec, start) = c.locate(index / per_pos);
-            let w = Window {
-                rec: rec as u32,
-                start,
-                minus: spec.strands.minus(index),
-                split: code as u8,
-            };
-            if spec.dedup {
-                let h = span_hash(genome, &w, span, &mut buf);
-                if code != 0 {
-                    held_out.insert(h);
-                } else if held_out.contains(&h) {
-                    rejected += 1;
-                    continue;
-                }
-            }
-            out.push(w);
-        }
-    }
-    let [train, val, test] = drawn;
-    let mut windows = train;
+    let val = draw_split(genome, &cands[1], 1, spec, held_out.as_mut())?;
+    let test = draw_split(genome, &cands[2], 2, spec, held_out.as_mut())?;
+    let mut windows = draw_split(genome, &cands[0], 0, spec, held_out.as_mut())?;
     windows.extend(val);
     windows.extend(test);
     Ok(Sampled {
         windows,
-        available: [0, 1, 2].map(|i| cands[i].positions * per_pos),
-        duplicates_rejected: rejected,
+        available,
+        duplicates_rejected: held_out.map_or(0, |h| h.rejected),
     })
 }
 

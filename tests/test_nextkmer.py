@@ -60,6 +60,21 @@ def test_tokens_and_labels_equal_fetched_bases(lam: dnakmer.Genome) -> None:
         assert label_to_kmer(ds.labels[i], 3) == text[30:]
 
 
+def test_any_vocabulary_order(lam: dnakmer.Genome, tmp_path: Path) -> None:
+    """Token ids come from the tokenizer's vocabulary; labels keep the default order."""
+    kmers = KmerTokenizer(3).vocab[5:]
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+                                                   *reversed(kmers)]) + "\n")  # fmt: skip
+    tok = KmerTokenizer.from_vocab(tmp_path / "vocab.txt")
+    ds = build(lam, 2, 12, tok, n_train=200, n_val=0, n_test=20, strand="both", seed=8)
+    name = lam.names[0]
+    for i in range(len(ds)):
+        text = span_text(lam, name, int(ds.start[i]), int(ds.strand[i]), 12, 2)
+        assert ds.input_ids[i, 1:-1].tolist() == tok.encode(text[:12]).tolist()
+        assert ds.input_ids[i, 1] == 5 + 63 - kmer_label(text[:3])
+        assert ds.labels[i] == kmer_label(text[12:])
+
+
 def test_minus_strand_definition(lam: dnakmer.Genome) -> None:
     ds = build(lam, 2, 6, None, n_train=40, n_val=0, n_test=0, strand="-", seed=1)
     name = lam.names[0]

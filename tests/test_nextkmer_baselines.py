@@ -156,3 +156,17 @@ def test_cli_help_imports_no_heavy_libraries() -> None:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "--context" in help_text and "--dedup" in help_text
+
+
+def test_moved_genome_is_found_by_path_and_checked(tmp_path: Path) -> None:
+    copy = tmp_path / "lambda.fa.gz"
+    copy.write_bytes(LAMBDA.read_bytes())
+    build(copy, 2, 16, None, n_train=500, n_val=0, n_test=100, seed=0).save(tmp_path / "ds")
+    copy.unlink()
+    ds = NextKmerDataset.load(tmp_path / "ds")
+    with pytest.raises(FileNotFoundError):
+        baselines(ds, [1])
+    with pytest.raises(ValueError, match="sha256"):
+        baselines(ds, [1], genome=DATA / "phix174.fa")
+    df = baselines(ds, [1], genome=LAMBDA)
+    assert row(df, "markov", 2, 1)["n_test"] == 100

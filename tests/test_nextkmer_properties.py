@@ -24,6 +24,11 @@ record_text = st.lists(
     st.sampled_from([*"ACGTACGTACGTacgtN", "NNNNN"]), min_size=0, max_size=120
 ).map("".join)
 
+# Long A/C/G/T stretches, so most draws hold enough windows.
+dense_records = st.lists(
+    st.text("ACGTacgt" * 5 + "N", min_size=30, max_size=120), min_size=1, max_size=3
+)
+
 
 def write_genome(records: list[str]) -> tuple[dnakmer.Genome, list[str], list[str]]:
     names = [f"r{i}" for i in range(len(records))]
@@ -114,9 +119,7 @@ def test_markov_counts_match_reference(seqs: list[str], order: int) -> None:
 
 @SETTINGS
 @given(
-    records=st.lists(
-        st.text("ACGTacgt" * 5 + "N", min_size=30, max_size=120), min_size=1, max_size=3
-    ),
+    records=dense_records,
     order=st.integers(0, 4),
     k=st.integers(1, 3),
     alpha=st.sampled_from([0.5, 1.0]),
@@ -139,7 +142,7 @@ def test_markov_fit_and_scores_match_reference(
     intervals = ref.merged_spans(train, span)
     texts = [seqs[r][a:b].upper() for r, a, b in intervals]
     want = ref.markov_counts(texts + [ref.revcomp(t) for t in texts], order)
-    chain = _core.MarkovChain.fit_windows(g, ds.record, ds.start, span, order, True)
+    chain = _core.MarkovChain.fit_windows(g, ds.record, ds.start, span, order, minus=True)
     assert chain.counts.tolist() == want
     log2p, top = chain.score_windows(g, ds.record, ds.start, ds.strand, context_nt=context_nt,
                                      k=k, k_eval=k, alpha=alpha)  # fmt: skip
@@ -153,3 +156,39 @@ def test_markov_fit_and_scores_match_reference(
         best = sorted(probs, reverse=True)[: top.shape[1]]
         # Ties may resolve differently by rounding; probabilities must agree in order.
         assert np.allclose([probs[j] for j in top[i]], best, rtol=1e-9)
+
+
+@SETTINGS
+@given(
+    records=dense_records,
+    token_k=st.integers(1, 6),
+    stride=st.integers(1, 3),
+    extra=st.integers(0, 6),
+    k=st.integers(1, 3),
+    special=st.booleans(),
+    seed=st.integers(0, 2**32),
+)
+def test_token_rows_match_the_tokenizer(
+    records: list[str], token_k: int, stride: int, extra: int, k: int, special: bool, seed: int
+) -> None:
+    g, _names, seqs = write_genome(records)
+    context_nt = token_k + stride * extra
+    tok = dnakmer.KmerTokenizer(token_k, stride)
+    kw = dict(n_val=0, n_test=0, strand="both", seed=seed, block_size=10_000, val_fraction=0.0,
+              test_fraction=0.0, add_special_tokens=special)  # fmt: skip
+    try:
+        ds = build(g, k, context_nt, tok, n_train=6, **kw)
+    except ValueError:
+        assume(False)
+        return
+    assert ds.input_ids.shape == (6, extra + 1 + 2 * special)
+    for i in range(len(ds)):
+        context, label = ref.window_context_label(
+            seqs, int(ds.record[i]), int(ds.start[i]), int(ds.strand[i]), context_nt, k
+        )
+        row = ds.input_ids[i].tolist()
+        if special:
+            assert (row[0], row[-1]) == (tok.cls_token_id, tok.sep_token_id)
+            row = row[1:-1]
+        assert row == tok.encode(context).tolist()
+        assert ds.labels[i] == label

@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any, Literal, final
 
 import numpy as np
 import numpy.typing as npt
@@ -11,8 +11,10 @@ from typing_extensions import disjoint_base
 __all__ = [
     "Genome",
     "KmerTokenizer",
+    "MarkovChain",
     "__version__",
     "dnabert_vocab",
+    "nextkmer_windows",
     "sha256_file",
     "tokenize_fasta",
     "tokenize_fasta_to_npy",
@@ -132,3 +134,59 @@ def tokenize_fasta_to_npy(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]: ...
 def sha256_file(path: _Path) -> str: ...
 def dnabert_vocab(k: int) -> list[str]: ...
+
+# --- next-k-mer benchmark -------------------------------------------------------------
+
+def nextkmer_windows(
+    genome: Genome,
+    *,
+    k: int,
+    context_nt: int,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    split: Literal["records", "blocks"],
+    val_records: list[str],
+    test_records: list[str],
+    block_size: int,
+    val_fraction: float,
+    test_fraction: float,
+    strand: Literal["+", "-", "both"],
+    dedup: bool,
+    seed: int,
+    tokenizer: KmerTokenizer | None = None,
+    add_special_tokens: bool = True,
+    threads: int | None = None,
+) -> dict[str, Any]: ...
+@final
+class MarkovChain:
+    @staticmethod
+    def fit_windows(
+        genome: Genome,
+        record: npt.NDArray[np.uint32],
+        start: npt.NDArray[np.uint64],
+        span: int,
+        order: int,
+        *,
+        plus: bool = True,
+        minus: bool = False,
+    ) -> MarkovChain: ...
+    @staticmethod
+    def fit_codes(sequences: list[npt.NDArray[np.uint8]], order: int) -> MarkovChain: ...
+    @property
+    def order(self) -> int: ...
+    @property
+    def counts(self) -> npt.NDArray[np.uint32]: ...
+    def score_windows(
+        self,
+        genome: Genome,
+        record: npt.NDArray[np.uint32],
+        start: npt.NDArray[np.uint64],
+        strand: npt.NDArray[np.int8],
+        *,
+        context_nt: int,
+        k: int,
+        k_eval: int,
+        alpha: float = 1.0,
+        threads: int | None = None,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint32]]: ...

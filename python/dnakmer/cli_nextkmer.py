@@ -116,6 +116,10 @@ def baselines(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory from `nextkmer build`.")],
     orders: Annotated[str, typer.Option(help="Markov orders, e.g. '0-12' or '0,2,4'.")] = "0-12",
     alpha: Annotated[float, typer.Option(help="Add-alpha smoothing.")] = 1.0,
+    genome: Annotated[
+        Path | None,
+        typer.Option(help="The genome FASTA, if it moved since the build (sha256-checked)."),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Output directory [default: DATASET/baselines]."),
@@ -130,7 +134,7 @@ def baselines(
     from dnakmer.nextkmer_baselines import save_baselines
 
     ds = NextKmerDataset.load(dataset)
-    df = score(ds, _orders(orders), alpha=alpha, seed=seed, threads=threads)
+    df = score(ds, _orders(orders), alpha=alpha, genome=genome, seed=seed, threads=threads)
     paths = save_baselines(df, out or dataset / "baselines")
     from rich.console import Console
     from rich.table import Table

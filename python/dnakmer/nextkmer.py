@@ -143,16 +143,17 @@ class NextKmerDataset:
             raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
         return np.flatnonzero(self.split == SPLITS.index(split))
 
-    def open_genome(self) -> Genome:
-        """The source genome: the one in memory, else the manifest's path, checked
-        against the recorded sha256."""
-        if self.genome is not None:
+    def open_genome(self, path: str | os.PathLike[str] | None = None) -> Genome:
+        """The source genome: the one in memory, else the file at ``path`` (default: the
+        manifest's path), checked against the recorded sha256."""
+        if self.genome is not None and path is None:
             return self.genome
         info = self.manifest["genome"]
-        g = Genome.open(info["path"], sha256=True)
+        source = info["path"] if path is None else os.fspath(path)
+        g = Genome.open(source, sha256=True)
         if g.sha256 != info["sha256"]:
             raise ValueError(
-                f"{info['path']} has sha256 {g.sha256}, but the dataset was built from "
+                f"{source} has sha256 {g.sha256}, but the dataset was built from "
                 f"a file with sha256 {info['sha256']}"
             )
         self.genome = g
@@ -270,6 +271,8 @@ def build(
     g = genome if isinstance(genome, _core.Genome) else Genome.open(genome, sha256=True)
     _check_k(k)
     _check_counts(context_nt=context_nt, n_train=n_train, n_val=n_val, n_test=n_test, seed=seed)
+    if seed >= 2**64:
+        raise ValueError(f"seed must be below 2**64, got {seed}")
     if split == "records":
         for name, n, recs in (("val", n_val, val_records), ("test", n_test, test_records)):
             if n > 0 and not recs:

@@ -99,6 +99,7 @@ def baselines(
     *,
     ks: Iterable[int] | None = None,
     alpha: float = 1.0,
+    genome: str | os.PathLike[str] | None = None,
     seed: int = 0,
     threads: int | None = None,
 ) -> pl.DataFrame:
@@ -112,7 +113,7 @@ def baselines(
     - ``prior``: the training label frequencies (add-alpha smoothed); always predicts the
       most frequent training k'-mer.
     - ``markov``: order-m chains counted over the union of the training spans (each
-      base once; both strands if the training samples include ``-`` strand windows),
+      base once, on each strand the training samples were drawn from),
       add-alpha smoothed, predicting the next k'-mer by the chain rule over the last m
       context bases. Top-5 lists are exact (best-first search of the 4^k' k-mers).
 
@@ -127,6 +128,9 @@ def baselines(
         Label lengths to report, default ``1..k``.
     alpha : float
         Add-alpha smoothing of the prior and the chains.
+    genome : path, optional
+        Where the source genome is now, if it moved since the dataset was built
+        (checked against the manifest's sha256).
     seed : int
         Seed of the uniform guesses.
     threads : int, optional
@@ -176,10 +180,13 @@ def baselines(
             stacklevel=2,
         )
     orders = [m for m in orders if m <= dataset.context_nt]
+    if genome is not None:
+        dataset.open_genome(genome)
     if orders:
         _markov_rows(dataset, orders, ks, alpha, threads, train, test, add)
     df = pl.DataFrame(rows, schema_overrides={"order": pl.Int64})
-    return df.sort(["k", "baseline", "order"], nulls_last=False)
+    rank = pl.col("baseline").replace_strict({"uniform": 0, "prior": 1, "markov": 2})
+    return df.sort(["k", rank, "order"], nulls_last=False)
 
 
 def _markov_rows(
@@ -197,11 +204,11 @@ def _markov_rows(
     rec = np.ascontiguousarray(dataset.record, dtype=np.uint32)
     start = np.ascontiguousarray(dataset.start, dtype=np.uint64)
     strand = np.ascontiguousarray(dataset.strand, dtype=np.int8)
-    both = bool((strand[train] == -1).any())
+    plus, minus = bool((strand[train] == 1).any()), bool((strand[train] == -1).any())
     y_full = np.asarray(dataset.labels, dtype=np.int64)[test]
     for m in orders:
         chain = _core.MarkovChain.fit_windows(
-            genome, rec[train], start[train], ctx + k_full, m, both
+            genome, rec[train], start[train], ctx + k_full, m, plus=plus, minus=minus
         )
         for k in ks:
             log2p, top = chain.score_windows(

@@ -16,7 +16,9 @@ use crate::error::Error;
 use crate::genome::Genome;
 use crate::markov::{self, MarkovChain};
 use crate::window_tensors::{fill_rows, RowEncoder};
-use crate::windows::{sample_windows, split_areas, SampleSpec, SplitSpec, StrandMode, Window};
+use crate::windows::{
+    sample_windows, split_areas, Area, SampleSpec, Sampled, SplitSpec, StrandMode, Window,
+};
 
 fn parse_strand(s: &str) -> PyResult<StrandMode> {
     match s {
@@ -127,23 +129,26 @@ pub fn nextkmer_windows<'py>(
         out.set_item("input_ids", vec2(py, ids, n, cols))?;
     });
     out.set_item("labels", vec1(py, labels))?;
+    add_coordinates(&out, &sampled, &areas)?;
+    Ok(out)
+}
+
+/// Per-sample coordinates, candidate counts and split areas of a draw.
+fn add_coordinates(
+    out: &Bound<'_, PyDict>,
+    sampled: &Sampled,
+    areas: &[Vec<Area>; 3],
+) -> PyResult<()> {
+    let py = out.py();
+    let ws = &sampled.windows;
+    let column = |f: fn(&Window) -> u64| ws.iter().map(f).collect::<Vec<u64>>();
     out.set_item(
         "record",
         vec1(py, ws.iter().map(|w| w.rec).collect::<Vec<u32>>()),
     )?;
-    out.set_item(
-        "start",
-        vec1(py, ws.iter().map(|w| w.start).collect::<Vec<u64>>()),
-    )?;
-    out.set_item(
-        "strand",
-        vec1(
-            py,
-            ws.iter()
-                .map(|w| if w.minus { -1i8 } else { 1 })
-                .collect::<Vec<i8>>(),
-        ),
-    )?;
+    out.set_item("start", vec1(py, column(|w| w.start)))?;
+    let strand: Vec<i8> = ws.iter().map(|w| if w.minus { -1 } else { 1 }).collect();
+    out.set_item("strand", vec1(py, strand))?;
     out.set_item(
         "split",
         vec1(py, ws.iter().map(|w| w.split).collect::<Vec<u8>>()),
@@ -154,8 +159,7 @@ pub fn nextkmer_windows<'py>(
         .iter()
         .map(|a| a.iter().map(|x| (x.rec, x.start, x.end)).collect())
         .collect();
-    out.set_item("areas", areas)?;
-    Ok(out)
+    out.set_item("areas", areas)
 }
 
 /// Windows from coordinate arrays, checked against the genome.
@@ -219,9 +223,10 @@ pub struct PyMarkovChain {
 #[pymethods]
 impl PyMarkovChain {
     /// Fit on the union of the spans `[start, start + span)` of the given windows (each
-    /// base counted once), on both strands if `both_strands`.
+    /// base counted once), read on the `+` strand if `plus` and reverse-complemented if
+    /// `minus`.
     #[staticmethod]
-    #[pyo3(signature = (genome, record, start, span, order, both_strands))]
+    #[pyo3(signature = (genome, record, start, span, order, *, plus = true, minus = false))]
     fn fit_windows(
         py: Python<'_>,
         genome: &PyGenome,
@@ -229,13 +234,14 @@ impl PyMarkovChain {
         start: PyReadonlyArray1<'_, u64>,
         span: u64,
         order: usize,
-        both_strands: bool,
+        plus: bool,
+        minus: bool,
     ) -> PyResult<Self> {
         let g: &Genome = &genome.inner;
         let ws = windows_from_arrays(g, &record, &start, None, span)?;
         let inner = py.detach(|| {
             let intervals = markov::merged_spans(&ws, span);
-            MarkovChain::fit(g, &intervals, both_strands, order)
+            MarkovChain::fit(g, &intervals, plus, minus, order)
         })?;
         Ok(PyMarkovChain { inner })
     }
