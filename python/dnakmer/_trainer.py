@@ -8,12 +8,14 @@ support it (fp32 on CPU).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainOptions", "device_kind", "training_arguments"]
+__all__ = ["TrainOptions", "device_kind", "quiet_transformers", "training_arguments"]
 
 
 @dataclass
@@ -131,3 +133,25 @@ def training_arguments(
         average_tokens_across_devices=False,
         **extra,
     )
+
+
+@contextlib.contextmanager
+def quiet_transformers(enabled: bool = True, errors_only: bool = False) -> Iterator[None]:
+    """No progress bars from transformers (and, with ``errors_only``, no warnings) inside
+    the block; the previous settings come back afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    if not enabled:
+        yield
+        return
+    bars = hf_logging.is_progress_bar_enabled()
+    level = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    if errors_only:
+        hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -26,7 +26,7 @@ import polars as pl
 
 from dnakmer._dataset import load_arrays, read_manifest
 from dnakmer._io import write_json
-from dnakmer._trainer import TrainOptions, training_arguments
+from dnakmer._trainer import TrainOptions, quiet_transformers, training_arguments
 from dnakmer.tokenizer import KmerTokenizer, encode_code_rows
 
 __all__ = [
@@ -413,33 +413,35 @@ def finetune(
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    metrics = {
-        k: float(v) for k, v in trainer.evaluate(datasets["val"], metric_key_prefix="val").items()
-    }
-    if "test" in datasets:
-        test = trainer.evaluate(datasets["test"], metric_key_prefix="test")
-        metrics |= {k: float(v) for k, v in test.items()}
-    history = (
-        pl.DataFrame(trainer.state.log_history) if trainer.state.log_history else pl.DataFrame()
-    )
-    if trainer.is_world_process_zero():
-        _save_final(
-            out,
-            trainer,
-            folder,
-            {
-                "init": init,
-                "freeze_encoder": freeze_encoder,
-                "options": asdict(opts),
-                "num_labels": data.num_labels,
-                "label_names": data.label_names,
-                "source": data.source,
-                "model": str(folder.resolve()),
-                "samples": {s: len(v) for s, v in data.labels.items()},
-            },
-            metrics,
+    with quiet_transformers(opts.quiet, errors_only=True):
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        metrics = {
+            k: float(v)
+            for k, v in trainer.evaluate(datasets["val"], metric_key_prefix="val").items()
+        }
+        if "test" in datasets:
+            test = trainer.evaluate(datasets["test"], metric_key_prefix="test")
+            metrics |= {k: float(v) for k, v in test.items()}
+        history = (
+            pl.DataFrame(trainer.state.log_history) if trainer.state.log_history else pl.DataFrame()
         )
+        if trainer.is_world_process_zero():
+            _save_final(
+                out,
+                trainer,
+                folder,
+                {
+                    "init": init,
+                    "freeze_encoder": freeze_encoder,
+                    "options": asdict(opts),
+                    "num_labels": data.num_labels,
+                    "label_names": data.label_names,
+                    "source": data.source,
+                    "model": str(folder.resolve()),
+                    "samples": {s: len(v) for s, v in data.labels.items()},
+                },
+                metrics,
+            )
     return FinetuneResult(out, metrics, history)
 
 

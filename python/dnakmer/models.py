@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dnakmer._trainer import quiet_transformers
 from dnakmer.tokenizer import KmerTokenizer, model_tokenizer
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ def load(
     else:
         tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **common)
     weights = {"use_safetensors": True} if _has_safetensors(folder) else {}
-    with _quiet_transformers():
+    with quiet_transformers():
         try:
             model = transformers.AutoModelForMaskedLM.from_pretrained(folder, **common, **weights)
         except ValueError:
@@ -167,20 +168,6 @@ def load(
     dev = default_device(device)
     model.to(dev).eval()
     return LoadedModel(model=model, tokenizer=tokenizer, path=folder, device=dev, config=config)
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """No per-call progress bars from transformers while loading."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def _has_safetensors(folder: Path) -> bool:

@@ -25,7 +25,7 @@ import polars as pl
 
 from dnakmer import __version__
 from dnakmer._io import write_json
-from dnakmer._trainer import TrainOptions, training_arguments
+from dnakmer._trainer import TrainOptions, quiet_transformers, training_arguments
 from dnakmer.genome import Genome
 from dnakmer.tokenizer import KmerTokenizer, encode_code_rows
 from dnakmer.windows import sample_windows
@@ -269,33 +269,34 @@ def pretrain(
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
-    trainer.train(resume_from_checkpoint=True if resume else None)
-    final = trainer.evaluate()
-    if trainer.is_world_process_zero():
-        _save_final(
-            out,
-            trainer,
-            tok,
-            tokenization,
-            max_tokens + 2,
-            {
-                "genome": os.path.abspath(os.fspath(genome_path)),
-                "tokenization": tokenization,
-                "k": tok.k,
-                "stride": tok.stride,
-                "window_nt": window,
-                "max_tokens": max_tokens,
-                "shape": asdict(shape),
-                "options": asdict(opts),
-                "n_train": n_train,
-                "n_eval": n_eval,
-                "eval_records": eval_records,
-                "eval_fraction": eval_fraction,
-                "mlm_probability": mlm_probability,
-                "span_centre_probability": span_centre_probability,
-            },
-            final,
-        )
+    with quiet_transformers(opts.quiet, errors_only=True):
+        trainer.train(resume_from_checkpoint=True if resume else None)
+        final = trainer.evaluate()
+        if trainer.is_world_process_zero():
+            _save_final(
+                out,
+                trainer,
+                tok,
+                tokenization,
+                max_tokens + 2,
+                {
+                    "genome": os.path.abspath(os.fspath(genome_path)),
+                    "tokenization": tokenization,
+                    "k": tok.k,
+                    "stride": tok.stride,
+                    "window_nt": window,
+                    "max_tokens": max_tokens,
+                    "shape": asdict(shape),
+                    "options": asdict(opts),
+                    "n_train": n_train,
+                    "n_eval": n_eval,
+                    "eval_records": eval_records,
+                    "eval_fraction": eval_fraction,
+                    "mlm_probability": mlm_probability,
+                    "span_centre_probability": span_centre_probability,
+                },
+                final,
+            )
     history = (
         pl.DataFrame(trainer.state.log_history) if trainer.state.log_history else pl.DataFrame()
     )
