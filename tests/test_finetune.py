@@ -244,3 +244,52 @@ def test_raw_base_dataset_is_tokenized_like_a_token_dataset(tmp_path: Path) -> N
         np.testing.assert_array_equal(from_bases.labels[split], from_tokens.labels[split])
     with pytest.raises(ValueError, match="k-mer vocab"):
         data_from_dataset(tmp_path / "bases", None)
+
+
+def test_classify_promoter_task_dataset(model_dir: Path, tmp_path: Path) -> None:
+    from dnakmer._trainer import TrainOptions
+    from dnakmer.tasks import build_task
+
+    tok = KmerTokenizer(3)
+    task = build_task(
+        DATA / "yeast_chrI.fa.gz",
+        DATA / "yeast_chrI.gff.gz",
+        "promoter",
+        tokenizer=tok,
+        upstream=39,
+        downstream=20,
+        seed=0,
+    )
+    task.save(tmp_path / "promoter")
+    data = data_from_dataset(tmp_path / "promoter", tok)
+    assert data.num_labels == 2 and set(data.ids) >= {"train", "val"}
+    assert data.ids["train"].shape[1] == 60 - 3 + 1 + 2
+    opts = TrainOptions(max_steps=6, batch_size=16, eval_every=3, log_every=3, quiet=True)
+    result = finetune(data, model_dir, tmp_path / "out", options=opts)
+    assert 0.0 <= result.metrics["val_auc"] <= 1.0
+    assert {"val_accuracy", "val_mcc", "val_macro_f1"} <= set(result.metrics)
+
+
+def test_bed_intervals_with_strand_and_record_splits(tmp_path: Path) -> None:
+    from dnakmer.finetune import data_from_bed
+
+    genome = Genome.open(DATA / "yeast_chrI.fa.gz")
+    name = genome.names[0]
+    bed = tmp_path / "sites.bed"
+    bed.write_text(
+        "# two labelled intervals\n"
+        f"{name}\t100\t160\tbound\t0\t+\n"
+        f"{name}\t5000\t5060\tunbound\t0\t-\n"
+    )
+    tok = KmerTokenizer(3)
+    data = data_from_bed(bed, DATA / "yeast_chrI.fa.gz", tok)
+    assert data.label_names == ["bound", "unbound"]
+    comp = str.maketrans("ACGTacgt", "TGCAtgca")
+    minus = genome.fetch(name, 5000, 5060).translate(comp)[::-1]
+    expected = tok.encode_batch([genome.fetch(name, 100, 160), minus])["input_ids"]
+    np.testing.assert_array_equal(data.ids["train"], expected)
+    assert data.labels["train"].tolist() == [0, 1]
+    by_strand = data_from_bed(bed, DATA / "yeast_chrI.fa.gz", tok, label_column="strand")
+    assert by_strand.label_names == ["+", "-"]
+    with pytest.raises(ValueError, match="label_column"):
+        data_from_bed(bed, DATA / "yeast_chrI.fa.gz", tok, label_column="thickStart")

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dnakmer import Genome, KmerTokenizer
@@ -103,3 +104,49 @@ def test_checkpoint_loads_with_plain_transformers(
         out = model(torch.from_numpy(ours.encode_batch([seq])["input_ids"]).long())
     assert out.logits.shape == (1, len(kmers) + 2, ours.vocab_size)
     assert json.loads((tmp_path / "dnakmer.json").read_text())["stride"] == stride
+
+
+def test_pretrained_checkpoint_loads_with_dnakmer_models(tmp_path: Path) -> None:
+    from dnakmer.models import load
+
+    opts = TrainOptions(max_steps=2, batch_size=8, eval_every=2, log_every=1, quiet=True)
+    pretrain(
+        DATA / "phix174.fa",
+        tmp_path,
+        tokenization="nonoverlapping",
+        k=4,
+        max_tokens=16,
+        shape=TINY,
+        options=opts,
+        n_train=32,
+        n_eval=8,
+    )
+    loaded = load(tmp_path, device="cpu")
+    assert loaded.is_kmer and loaded.k == 4 and loaded.tokenizer.stride == 4
+
+
+def test_rust_tokenizer_in_forked_dataloader_workers() -> None:
+    import torch
+
+    tok = KmerTokenizer(6)
+    tok.encode_batch(["ACGT" * 300] * 64)  # the parent used its threads before forking
+    genome = Genome.open(DATA / "lambda_phage.fa.gz")
+    name = genome.names[0]
+
+    class Windows(torch.utils.data.Dataset):  # type: ignore[type-arg]
+        def __len__(self) -> int:
+            return 32
+
+        def __getitem__(self, i: int) -> np.ndarray:
+            return tok.encode_batch([genome.fetch(name, i * 100, i * 100 + 600)] * 4)["input_ids"]
+
+    loader = torch.utils.data.DataLoader(
+        Windows(),
+        batch_size=4,
+        num_workers=2,
+        multiprocessing_context="fork",
+        collate_fn=lambda rows: np.stack(rows),
+    )
+    got = np.concatenate([b for b in loader])
+    want = np.stack([Windows()[i] for i in range(32)])
+    np.testing.assert_array_equal(got, want)
