@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::fasta::{self, BadByte, Progress, ReadOptions, ReadSummary, SeqSink};
-use crate::kmer::{Rolling, TokenId, Tokenizer};
+use crate::kmer::{LineJoiner, Rolling, TokenId, Tokenizer};
 use crate::npy::NpyWriter;
 
 /// Tokens flushed to disk at a time when streaming.
@@ -45,13 +45,7 @@ struct TokenSink<'t, T, E> {
     buf: Vec<T>,
     n_unk: u64,
     emitter: E,
-}
-
-impl<T: TokenId, E: Emitter<T>> TokenSink<'_, T, E> {
-    fn count_unk(&mut self, from: usize) {
-        let unk = self.tok.vocab().specials().unk;
-        self.n_unk += self.buf[from..].iter().filter(|x| x.to_id() == unk).count() as u64;
-    }
+    lines: LineJoiner,
 }
 
 impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
@@ -63,9 +57,9 @@ impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
     }
 
     fn bases(&mut self, chunk: &[u8]) -> std::result::Result<(), BadByte> {
-        let from = self.buf.len();
-        self.tok.push_text(&mut self.state, chunk, &mut self.buf)?;
-        self.count_unk(from);
+        self.n_unk += self
+            .lines
+            .push(self.tok, &mut self.state, chunk, &mut self.buf)?;
         if self.buf.len() >= FLUSH_TOKENS {
             // I/O errors surface at the next `end`, which flushes again.
             let _ = self.emitter.flush(&mut self.buf, false);
@@ -74,6 +68,7 @@ impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
     }
 
     fn end(&mut self) -> Result<()> {
+        self.n_unk += self.lines.finish(self.tok, &mut self.state, &mut self.buf);
         self.emitter.flush(&mut self.buf, true)?;
         self.emitter.end(self.state.bases(), self.n_unk)
     }
@@ -209,6 +204,7 @@ pub fn tokenize_fasta<T: TokenId>(
         buf: Vec::new(),
         n_unk: 0,
         emitter: InMemory { records: Vec::new() },
+        lines: LineJoiner::default(),
     };
     let summary = fasta::read_fasta(path, opts, &mut sink, progress)?;
     Ok((sink.emitter.records, summary))
@@ -239,6 +235,7 @@ pub fn tokenize_fasta_to_npy<T: TokenId>(
             used: HashSet::new(),
             files: Vec::new(),
         },
+        lines: LineJoiner::default(),
     };
     let summary = fasta::read_fasta(path, opts, &mut sink, progress)?;
     Ok((sink.emitter.files, summary))
