@@ -39,6 +39,7 @@ pub(super) struct Text;
 
 impl Alphabet for Text {
     #[inline(always)]
+    #[allow(clippy::needless_bitwise_bool)]
     fn is_base(b: u8) -> bool {
         // Non-short-circuit comparisons: four vector compares, no bit-test branches.
         let upper = b & 0xDF;
