@@ -249,14 +249,23 @@ def compression(rep: Report, plain: Path, workdir: Path, repeat: int) -> None:
         f"{best / (size / z.cpu):.2f}x",
         best >= 1.5 * size / z.cpu,
     )
+    # process_time: CPU of every thread, next to the wall-clock time the target needs.
     one = best_of(
-        lambda: _core.tokenize_fasta(str(bgzf), tok, threads=1), repeat, time.perf_counter
+        lambda: _core.tokenize_fasta(str(bgzf), tok, threads=1), repeat, time.process_time
     )
     two = best_of(
-        lambda: _core.tokenize_fasta(str(bgzf), tok, threads=2), repeat, time.perf_counter
+        lambda: _core.tokenize_fasta(str(bgzf), tok, threads=2), repeat, time.process_time
     )
-    rep.row("dnakmer tokenize_fasta BGZF, 1 thread (wall)", f"{size / one.wall / 1e9:.3f} GB/s")
-    rep.row("dnakmer tokenize_fasta BGZF, 2 threads (wall)", f"{size / two.wall / 1e9:.3f} GB/s")
+    rep.row(
+        "dnakmer tokenize_fasta BGZF, 1 thread (wall)",
+        f"{size / one.wall / 1e9:.3f} GB/s",
+        f"CPU {size / one.cpu / 1e9:.3f} GB/s",
+    )
+    rep.row(
+        "dnakmer tokenize_fasta BGZF, 2 threads (wall)",
+        f"{size / two.wall / 1e9:.3f} GB/s",
+        f"CPU of all threads {size / two.cpu / 1e9:.3f} GB/s",
+    )
     rep.target(
         "BGZF >= 1.6x faster on 2 threads than 1",
         f"{one.wall / two.wall:.2f}x",

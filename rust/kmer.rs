@@ -195,7 +195,11 @@ impl Tokenizer {
             return Err(Error::invalid("stride must be at least 1"));
         }
         let ids = vocab.kmer_ids();
-        let id_offset = ids.iter().zip(0u32..).all(|(&id, i)| id == ids[0] + i).then(|| ids[0]);
+        let id_offset = ids
+            .iter()
+            .zip(0u32..)
+            .all(|(&id, i)| id == ids[0] + i)
+            .then(|| ids[0]);
         Ok(Tokenizer {
             vocab: Arc::new(vocab),
             stride,
@@ -286,7 +290,9 @@ impl Tokenizer {
         fast::Lookup {
             classes,
             table,
-            map: self.id_offset.map_or(fast::IdMap::Table(table), fast::IdMap::Offset),
+            map: self
+                .id_offset
+                .map_or(fast::IdMap::Table(table), fast::IdMap::Offset),
             unk: self.vocab.specials().unk,
         }
     }
