@@ -87,7 +87,12 @@ class Report:
 
 
 def gbps(n: int, seconds: float) -> str:
-    return f"{n / seconds / 1e9:.3f} Gbp/s"
+    """Throughput in the unit that keeps three significant digits readable."""
+    rate = n / seconds
+    for unit, scale in (("Gbp/s", 1e9), ("Mbp/s", 1e6)):
+        if rate >= 0.1 * scale:
+            return f"{rate / scale:.3f} {unit}"
+    return f"{rate / 1e3:.1f} kbp/s"
 
 
 def compare_encoders(rep: Report, seq: str, workdir: Path, quick: bool) -> None:
