@@ -11,6 +11,8 @@ use crate::npy::NpyWriter;
 
 /// Tokens flushed to disk at a time when streaming.
 const FLUSH_TOKENS: usize = 1 << 20;
+/// Tokens of a record after which its in-memory buffer is reserved for the whole file.
+const RESERVE_AFTER: usize = 1 << 20;
 
 /// Token ids of one record.
 #[derive(Debug, Clone)]
@@ -46,8 +48,10 @@ struct TokenSink<'t, T, E> {
     n_unk: u64,
     emitter: E,
     lines: LineJoiner,
-    /// Tokens to reserve when a record begins (0 = let the buffer grow).
+    /// Tokens to reserve once a record turns out to be large (0 = let it grow).
     reserve: usize,
+    /// Whether the current record's buffer was already reserved.
+    reserved: bool,
 }
 
 impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
@@ -55,10 +59,7 @@ impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
         self.state = self.tok.rolling();
         self.n_unk = 0;
         self.buf.clear();
-        // Growing a large buffer step by step copies it each time it outgrows its
-        // place; reserving up front costs only address space until pages are touched.
-        // A failed reservation is fine: the buffer then grows as usual.
-        let _ = self.buf.try_reserve(self.reserve);
+        self.reserved = false;
         self.emitter.begin(name)
     }
 
@@ -66,6 +67,14 @@ impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
         self.n_unk += self
             .lines
             .push(self.tok, &mut self.state, chunk, &mut self.buf)?;
+        if !self.reserved && self.buf.len() >= RESERVE_AFTER {
+            // Growing a large buffer step by step copies it each time it outgrows its
+            // place; reserving costs only address space until pages are touched. Small
+            // records (contigs) never get here. A failed reservation is fine: the
+            // buffer then grows as usual.
+            self.reserved = true;
+            let _ = self.buf.try_reserve(self.reserve);
+        }
         if self.buf.len() >= FLUSH_TOKENS {
             // I/O errors surface at the next `end`, which flushes again.
             let _ = self.emitter.flush(&mut self.buf, false);
@@ -200,12 +209,16 @@ impl<T: TokenId> Emitter<T> for ToNpy {
 /// Upper estimate of the tokens of one record of `path`: its size, or four times
 /// that for a compressed file (DNA gzips to about a quarter).
 fn reserve_hint(path: &Path) -> usize {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return 0;
+    // Only regular files: peeking at a pipe would take bytes away from the reader.
+    let size = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => meta.len() as usize,
+        _ => return 0,
     };
-    let size = file.metadata().map_or(0, |m| m.len()) as usize;
     let mut magic = [0u8; 2];
-    let gzip = std::io::Read::read_exact(&mut file, &mut magic).is_ok() && magic == [0x1f, 0x8b];
+    let gzip = std::fs::File::open(path)
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b];
     if gzip {
         size.saturating_mul(4)
     } else {
@@ -228,6 +241,7 @@ pub fn tokenize_fasta<T: TokenId>(
         emitter: InMemory { records: Vec::new() },
         lines: LineJoiner::default(),
         reserve: reserve_hint(path),
+        reserved: false,
     };
     let summary = fasta::read_fasta(path, opts, &mut sink, progress)?;
     Ok((sink.emitter.records, summary))
@@ -260,6 +274,7 @@ pub fn tokenize_fasta_to_npy<T: TokenId>(
         },
         lines: LineJoiner::default(),
         reserve: 0,
+        reserved: false,
     };
     let summary = fasta::read_fasta(path, opts, &mut sink, progress)?;
     Ok((sink.emitter.files, summary))

@@ -166,3 +166,31 @@ def test_lines_spanning_block_boundaries_keep_context() -> None:
         assert ids.tolist() == want
         straddle = BLOCK - k + 1
         assert ids[straddle] == want[straddle]
+
+
+def numpy_reference_ids(seq: bytes, k: int) -> np.ndarray:
+    """Vectorised form of :func:`reference_ids` for sequences too long for a loop."""
+    lut = np.full(256, 4, np.int64)
+    for code, base in enumerate(b"ATCG"):
+        lut[base] = lut[base | 0x20] = code
+    codes = lut[np.frombuffer(seq, np.uint8)]
+    windows = np.lib.stride_tricks.sliding_window_view(codes, k)
+    index = windows @ (4 ** np.arange(k - 1, -1, -1))
+    return np.where((windows > 3).any(axis=1), UNK, index + 5)
+
+
+def test_records_past_the_reserve_threshold(tmp_path: Path) -> None:
+    """Records of over a million tokens take the reserved-buffer path; a short record
+    after them starts clean."""
+    rng = np.random.default_rng(11)
+    big = np.frombuffer(b"ACGTacgt", np.uint8)[rng.integers(0, 8, 1_300_000)].copy()
+    big[400_000:400_500] = ord("N")
+    records = {"big": big.tobytes().decode(), "small": "ACGTNACGTACGTTT"}
+    path = tmp_path / "two.fa"
+    write_fasta(path, records, 60)
+    got, _ = _core.tokenize_fasta(str(path), KmerTokenizer(6), threads=1)
+    (_, big_ids, _, big_unk), (_, small_ids, _, _) = got
+    want = numpy_reference_ids(big.tobytes(), 6)
+    np.testing.assert_array_equal(big_ids, want)
+    assert big_unk == int((want == UNK).sum()) == 505
+    assert small_ids.tolist() == reference_ids(records["small"], 6)
