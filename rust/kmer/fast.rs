@@ -4,8 +4,9 @@
 //! bases and every block that holds only A/C/G/T (either case) while the encoder is
 //! past the warm-up of a record is encoded without per-base branches: the block's
 //! codes are written to a small array (after the codes of the `k - 1` bases before
-//! it), and the k-mer index of each position is built from `k` shifted code streams in
-//! plain loops that the compiler turns into vector code. Any other block (an `N`,
+//! it), 2-mer and 4-mer indices are built from it by doubling, in bytes, and each
+//! k-mer index joins at most three of those streams, all in plain loops that the
+//! compiler turns into vector code. Any other block (an `N`,
 //! whitespace, a bad byte, the first `k - 1` bases of a record) goes through the
 //! general per-base loop [`Rolling::push`], which defines the semantics; both paths
 //! leave the encoder in the same state.
@@ -93,7 +94,19 @@ pub(super) struct Lookup<'a> {
 /// k-mer index of every position of the block.
 struct Scratch {
     codes: [u8; BLOCK + CONTEXT],
+    /// Index of the 2-mer starting at each position (4 bits).
+    pairs: [u8; BLOCK + CONTEXT],
+    /// Index of the 4-mer starting at each position (8 bits).
+    quads: [u8; BLOCK + CONTEXT],
     indices: [u16; BLOCK],
+}
+
+/// `dst[i] = (a[i] << shift) | b[i]` over equal-length slices (a vectorisable map).
+#[inline(always)]
+fn combine(dst: &mut [u8], a: &[u8], b: &[u8], shift: u32) {
+    for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+        *d = (x << shift) | y;
+    }
 }
 
 /// Fill `scratch.indices[..bytes.len()]` with the k-mer index at each position of the
@@ -106,19 +119,75 @@ fn block_indices<A: Alphabet, const K: usize>(bytes: &[u8], scratch: &mut Scratc
         return false;
     }
     let n = bytes.len();
-    let Scratch { codes, indices } = scratch;
+    let Scratch {
+        codes,
+        pairs,
+        quads,
+        indices,
+    } = scratch;
     for (slot, &b) in codes[K - 1..K - 1 + n].iter_mut().zip(bytes) {
         *slot = A::code(b);
     }
-    // Each index is built from k shifted code streams; with K fixed the inner loop
-    // unrolls and the outer one becomes vector code. 4^8 - 1 fits in u16.
-    let streams: [&[u8]; K] = std::array::from_fn(|j| &codes[j..j + n]);
-    for (i, index) in indices[..n].iter_mut().enumerate() {
-        let mut v = u16::from(streams[0][i]);
-        for stream in &streams[1..] {
-            v = (v << 2) | u16::from(stream[i]);
+    // k-mer indices by doubling: 2-mers and 4-mers fit in bytes (32 lanes per AVX2
+    // vector), then at most three streams are joined into 16-bit indices.
+    if K >= 2 {
+        let m = n + K - 2;
+        let (head, tail) = (&codes[..m], &codes[1..=m]);
+        combine(&mut pairs[..m], head, tail, 2);
+    }
+    if K >= 4 {
+        let m = n + K - 4;
+        let (head, tail) = (&pairs[..m], &pairs[2..m + 2]);
+        combine(&mut quads[..m], head, tail, 4);
+    }
+    let out = &mut indices[..n];
+    let wide = |x: u8| u16::from(x);
+    match K {
+        1 => out
+            .iter_mut()
+            .zip(&codes[..n])
+            .for_each(|(o, &c)| *o = wide(c)),
+        2 => out
+            .iter_mut()
+            .zip(&pairs[..n])
+            .for_each(|(o, &p)| *o = wide(p)),
+        3 => {
+            let streams = pairs[..n].iter().zip(&codes[2..n + 2]);
+            out.iter_mut()
+                .zip(streams)
+                .for_each(|(o, (&p, &c))| *o = wide(p) << 2 | wide(c));
         }
-        *index = v;
+        4 => out
+            .iter_mut()
+            .zip(&quads[..n])
+            .for_each(|(o, &q)| *o = wide(q)),
+        5 => {
+            let streams = quads[..n].iter().zip(&codes[4..n + 4]);
+            out.iter_mut()
+                .zip(streams)
+                .for_each(|(o, (&q, &c))| *o = wide(q) << 2 | wide(c));
+        }
+        6 => {
+            let streams = quads[..n].iter().zip(&pairs[4..n + 4]);
+            out.iter_mut()
+                .zip(streams)
+                .for_each(|(o, (&q, &p))| *o = wide(q) << 4 | wide(p));
+        }
+        7 => {
+            let streams = quads[..n]
+                .iter()
+                .zip(&pairs[4..n + 4])
+                .zip(&codes[6..n + 6]);
+            out.iter_mut().zip(streams).for_each(|(o, ((&q, &p), &c))| {
+                *o = wide(q) << 6 | wide(p) << 2 | wide(c);
+            });
+        }
+        _ => {
+            let streams = quads[..n].iter().zip(&quads[4..n + 4]);
+            out.iter_mut()
+                .zip(streams)
+                .for_each(|(o, (&q, &r))| *o = wide(q) << 8 | wide(r));
+        }
     }
     true
 }
@@ -159,6 +228,8 @@ impl Rolling {
         let mut n_unk = 0u64;
         let mut scratch = Scratch {
             codes: [0; BLOCK + CONTEXT],
+            pairs: [0; BLOCK + CONTEXT],
+            quads: [0; BLOCK + CONTEXT],
             indices: [0; BLOCK],
         };
         let mut context_valid = false;
