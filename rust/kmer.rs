@@ -12,7 +12,8 @@ use crate::fasta::BadByte;
 use crate::vocab::Vocab;
 
 mod fast;
-pub use fast::LineJoiner;
+mod lines;
+pub use lines::LineJoiner;
 
 /// Unsigned integer type that token ids are written in.
 pub trait TokenId: Copy + Default + Send + Sync + 'static {
