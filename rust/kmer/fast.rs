@@ -233,8 +233,10 @@ impl Rolling {
             indices: [0; BLOCK],
         };
         let mut context_valid = false;
-        for (b, block) in bytes.chunks(BLOCK).enumerate() {
-            if self.run == K as u64 {
+        let mut done = 0;
+        while done < bytes.len() {
+            let end = if self.run == K as u64 {
+                let block = &bytes[done..(done + BLOCK).min(bytes.len())];
                 if !context_valid {
                     self.load_context::<K>(&mut scratch.codes);
                 }
@@ -246,20 +248,37 @@ impl Rolling {
                     self.next_emit += n as u64;
                     scratch.codes.copy_within(n..n + K - 1, 0);
                     context_valid = true;
+                    done += n;
                     continue;
                 }
-            }
+                // Up to the block's last non-base byte; the bases after it go back to
+                // the block path once the k-mer has refilled.
+                let last_bad = block.iter().rposition(|&b| !A::is_base(b)).unwrap_or(0);
+                done + last_bad + 1
+            } else {
+                // Warm-up (record start, or after a non-base): just enough bases to
+                // fill a k-mer, so short sequences such as 512-token windows do not
+                // go base by base.
+                (done + (K as u64 - self.run) as usize).min(bytes.len())
+            };
             context_valid = false;
             let before = out.len();
-            self.push(block, lookup.classes, lookup.table, lookup.unk, out)
-                .map_err(|bad| BadByte {
-                    offset: bad.offset + b * BLOCK,
-                    byte: bad.byte,
-                })?;
+            self.push(
+                &bytes[done..end],
+                lookup.classes,
+                lookup.table,
+                lookup.unk,
+                out,
+            )
+            .map_err(|bad| BadByte {
+                offset: bad.offset + done,
+                byte: bad.byte,
+            })?;
             n_unk += out[before..]
                 .iter()
                 .filter(|id| id.to_id() == lookup.unk)
                 .count() as u64;
+            done = end;
         }
         Ok(n_unk)
     }
