@@ -11,6 +11,10 @@ use crate::error::{Error, Result};
 use crate::fasta::BadByte;
 use crate::vocab::Vocab;
 
+mod fast;
+mod lines;
+pub use lines::LineJoiner;
+
 /// Unsigned integer type that token ids are written in.
 pub trait TokenId: Copy + Default + Send + Sync + 'static {
     /// Convert an id known to fit.
@@ -182,6 +186,8 @@ pub struct Batch<T> {
 pub struct Tokenizer {
     vocab: Arc<Vocab>,
     stride: usize,
+    /// `Some(offset)` when every k-mer id is its index plus `offset` (DNABERT's layout).
+    id_offset: Option<u32>,
 }
 
 impl Tokenizer {
@@ -190,9 +196,16 @@ impl Tokenizer {
         if stride == 0 {
             return Err(Error::invalid("stride must be at least 1"));
         }
+        let ids = vocab.kmer_ids();
+        let id_offset = ids
+            .iter()
+            .zip(0u32..)
+            .all(|(&id, i)| id == ids[0] + i)
+            .then(|| ids[0]);
         Ok(Tokenizer {
             vocab: Arc::new(vocab),
             stride,
+            id_offset,
         })
     }
 
@@ -260,13 +273,30 @@ impl Tokenizer {
         bytes: &[u8],
         out: &mut Vec<T>,
     ) -> std::result::Result<(), BadByte> {
-        state.push(
-            bytes,
-            &CLASS,
-            self.vocab.kmer_ids(),
-            self.vocab.specials().unk,
-            out,
-        )
+        self.push_text_counting(state, bytes, out).map(|_| ())
+    }
+
+    /// [`Tokenizer::push_text`] that also returns how many `[UNK]` ids it appended.
+    #[inline]
+    pub fn push_text_counting<T: TokenId>(
+        &self,
+        state: &mut Rolling,
+        bytes: &[u8],
+        out: &mut Vec<T>,
+    ) -> std::result::Result<u64, BadByte> {
+        state.push_counting::<fast::Text, T>(bytes, self.lookup(&CLASS), out)
+    }
+
+    fn lookup<'a>(&'a self, classes: &'a [u8; 256]) -> fast::Lookup<'a> {
+        let table = self.vocab.kmer_ids();
+        fast::Lookup {
+            classes,
+            table,
+            map: self
+                .id_offset
+                .map_or(fast::IdMap::Table(table), fast::IdMap::Offset),
+            unk: self.vocab.specials().unk,
+        }
     }
 
     /// Encode a whole text sequence (no special tokens) into `out`.
@@ -283,13 +313,8 @@ impl Tokenizer {
     pub fn encode_codes_into<T: TokenId>(&self, codes: &[u8], out: &mut Vec<T>) -> Result<()> {
         let mut state = self.rolling();
         state
-            .push(
-                codes,
-                &CODE_CLASS,
-                self.vocab.kmer_ids(),
-                self.vocab.specials().unk,
-                out,
-            )
+            .push_counting::<fast::Codes, T>(codes, self.lookup(&CODE_CLASS), out)
+            .map(|_| ())
             .map_err(|b| Error::invalid(format!("invalid base code {} at {}", b.byte, b.offset)))
     }
 

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::fasta::{self, BadByte, Progress, ReadOptions, ReadSummary, SeqSink};
-use crate::kmer::{Rolling, TokenId, Tokenizer};
+use crate::kmer::{LineJoiner, Rolling, TokenId, Tokenizer};
 use crate::npy::NpyWriter;
 
 /// Tokens flushed to disk at a time when streaming.
 const FLUSH_TOKENS: usize = 1 << 20;
+/// Tokens of a record after which its in-memory buffer is reserved for the whole file.
+const RESERVE_AFTER: usize = 1 << 20;
 
 /// Token ids of one record.
 #[derive(Debug, Clone)]
@@ -45,13 +47,11 @@ struct TokenSink<'t, T, E> {
     buf: Vec<T>,
     n_unk: u64,
     emitter: E,
-}
-
-impl<T: TokenId, E: Emitter<T>> TokenSink<'_, T, E> {
-    fn count_unk(&mut self, from: usize) {
-        let unk = self.tok.vocab().specials().unk;
-        self.n_unk += self.buf[from..].iter().filter(|x| x.to_id() == unk).count() as u64;
-    }
+    lines: LineJoiner,
+    /// Tokens to reserve once a record turns out to be large (0 = let it grow).
+    reserve: usize,
+    /// Whether the current record's buffer was already reserved.
+    reserved: bool,
 }
 
 impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
@@ -59,13 +59,22 @@ impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
         self.state = self.tok.rolling();
         self.n_unk = 0;
         self.buf.clear();
+        self.reserved = false;
         self.emitter.begin(name)
     }
 
     fn bases(&mut self, chunk: &[u8]) -> std::result::Result<(), BadByte> {
-        let from = self.buf.len();
-        self.tok.push_text(&mut self.state, chunk, &mut self.buf)?;
-        self.count_unk(from);
+        self.n_unk += self
+            .lines
+            .push(self.tok, &mut self.state, chunk, &mut self.buf)?;
+        if !self.reserved && self.buf.len() >= RESERVE_AFTER {
+            // Growing a large buffer step by step copies it each time it outgrows its
+            // place; reserving costs only address space until pages are touched. Small
+            // records (contigs) never get here. A failed reservation is fine: the
+            // buffer then grows as usual.
+            self.reserved = true;
+            let _ = self.buf.try_reserve(self.reserve);
+        }
         if self.buf.len() >= FLUSH_TOKENS {
             // I/O errors surface at the next `end`, which flushes again.
             let _ = self.emitter.flush(&mut self.buf, false);
@@ -74,6 +83,7 @@ impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
     }
 
     fn end(&mut self) -> Result<()> {
+        self.n_unk += self.lines.finish(self.tok, &mut self.state, &mut self.buf);
         self.emitter.flush(&mut self.buf, true)?;
         self.emitter.end(self.state.bases(), self.n_unk)
     }
@@ -205,6 +215,26 @@ impl<T: TokenId> Emitter<T> for ToNpy {
     }
 }
 
+/// Upper estimate of the tokens of one record of `path`: its size, or four times
+/// that for a compressed file (DNA gzips to about a quarter).
+fn reserve_hint(path: &Path) -> usize {
+    // Only regular files: peeking at a pipe would take bytes away from the reader.
+    let size = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => meta.len() as usize,
+        _ => return 0,
+    };
+    let mut magic = [0u8; 2];
+    let gzip = std::fs::File::open(path)
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b];
+    if gzip {
+        size.saturating_mul(4)
+    } else {
+        size
+    }
+}
+
 /// Tokenize every record of a FASTA file into memory.
 pub fn tokenize_fasta<T: TokenId>(
     path: &Path,
@@ -220,6 +250,9 @@ pub fn tokenize_fasta<T: TokenId>(
         emitter: InMemory {
             records: Vec::new(),
         },
+        lines: LineJoiner::default(),
+        reserve: reserve_hint(path),
+        reserved: false,
     };
     let summary = fasta::read_fasta(path, opts, &mut sink, progress)?;
     Ok((sink.emitter.records, summary))
@@ -252,6 +285,9 @@ pub fn tokenize_fasta_to_npy<T: TokenId>(
             used: HashSet::new(),
             files: Vec::new(),
         },
+        lines: LineJoiner::default(),
+        reserve: 0,
+        reserved: false,
     };
     match fasta::read_fasta(path, opts, &mut sink, progress) {
         Ok(summary) => Ok((sink.emitter.files, summary)),

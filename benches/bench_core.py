@@ -1,0 +1,431 @@
+"""Speed and memory targets of the dnakmer core, measured in one run on the same data.
+
+Run from the repository root, with a release build of the extension::
+
+    maturin develop --release
+    python benches/bench_core.py            # 1 Gbp genome + 3.1 Gbp open test
+    python benches/bench_core.py --quick    # 100 Mbp genome, no 3.1 Gbp test
+
+Inputs are generated (seeded) under ``--workdir`` and the E. coli genome is read from
+``../shared/data``. The table is printed and written to ``benches/RESULTS.md``
+(section ``## Core``; other sections are kept).
+
+Single-threaded throughputs are computed from the thread's CPU time (best of
+``--repeat`` runs), so that other processes competing for the cores do not lower them;
+wall-clock times are reported next to them, and the thread comparisons (BGZF 1 vs 2
+threads) can only use wall-clock time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bench_inputs as inputs
+import dnakmer
+import numpy as np
+from dnakmer import _core
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_ECOLI = REPO.parent / "shared" / "data" / "ecoli_k12.fa.gz"
+K = 6
+
+
+@dataclass
+class Timing:
+    wall: float
+    cpu: float
+    result: Any
+
+
+def best_of(
+    fn: Callable[[], Any], repeat: int, clock: Callable[[], float] = time.thread_time
+) -> Timing:
+    """Best wall-clock and best CPU time of ``repeat`` calls (the last result kept)."""
+    walls, cpus, result = [], [], None
+    for _ in range(repeat):
+        c0, w0 = clock(), time.perf_counter()
+        result = fn()
+        walls.append(time.perf_counter() - w0)
+        cpus.append(clock() - c0)
+    return Timing(min(walls), min(cpus), result)
+
+
+def read_page_cache(path: Path) -> int:
+    """Read a file through a 1 MiB buffer (the file is already in the page cache)."""
+    buf = bytearray(1 << 20)
+    total = 0
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            total += n
+    return total
+
+
+class Report:
+    """Collects result rows and target verdicts."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str]] = []
+        self.targets: list[tuple[str, str, bool]] = []
+
+    def row(self, what: str, value: str, note: str = "") -> None:
+        self.rows.append((what, value, note))
+        print(f"{what:<58} {value:>22}  {note}", flush=True)
+
+    def target(self, what: str, measured: str, met: bool) -> None:
+        self.targets.append((what, measured, met))
+        print(f"  target {'MET ' if met else 'MISSED'}: {what} ({measured})", flush=True)
+
+
+def gbps(n: int, seconds: float) -> str:
+    """Throughput in the unit that keeps three significant digits readable."""
+    rate = n / seconds
+    for unit, scale in (("Gbp/s", 1e9), ("Mbp/s", 1e6)):
+        if rate >= 0.1 * scale:
+            return f"{rate / scale:.3f} {unit}"
+    return f"{rate / 1e3:.1f} kbp/s"
+
+
+def compare_encoders(rep: Report, seq: str, workdir: Path, quick: bool) -> None:
+    """dnakmer ``encode`` against DNABERT's path and the usual Python alternatives."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertTokenizer, BertTokenizerLegacy
+
+    tok = dnakmer.KmerTokenizer(K)
+    vocab_path = workdir / "vocab.txt"
+    tok.save_vocab(vocab_path)
+    vocab = {t: i for i, t in enumerate(vocab_path.read_text().splitlines())}
+    raw = seq.encode()
+    ours = best_of(lambda: tok.encode(raw), 7)
+    per_base = ours.cpu / len(seq)
+    rep.row(
+        f"dnakmer encode, E. coli in memory ({len(seq):,} bp)",
+        gbps(len(seq), ours.cpu),
+        f"wall {len(seq) / ours.wall / 1e9:.3f} Gbp/s",
+    )
+    expected = ours.result
+
+    def versus(
+        name: str,
+        n: int,
+        fn: Callable[[str], Any],
+        target: float | None,
+        repeat: int = 3,
+        clock: Callable[[], float] = time.thread_time,
+    ) -> None:
+        part = seq[:n]
+        t = best_of(lambda: fn(part), repeat, clock)
+        got = np.asarray(t.result, dtype=np.int64).ravel()
+        if not np.array_equal(got, expected[: got.size]) or got.size != n - K + 1:
+            raise AssertionError(f"{name} disagrees with dnakmer on the same bases")
+        ratio = (t.cpu / n) / per_base
+        rep.row(f"{name} ({n:,} bp)", gbps(n, t.cpu), f"dnakmer is {ratio:,.0f}x faster")
+        if target is not None:
+            rep.target(f"encode >= {target:g}x {name}", f"{ratio:,.0f}x", ratio >= target)
+
+    bert = BertTokenizer(str(vocab_path), do_lower_case=False)
+    legacy = BertTokenizerLegacy(str(vocab_path), do_lower_case=False)
+    small = 20_000 if quick else 100_000
+    versus(
+        "DNABERT seq2kmer + BertTokenizer",
+        small,
+        lambda s: bert.encode(inputs.seq2kmer(s, K), add_special_tokens=False),
+        1000,
+    )
+    versus(
+        "DNABERT seq2kmer + BertTokenizerLegacy (pure Python)",
+        small // 5,
+        lambda s: legacy.encode(inputs.seq2kmer(s, K), add_special_tokens=False),
+        None,
+    )
+    versus(
+        "pure Python: slice + dict lookup",
+        1_000_000,
+        lambda s: inputs.python_dict_ids(s, K, vocab, 1),
+        200,
+    )
+    versus(
+        "pure Python: seq2kmer + split + dict lookup",
+        1_000_000,
+        lambda s: inputs.seq2kmer_dict_ids(s, K, vocab, 1),
+        None,
+    )
+
+    word_level = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    word_level.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    window = 10_000
+    texts = [inputs.seq2kmer(seq[i : i + window + K - 1], K) for i in range(0, 1_000_000, window)]
+
+    def hf_batch(_: str) -> np.ndarray:
+        return np.concatenate(
+            [e.ids for e in word_level.encode_batch(texts, add_special_tokens=False)]
+        )
+
+    # encode_batch may use several threads: charge it the CPU time of the whole process.
+    versus(
+        "HF tokenizers WordLevel encode_batch, space-joined k-mers",
+        1_000_000 + K - 1,
+        hf_batch,
+        500,
+        clock=time.process_time,
+    )
+    versus(
+        "NumPy sliding window + dot product",
+        len(seq),
+        lambda s: inputs.numpy_ids(s.encode(), K),
+        20,
+    )
+
+
+def file_throughput(rep: Report, label: str, path: Path, bases: int, repeat: int) -> None:
+    """tokenize_fasta (file -> arrays, one thread) against reading the file."""
+    tok = dnakmer.KmerTokenizer(K)
+    size = path.stat().st_size
+    read_page_cache(path)
+    read = best_of(lambda: read_page_cache(path), repeat)
+    run = best_of(lambda: _core.tokenize_fasta(str(path), tok, threads=1), repeat)
+    records, _summary = run.result
+    assert sum(ids.size for _, ids, _, _ in records) == bases - len(records) * (K - 1)
+    del run.result, records
+    read_gbs = size / read.cpu / 1e9
+    rep.row(
+        f"read {label} from page cache ({size / 1e9:.3f} GB)",
+        f"{read_gbs:.3f} GB/s",
+        f"wall {size / read.wall / 1e9:.3f} GB/s",
+    )
+    rep.row(
+        f"tokenize_fasta {label}, 1 thread ({bases:,} bp)",
+        gbps(bases, run.cpu),
+        f"wall {gbps(bases, run.wall)}",
+    )
+    rep.target(
+        f"{label}: 6-mer ids from plain FASTA >= 1 Gbp/s, one core",
+        gbps(bases, run.cpu),
+        bases / run.cpu >= 1e9,
+    )
+    share = (size / run.cpu) / (size / read.cpu)
+    rep.target(f"{label}: >= 50 % of page-cache read throughput", f"{share:.0%}", share >= 0.5)
+
+
+def compression(rep: Report, plain: Path, workdir: Path, repeat: int) -> None:
+    """gzip against CPython's zlib, and BGZF on 1 against 2 threads."""
+    gz = inputs.write_gzip(plain, workdir / (plain.stem + ".fa.gz"))
+    bgzf = inputs.write_bgzf(plain, workdir / (plain.stem + ".bgzf.fa.gz"))
+    size = plain.stat().st_size
+    tok = dnakmer.KmerTokenizer(K)
+    data = gz.read_bytes()
+
+    def zlib_stream() -> int:
+        d = zlib.decompressobj(31)
+        return sum(len(d.decompress(data[i : i + (1 << 20)])) for i in range(0, len(data), 1 << 20))
+
+    z = best_of(zlib_stream, repeat)
+    g = best_of(lambda: len(__import__("gzip").decompress(data)), repeat)
+    ours = best_of(lambda: _core.tokenize_fasta(str(gz), tok, threads=1), repeat)
+    ours2 = best_of(
+        lambda: _core.tokenize_fasta(str(gz), tok, threads=2), repeat, time.process_time
+    )
+    rep.row(
+        "CPython zlib.decompressobj(31), gzip", f"{size / z.cpu / 1e9:.3f} GB/s", "decompress only"
+    )
+    rep.row("CPython gzip.decompress", f"{size / g.cpu / 1e9:.3f} GB/s", "decompress only")
+    rep.row(
+        "dnakmer tokenize_fasta gzip, 1 thread",
+        f"{size / ours.cpu / 1e9:.3f} GB/s",
+        "decompress + parse + tokenize",
+    )
+    rep.row(
+        "dnakmer tokenize_fasta gzip, 2 threads (wall)",
+        f"{size / ours2.wall / 1e9:.3f} GB/s",
+        f"CPU of both threads {size / ours2.cpu / 1e9:.3f} GB/s",
+    )
+    best = max(size / ours.cpu, size / ours2.wall)
+    rep.target(
+        "gzip input >= 1.5x CPython zlib decompression",
+        f"{best / (size / z.cpu):.2f}x",
+        best >= 1.5 * size / z.cpu,
+    )
+    # process_time: CPU of every thread, next to the wall-clock time the target needs.
+    one = best_of(
+        lambda: _core.tokenize_fasta(str(bgzf), tok, threads=1), repeat, time.process_time
+    )
+    two = best_of(
+        lambda: _core.tokenize_fasta(str(bgzf), tok, threads=2), repeat, time.process_time
+    )
+    rep.row(
+        "dnakmer tokenize_fasta BGZF, 1 thread (wall)",
+        f"{size / one.wall / 1e9:.3f} GB/s",
+        f"CPU {size / one.cpu / 1e9:.3f} GB/s",
+    )
+    rep.row(
+        "dnakmer tokenize_fasta BGZF, 2 threads (wall)",
+        f"{size / two.wall / 1e9:.3f} GB/s",
+        f"CPU of all threads {size / two.cpu / 1e9:.3f} GB/s",
+    )
+    rep.target(
+        "BGZF >= 1.6x faster on 2 threads than 1",
+        f"{one.wall / two.wall:.2f}x",
+        one.wall / two.wall >= 1.6,
+    )
+
+
+def memory(rep: Report, genome: Path, workdir: Path, bases: int, label: str) -> None:
+    """Peak RSS of tokenize-to-disk and of Genome.open, each in a fresh interpreter."""
+    base = inputs.peak_rss("import dnakmer")["maxrss_kib"]
+    out = workdir / f"tokens_{genome.stem}"
+    to_disk = inputs.peak_rss(
+        "import dnakmer; m = dnakmer.tokenize_genome("
+        f"{str(genome)!r}, dnakmer.KmerTokenizer({K}), {str(out)!r}, overwrite=True); "
+        "print(m['counts']['tokens'])"
+    )
+    opened = inputs.peak_rss(
+        f"import dnakmer; g = dnakmer.Genome.open({str(genome)!r}); print(sum(g.lengths))"
+    )
+    assert int(opened["child"]) == bases, opened
+    rep.row("peak RSS: python -c 'import dnakmer'", f"{base / 1024:.0f} MiB")
+    rep.row(
+        f"peak RSS: tokenize_genome {label} to disk",
+        f"{to_disk['maxrss_kib'] / 1024:.0f} MiB",
+        f"{int(to_disk['child']):,} tokens written",
+    )
+    rep.row(
+        f"peak RSS: Genome.open {label}",
+        f"{opened['maxrss_kib'] / 1024:.0f} MiB",
+        f"{bases / 4 / 2**20:.0f} MiB of packed bases",
+    )
+    for f in out.glob("*"):
+        f.unlink()
+    out.rmdir()
+
+
+def human_size(rep: Report, workdir: Path) -> None:
+    """Genome.open of a generated 3.1 Gbp FASTA must stay under 4 GB RSS."""
+    bases = 3_100_000_000
+    path = inputs.write_genome(workdir / "human_size.fa", bases, 24, seed=31)
+    try:
+        opened = inputs.peak_rss(
+            f"import dnakmer; g = dnakmer.Genome.open({str(path)!r}); print(sum(g.lengths))"
+        )
+    finally:
+        path.unlink()
+    assert int(opened["child"]) == bases, opened
+    rss = opened["maxrss_kib"] * 1024
+    rep.row("peak RSS: Genome.open of 3.1 Gbp (24 records)", f"{rss / 1e9:.2f} GB")
+    rep.target("3.1 Gbp opens in <= 4 GB RSS", f"{rss / 1e9:.2f} GB", rss <= 4e9)
+
+
+def zero_copy(rep: Report, seq: str) -> None:
+    """Arrays come from Rust buffers that NumPy adopts, not from copies."""
+    ids = dnakmer.KmerTokenizer(K).encode(seq)
+    owner = type(ids.base).__name__ if ids.base is not None else "the array itself"
+    adopted = not ids.flags.owndata and owner != "ndarray"
+    rep.row("encode result memory owner", owner, "buffer moved from Rust, not copied")
+    rep.target("arrays handed to NumPy without copying", owner, adopted)
+
+
+def machine() -> str:
+    """CPU model, cores, memory and load, as one line."""
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    model = re.search(r"Model name:\s*(.+)", lscpu)
+    mem_kib = int(re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{model.group(1).strip() if model else platform.processor()}, {os.cpu_count()} cores, "
+        f"{mem_kib / 2**20:.0f} GiB RAM, Linux {platform.release()}, Python "
+        f"{platform.python_version()}, NumPy {np.__version__}, dnakmer {dnakmer.__version__}; "
+        f"load average at start {load}"
+    )
+
+
+def write_results(rep: Report, header: str, command: str, seconds: float) -> Path:
+    """Replace the ``## Core`` section of benches/RESULTS.md (other sections stay)."""
+    lines = [
+        "## Core",
+        "",
+        f"Command: `{command}` (release build: `maturin develop --release`), "
+        f"{seconds / 60:.1f} min. {header}.",
+        "",
+        "Single-thread throughputs use the thread's CPU time (best of several runs), so the",
+        "other jobs sharing this machine do not lower them; wall-clock figures are shown",
+        "beside them. The BGZF thread comparison can only use wall-clock time.",
+        "",
+        "| measurement | value | note |",
+        "|---|---:|---|",
+        *[f"| {w} | {v} | {n} |" for w, v, n in rep.rows],
+        "",
+        "| target | measured | met |",
+        "|---|---:|---|",
+        *[f"| {w} | {m} | {'yes' if ok else '**no**'} |" for w, m, ok in rep.targets],
+        "",
+    ]
+    path = REPO / "benches" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    section = "\n".join(lines)
+    pattern = re.compile(r"^## Core\n.*?(?=^## |\Z)", re.S | re.M)
+    text = (
+        pattern.sub(lambda _: section + "\n", text)
+        if pattern.search(text)
+        else (text.rstrip("\n") + "\n\n" + section + "\n")
+    )
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="100 Mbp genome, no 3.1 Gbp test")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/dnakmer-bench"))
+    parser.add_argument("--repeat", type=int, default=3, help="runs per file measurement")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    header = machine()
+    print(header, flush=True)
+    rep = Report()
+
+    ecoli = args.workdir / "ecoli_k12.fa"
+    if not ecoli.exists():
+        tmp = ecoli.with_name(ecoli.name + ".partial")
+        tmp.write_bytes(__import__("gzip").decompress(SHARED_ECOLI.read_bytes()))
+        tmp.replace(ecoli)
+    seq = inputs.read_plain_bases(ecoli)
+    zero_copy(rep, seq)
+    compare_encoders(rep, seq, args.workdir, args.quick)
+    file_throughput(rep, "E. coli", ecoli, len(seq), max(args.repeat, 5))
+
+    bases = 100_000_000 if args.quick else 1_000_000_000
+    label = f"{bases // 1_000_000:,} Mbp genome"
+    genome = args.workdir / f"genome_{bases // 1_000_000}M.fa"
+    if not genome.exists():
+        print(f"writing {genome} ...", flush=True)
+        inputs.write_genome(genome, bases, 10, seed=1)
+    file_throughput(rep, label, genome, bases, args.repeat)
+
+    small = args.workdir / "genome_64M.fa"
+    if not small.exists():
+        inputs.write_genome(small, 64_000_000, 4, seed=2)
+    compression(rep, small, args.workdir, args.repeat)
+    memory(rep, genome, args.workdir, bases, label)
+    if not args.quick:
+        human_size(rep, args.workdir)
+
+    seconds = time.perf_counter() - started
+    command = "python benches/bench_core.py" + (" --quick" if args.quick else "")
+    if not args.no_write:
+        print(f"wrote {write_results(rep, header, command, seconds)}")
+
+
+if __name__ == "__main__":
+    main()
