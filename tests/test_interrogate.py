@@ -4,6 +4,7 @@ parameter checks and the report in a real browser."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -55,10 +56,28 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def run(models: list[Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("run") / "lambda"
-    result = interrogate(GENOME, models, out, ks=KS, budget=BUDGET, quiet=True)
-    assert set(result.stages.values()) == {"ran"}
-    return out, result.findings
+    """The study run through the command line, with ``BUDGET`` as a JSON file."""
+    from typer.testing import CliRunner
+
+    from dnakmer.cli import app
+
+    root = tmp_path_factory.mktemp("run")
+    budget = root / "budget.json"
+    budget.write_text(json.dumps(dataclasses.asdict(BUDGET)))
+    out = root / "lambda"
+    args = ["interrogate", str(GENOME), "--out", str(out), "--budget", str(budget), "--quiet"]
+    for m in models:
+        args += ["--model", str(m)]
+    for k in KS:
+        args += ["--k", str(k)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "stages run: 9, skipped (done earlier): 0" in result.output
+    assert f"report:  {out / 'report.html'}" in result.output
+    findings = json.loads((out / "findings.json").read_text())
+    rule = findings["masked_tokens"]["over3"]["rule_top1"]
+    assert f"the neighbour rule alone reaches {rule:.4f}" in result.output
+    return out, findings
 
 
 def test_every_stage_writes_its_files(run: tuple[Path, dict]) -> None:
@@ -164,11 +183,9 @@ def test_rerun_skips_completed_stages(run: tuple[Path, dict], models: list[Path]
     assert again.findings == findings
 
 
-def test_a_run_folder_refuses_other_parameters(
-    run: tuple[Path, dict], models: list[Path]
-) -> None:
+def test_a_run_folder_refuses_other_parameters(run: tuple[Path, dict], models: list[Path]) -> None:
     out, _ = run
-    with pytest.raises(ValueError, match="other parameters.*ks"):
+    with pytest.raises(ValueError, match=r"other parameters.*ks"):
         interrogate(GENOME, models, out, ks=(2,), budget=BUDGET, quiet=True)
 
 
@@ -177,11 +194,23 @@ def test_bad_arguments_are_named(models: list[Path], tmp_path: Path) -> None:
         interrogate(GENOME, models, tmp_path, ks=(0, 2), budget=BUDGET)
     with pytest.raises(ValueError, match="seeds"):
         interrogate(GENOME, models, tmp_path, seeds=0, budget=BUDGET)
-    with pytest.raises(FileNotFoundError, match="no config.json"):
+    with pytest.raises(FileNotFoundError, match=r"no config\.json"):
         interrogate(GENOME, [tmp_path], tmp_path / "run", budget=BUDGET)
     with pytest.raises(FileNotFoundError, match="genome"):
         interrogate(tmp_path / "missing.fa", models, tmp_path / "run", budget=BUDGET)
     assert not (tmp_path / "run").exists()
+
+
+def test_budget_file_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "budget.json"
+    path.write_text(json.dumps({"max_steps": 7, "markov_orders": [0, 2]}))
+    assert Budget.from_json(path) == Budget(max_steps=7, markov_orders=(0, 2))
+    path.write_text(json.dumps({"max_step": 7}))
+    with pytest.raises(ValueError, match=r"unknown budget fields \['max_step'\]"):
+        Budget.from_json(path)
+    path.write_text("{max_steps: 7}")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Budget.from_json(path)
 
 
 def test_context_length_fits_every_tokenizer() -> None:

@@ -110,6 +110,25 @@ class Budget:
             learning_rate=1e-4,
         )
 
+    @classmethod
+    def from_json(cls, path: str | os.PathLike[str]) -> Budget:
+        """A budget from a JSON object of field values; missing fields keep the defaults."""
+        import json
+
+        try:
+            values = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from e
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a JSON object of budget fields")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown budget fields {unknown}; known: {sorted(known)}")
+        if "markov_orders" in values:
+            values["markov_orders"] = tuple(values["markov_orders"])
+        return cls(**values)
+
     def train_options(self, quiet: bool) -> Any:
         """The fine-tuning :class:`~dnakmer._trainer.TrainOptions` of this budget."""
         from dnakmer._trainer import TrainOptions
