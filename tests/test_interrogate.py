@@ -32,7 +32,7 @@ BUDGET = Budget(
     markov_orders=(0, 1, 2, 3),
     max_steps=4,
     batch_size=16,
-    eval_every=2,
+    eval_every=4,
     learning_rate=5e-3,
     device="cpu",
 )

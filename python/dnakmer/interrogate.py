@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import os
 import platform
 from collections.abc import Callable, Iterator, Sequence
@@ -390,15 +391,15 @@ def interrogate(
     }
     write_json(out / "manifest.json", manifest)
     run = stages.Run(out, g, dict(zip(labels, model_paths, strict=True)), params, budget, quiet)
-    with _Stages(out, quiet).shown() as st:
+    with _Stages(out, quiet).shown() as st, stages.quiet_libraries(quiet):
         st.run("genome", run.genome_stats)
         for label in labels:
-            st.run(f"mask/{label}", lambda d, lab=label: run.mask(lab, d))
-            st.run(f"embed/{label}", lambda d, lab=label: run.embed(lab, d))
+            st.run(f"mask/{label}", functools.partial(run.mask, label))
+            st.run(f"embed/{label}", functools.partial(run.embed, label))
         st.run("datasets", run.datasets)
         st.run("baselines", run.baselines)
         for label in labels:
-            st.run(f"finetune/{label}", lambda d, lab=label: run.finetune(lab, d))
+            st.run(f"finetune/{label}", functools.partial(run.finetune, label))
     # The report is rebuilt on every run: it is cheap and must reflect every stage.
     findings = run.report()
     st.status["report"] = "ran"
