@@ -147,6 +147,16 @@ def test_findings_equal_the_tables_and_the_summary(run: tuple[Path, dict]) -> No
     assert (f["model_top1"], f["rule_top1"]) == (real["model_top1"], real["rule_top1"])
     assert 0.0 <= f["rule_top1"] <= 1.0 and f["n_masked"] == 16 * 3
     assert f"{real['model_top1']:.4f}" in summary and f"{real['rule_top1']:.4f}" in summary
+    tokens = pl.read_parquet(out / "mask/over3/tokens.parquet").filter(
+        (pl.col("scheme") == "dnabert") & (pl.col("control") == "none")
+    )
+    right = tokens.filter(pl.col("model_rank") == 0)
+    if right.height:
+        share = (right["rule_rank"] == 0).mean()
+        assert f["rule_explains"] == share and f"gets {share:.1%} right too" in summary
+    else:
+        assert f["rule_explains"] is None
+    assert f["rule_to_model_ratio"] == pytest.approx(f["rule_top1"] / f["model_top1"])
     assert findings["masked_tokens"]["disjoint2"]["status"] == "skipped"
 
     sim = pl.read_csv(out / "embed/over3/kmer_similarity.csv")
@@ -196,6 +206,11 @@ def test_bad_arguments_are_named(models: list[Path], tmp_path: Path) -> None:
         interrogate(GENOME, models, tmp_path, seeds=0, budget=BUDGET)
     with pytest.raises(FileNotFoundError, match=r"no config\.json"):
         interrogate(GENOME, [tmp_path], tmp_path / "run", budget=BUDGET)
+    no_vocab = tmp_path / "bpe"
+    no_vocab.mkdir()
+    (no_vocab / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"no k-mer vocab\.txt"):
+        interrogate(GENOME, [no_vocab], tmp_path / "run", budget=BUDGET)
     with pytest.raises(FileNotFoundError, match="genome"):
         interrogate(tmp_path / "missing.fa", models, tmp_path / "run", budget=BUDGET)
     assert not (tmp_path / "run").exists()

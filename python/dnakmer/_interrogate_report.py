@@ -30,8 +30,9 @@ def _json(path: Path) -> Any:
 
 
 def mask_findings(folder: Path) -> dict[str, Any]:
-    """Model and rule top-1 accuracy on real sequence (DNABERT masking when present), the
-    rule's share of the model's accuracy, their agreement, and the shuffled controls."""
+    """Model and rule top-1 accuracy on real sequence (DNABERT masking when present), their
+    ratio, the share of the model's correct tokens that the rule also gets right
+    (``rule_explains``), their agreement, and the shuffled controls."""
     if (folder / "skipped.json").is_file():
         return {"status": "skipped", "reason": _json(folder / "skipped.json")["reason"]}
     overall = pl.DataFrame(_json(folder / "summary.json")["overall"])
@@ -40,13 +41,21 @@ def mask_findings(folder: Path) -> dict[str, Any]:
     rows = {r["control"]: r for r in overall.filter(pl.col("scheme") == scheme).to_dicts()}
     real = rows["none"]
     model, rule = real["model_top1"], real["rule_top1"]
+    tokens = pl.read_parquet(
+        folder / "tokens.parquet", columns=["scheme", "control", "model_rank", "rule_rank"]
+    )
+    right = tokens.filter(
+        (pl.col("scheme") == scheme) & (pl.col("control") == "none") & (pl.col("model_rank") == 0)
+    )
     return {
         "status": "ran",
         "scheme": scheme,
         "n_masked": real["n"],
         "model_top1": model,
         "rule_top1": rule,
-        "rule_share": rule / model if model > 0 else None,
+        "rule_to_model_ratio": rule / model if model > 0 else None,
+        # Of the masked tokens the model gets right, the share the rule gets right too.
+        "rule_explains": float((right["rule_rank"] == 0).mean()) if right.height else None,  # type: ignore[arg-type]
         "agreement": real["agreement"],
         "nt_acc_hidden": real["nt_acc_hidden"],
         "model_top1_mono_shuffled": rows.get("mono", {}).get("model_top1"),
@@ -107,8 +116,13 @@ def _mask_sentence(label: str, f: dict[str, Any]) -> str:
         f"{label}: masked-token top-1 accuracy {f['model_top1']:.4f} ({f['scheme']} masking, "
         f"{f['n_masked']} masked tokens); the neighbour rule alone reaches {f['rule_top1']:.4f}"
     )
-    if f["rule_share"] is not None:
-        text += f", i.e. {f['rule_share']:.1%} of the model's accuracy"
+    if f["rule_to_model_ratio"] is not None:
+        text += f" ({f['rule_to_model_ratio']:.2f} times the model's accuracy)"
+    if f["rule_explains"] is not None:
+        text += (
+            f"; of the tokens the model gets right, the rule gets {f['rule_explains']:.1%} "
+            "right too"
+        )
     text += f"; model and rule pick the same token for {f['agreement']:.1%} of masked tokens."
     if f["model_top1_di_shuffled"] is not None:
         text += (

@@ -73,7 +73,7 @@ def plot_composition(stats: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
 
     top = stats.sort("length", descending=True).head(40)
     lengths = np.maximum(top["length"].to_numpy().astype(np.float64), 1.0)
-    fig, ax = plt.subplots(figsize=(7, 0.35 * top.height + 1.6), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(7.5, 0.35 * top.height + 1.8), constrained_layout=True)
     left = np.zeros(top.height)
     names = [n if len(n) <= 30 else n[:27] + "..." for n in top["name"].to_list()]
     for col in _BASE_COLUMNS:
@@ -82,7 +82,7 @@ def plot_composition(stats: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
         left += frac
     ax.set(xlabel="fraction of bases", xlim=(0, 1), title="Base composition per record")
     ax.invert_yaxis()
-    ax.legend(ncol=6, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.08))
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
