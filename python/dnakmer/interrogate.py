@@ -92,6 +92,21 @@ class Budget:
     learning_rate: float = 5e-4
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        # Checked here so a bad budget fails before the first stage, not after an hour.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"budget {f.name} must be a positive integer, got {value!r}")
+        if self.context_nt is not None and self.context_nt < 1:
+            raise ValueError(f"budget context_nt must be positive or None, got {self.context_nt}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"budget learning_rate must be positive, got {self.learning_rate}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"budget device must be auto, cpu or cuda, not {self.device!r}")
+        if not self.markov_orders or not all(0 <= m <= 12 for m in self.markov_orders):
+            raise ValueError(f"budget markov_orders must be 0 to 12, got {self.markov_orders}")
+
     @classmethod
     def paper(cls) -> Budget:
         """The scale of Sanabria et al. 2024: DNABERT contexts, 100k windows, 10k steps."""
