@@ -328,6 +328,30 @@ class _Stages:
             yield self
 
 
+def _checked_inputs(
+    genome: str | os.PathLike[str],
+    models: Sequence[str | os.PathLike[str]],
+    ks: Sequence[int],
+    seeds: int,
+) -> tuple[Path, list[Path], tuple[int, ...]]:
+    """Paths and sorted ks, after checking every argument (nothing is written before)."""
+    ks_t = tuple(sorted(set(int(k) for k in ks)))
+    if not ks_t or not all(1 <= k <= 8 for k in ks_t):
+        raise ValueError(f"ks must be integers from 1 to 8, got {list(ks)}")
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
+    genome_path = Path(genome)
+    if not genome_path.is_file():
+        raise FileNotFoundError(f"genome file not found: {genome_path}")
+    model_paths = [Path(m) for m in models]
+    if not model_paths:
+        raise ValueError("give at least one model folder")
+    for m in model_paths:
+        if not (m / "config.json").is_file():
+            raise FileNotFoundError(f"{m}: not a checkpoint folder (no config.json)")
+    return genome_path, model_paths, ks_t
+
+
 def interrogate(
     genome: str | os.PathLike[str],
     models: Sequence[str | os.PathLike[str]],
@@ -373,20 +397,7 @@ def interrogate(
     from dnakmer import _interrogate_stages as stages
 
     budget = budget or Budget()
-    ks_t = tuple(sorted(set(int(k) for k in ks)))
-    if not ks_t or not all(1 <= k <= 8 for k in ks_t):
-        raise ValueError(f"ks must be integers from 1 to 8, got {list(ks)}")
-    if seeds < 1:
-        raise ValueError(f"seeds must be at least 1, got {seeds}")
-    genome_path = Path(genome)
-    if not genome_path.is_file():
-        raise FileNotFoundError(f"genome file not found: {genome_path}")
-    model_paths = [Path(m) for m in models]
-    if not model_paths:
-        raise ValueError("give at least one model folder")
-    for m in model_paths:
-        if not (m / "config.json").is_file():
-            raise FileNotFoundError(f"{m}: not a checkpoint folder (no config.json)")
+    genome_path, model_paths, ks_t = _checked_inputs(genome, models, ks, seeds)
     infos = [_model_info(m) for m in model_paths]
     context = context_length(infos, budget.context_nt)
     params = _params(genome_path, model_paths, ks_t, seeds, budget, context)
