@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from dnakmer import __version__, cli_train
+from dnakmer import __version__, cli_interrogate, cli_train
 from dnakmer.cli_nextkmer import app as nextkmer_app
 from dnakmer.cli_probe import embed as _embed
 from dnakmer.cli_probe import probe_app as _probe_app
@@ -197,6 +197,7 @@ app.add_typer(nextkmer_app, name="nextkmer")
 app.command("pretrain")(cli_train.pretrain_command)
 app.add_typer(cli_train.finetune_app, name="finetune")
 app.add_typer(tasks_app, name="tasks")
+app.command("interrogate")(cli_interrogate.interrogate_command)
 
 
 def main(argv: list[str] | None = None) -> None:

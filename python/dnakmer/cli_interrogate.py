@@ -1,0 +1,108 @@
+"""``dnakmer interrogate``: the whole study of one or more models on a genome."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+class Scale(str, enum.Enum):
+    cpu = "cpu"
+    paper = "paper"
+
+
+def _budget(scale: Scale, budget_file: Path | None, overrides: dict[str, Any]) -> Any:
+    from dnakmer.interrogate import Budget
+
+    if budget_file is not None:
+        base = Budget.from_json(budget_file)
+    else:
+        base = Budget.paper() if scale is Scale.paper else Budget()
+    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _print_outcome(result: Any) -> None:
+    ran = [s for s, v in result.stages.items() if v == "ran" and s != "report"]
+    skipped = [s for s, v in result.stages.items() if v == "skipped"]
+    typer.echo(f"stages run: {len(ran)}, skipped (done earlier): {len(skipped)}")
+    summary = (result.out_dir / "summary.md").read_text()
+    findings = [line[2:] for line in summary.splitlines() if line.startswith("- ")]
+    for line in findings:
+        typer.echo(f"  {line}")
+    typer.echo(f"report:  {result.report}")
+    typer.echo(f"summary: {result.out_dir / 'summary.md'}")
+
+
+def interrogate_command(
+    genome: Annotated[Path, typer.Argument(help="FASTA file (plain, gzip or BGZF).")],
+    models: Annotated[
+        list[Path],
+        typer.Option(
+            "--model", "-m", help="Checkpoint folder of a k-mer BERT model (repeat for more)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; re-running resumes it.")],
+    ks: Annotated[
+        list[int] | None,
+        typer.Option("--k", "-k", help="Next-k-mer label length (repeat); default 2 to 6."),
+    ] = None,
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="Fine-tuning seeds per model, k and init.")
+    ] = 1,
+    scale: Annotated[
+        Scale,
+        typer.Option(help="Default budget: cpu (minutes) or paper (Sanabria et al.; GPU)."),
+    ] = Scale.cpu,
+    budget_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--budget", help="JSON object of budget fields (see dnakmer.interrogate.Budget)."
+        ),
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Fine-tuning steps per run.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Samples per step.")
+    ] = None,
+    n_train: Annotated[
+        int | None, typer.Option("--n-train", help="Next-k-mer training windows per k.")
+    ] = None,
+    context_nt: Annotated[
+        int | None,
+        typer.Option("--context", help="Next-k-mer context in bases (lowered to fit the models)."),
+    ] = None,
+    mask_windows: Annotated[
+        int | None, typer.Option("--mask-windows", help="Windows for the masked-token analysis.")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto (default), cpu or cuda.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Run the whole study: genome stats, masked-token analysis, embeddings, next-k-mer
+    datasets, baselines and fine-tuning (pretrained and random init), then write
+    report.html, summary.md, tables, figures and manifest.json into --out."""
+    from dnakmer.interrogate import interrogate
+
+    budget = _budget(
+        scale,
+        budget_file,
+        {
+            "max_steps": max_steps,
+            "batch_size": batch_size,
+            "n_train": n_train,
+            "context_nt": context_nt,
+            "mask_windows": mask_windows,
+            "device": device,
+        },
+    )
+    result = interrogate(
+        genome, models, out, ks=tuple(ks or (2, 3, 4, 5, 6)), seeds=seeds, budget=budget,
+        quiet=quiet,
+    )  # fmt: skip
+    _print_outcome(result)

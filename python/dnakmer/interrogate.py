@@ -1,0 +1,432 @@
+"""The whole study in one call: what do DNA language models learn from a genome?
+
+:func:`interrogate` runs, for one genome and one or more checkpoint folders, the stages
+
+1. ``genome``: per-record composition;
+2. ``mask/<model>``: masked-token accuracy against the neighbour rule
+   (:func:`dnakmer.probe.mask_analysis`; overlapping k-mer masked LMs only);
+3. ``embed/<model>``: static and contextual embedding analysis
+   (:func:`dnakmer.embed_analysis.embedding_report`);
+4. ``datasets``: next-k-mer datasets for every k, stored as raw bases so that each model
+   tokenizes the same context (:func:`dnakmer.nextkmer.build`);
+5. ``baselines``: uniform, class prior and Markov chains on those datasets;
+6. ``finetune/<model>``: fine-tuning of each model and of its random-init control
+   (:func:`dnakmer.nextkmer_finetune.benchmark_model`);
+7. ``report``: ``report.html``, ``summary.md`` and ``findings.json``.
+
+Every stage writes into its own subfolder of the run folder and drops a ``COMPLETE``
+marker there last; a re-run skips stages whose marker exists, so an interrupted run
+continues where it stopped. ``manifest.json`` records inputs, models, parameters, seeds
+and versions; a re-run with different parameters is refused rather than mixed in.
+
+The default :class:`Budget` is sized for a laptop CPU (minutes). To scale up, pass a
+larger one, e.g. ``Budget.paper()`` (DNABERT-sized contexts, 100k training windows,
+thousands of steps) on a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import functools
+import os
+import platform
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from dnakmer import __version__
+from dnakmer._io import atomic_open, write_json
+
+__all__ = ["STAGE_MARKER", "Budget", "InterrogateResult", "context_length", "interrogate"]
+
+STAGE_MARKER = "COMPLETE"
+_MODEL_FILES = (
+    "config.json",
+    "model.safetensors",
+    "pytorch_model.bin",
+    "vocab.txt",
+    "dnakmer.json",
+)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work each stage does. The defaults finish in minutes on 2 CPU cores.
+
+    Attributes
+    ----------
+    mask_windows, mask_window_tokens : int
+        Windows sampled for the masked-token analysis and their length in tokens.
+    embed_windows, embed_window_tokens : int
+        Windows for the contextual embedding analysis and their length in tokens.
+    context_nt : int or None
+        Next-k-mer context in bases; lowered to the longest that every model's tokenizer
+        fits in its positions (and that ends on a token border). None: that longest.
+    n_train, n_val, n_test : int
+        Next-k-mer samples per split, for every k.
+    markov_orders : tuple of int
+        Markov chain orders tried as baselines (the best one is reported).
+    max_steps, batch_size, eval_every : int
+        Fine-tuning steps, samples per step and evaluation interval.
+    learning_rate : float
+    device : {"auto", "cpu", "cuda"}
+    """
+
+    mask_windows: int = 64
+    mask_window_tokens: int = 32
+    embed_windows: int = 32
+    embed_window_tokens: int = 32
+    context_nt: int | None = 60
+    n_train: int = 2000
+    n_val: int = 200
+    n_test: int = 500
+    markov_orders: tuple[int, ...] = tuple(range(9))
+    max_steps: int = 200
+    batch_size: int = 32
+    eval_every: int = 50
+    learning_rate: float = 5e-4
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        # Checked here so a bad budget fails before the first stage, not after an hour.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"budget {f.name} must be a positive integer, got {value!r}")
+        if self.context_nt is not None and self.context_nt < 1:
+            raise ValueError(f"budget context_nt must be positive or None, got {self.context_nt}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"budget learning_rate must be positive, got {self.learning_rate}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"budget device must be auto, cpu or cuda, not {self.device!r}")
+        if not self.markov_orders or not all(0 <= m <= 12 for m in self.markov_orders):
+            raise ValueError(f"budget markov_orders must be 0 to 12, got {self.markov_orders}")
+
+    @classmethod
+    def paper(cls) -> Budget:
+        """The scale of Sanabria et al. 2024: DNABERT contexts, 100k windows, 10k steps."""
+        return cls(
+            mask_windows=2048,
+            mask_window_tokens=510,
+            embed_windows=512,
+            embed_window_tokens=510,
+            context_nt=None,
+            n_train=100_000,
+            n_val=10_000,
+            n_test=10_000,
+            markov_orders=tuple(range(13)),
+            max_steps=10_000,
+            batch_size=64,
+            eval_every=1000,
+            learning_rate=1e-4,
+        )
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike[str]) -> Budget:
+        """A budget from a JSON object of field values; missing fields keep the defaults."""
+        import json
+
+        try:
+            values = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from e
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a JSON object of budget fields")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown budget fields {unknown}; known: {sorted(known)}")
+        if "markov_orders" in values:
+            values["markov_orders"] = tuple(values["markov_orders"])
+        return cls(**values)
+
+    def train_options(self, quiet: bool) -> Any:
+        """The fine-tuning :class:`~dnakmer._trainer.TrainOptions` of this budget."""
+        from dnakmer._trainer import TrainOptions
+
+        return TrainOptions(
+            max_steps=self.max_steps,
+            batch_size=self.batch_size,
+            eval_every=min(self.eval_every, self.max_steps),
+            log_every=min(self.eval_every, self.max_steps),
+            learning_rate=self.learning_rate,
+            device=self.device,
+            save_total_limit=1,
+            quiet=quiet,
+        )
+
+
+@dataclass
+class InterrogateResult:
+    """Where the run went and what it found.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+    stages : dict of str to str
+        Each stage's name and ``"ran"`` or ``"skipped"`` (completed by an earlier run).
+    findings : dict
+        The numbers behind ``summary.md`` (also in ``findings.json``).
+    report : pathlib.Path
+        ``report.html``.
+    """
+
+    out_dir: Path
+    stages: dict[str, str]
+    findings: dict[str, Any]
+    report: Path
+
+
+def _model_labels(models: Sequence[Path]) -> list[str]:
+    """Folder names, made unique with a numeric suffix."""
+    labels: list[str] = []
+    for path in models:
+        base = path.resolve().name or "model"
+        label, n = base, 2
+        while label in labels:
+            label, n = f"{base}-{n}", n + 1
+        labels.append(label)
+    return labels
+
+
+def _model_info(path: Path) -> dict[str, Any]:
+    from dnakmer import _core
+    from dnakmer.tokenizer import model_tokenizer
+
+    tok = model_tokenizer(path)
+    if tok is None:
+        raise ValueError(f"{path}: no k-mer vocab.txt; interrogate needs k-mer models")
+    import json
+
+    config = json.loads((path / "config.json").read_text())
+    files = {f: _core.sha256_file(path / f) for f in _MODEL_FILES if (path / f).is_file()}
+    return {
+        "path": str(path.resolve()),
+        "k": tok.k,
+        "stride": tok.stride,
+        "max_positions": int(config.get("max_position_embeddings", 512)),
+        "sha256": files,
+    }
+
+
+def context_length(models: Sequence[dict[str, Any]], wanted: int | None) -> int:
+    """The next-k-mer context (bases) used for every model.
+
+    The longest length, at most ``wanted``, whose tokens plus ``[CLS]``/``[SEP]`` fit every
+    model's positions and whose last token ends at the last base before the label
+    (``(context - k) % stride == 0`` for every tokenizer), so no model loses bases.
+
+    Parameters
+    ----------
+    models : sequence of dict
+        ``k``, ``stride`` and ``max_positions`` of each model.
+    wanted : int or None
+        Upper bound; None for no bound besides the models'.
+    """
+    if not models:
+        raise ValueError("need at least one model")
+    limit = min((m["max_positions"] - 3) * m["stride"] + m["k"] for m in models)
+    if wanted is not None:
+        if wanted < 1:
+            raise ValueError(f"context_nt must be positive, got {wanted}")
+        limit = min(limit, wanted)
+    floor = max(m["k"] for m in models)
+    for length in range(limit, floor - 1, -1):
+        if all((length - m["k"]) % m["stride"] == 0 for m in models):
+            return length
+    raise ValueError(
+        f"no context of at most {limit} bases suits every model's tokenizer "
+        f"(k, stride: {[(m['k'], m['stride']) for m in models]})"
+    )
+
+
+def _params(
+    genome: Path, models: list[Path], ks: tuple[int, ...], seeds: int, budget: Budget, context: int
+) -> dict[str, Any]:
+    return {
+        "genome": str(genome.resolve()),
+        "models": [str(m.resolve()) for m in models],
+        "ks": list(ks),
+        "seeds": list(range(seeds)),
+        "context_nt": context,
+        "budget": dataclasses.asdict(budget) | {"markov_orders": list(budget.markov_orders)},
+    }
+
+
+def _check_previous_run(out: Path, params: dict[str, Any]) -> None:
+    """A run folder holds one study: refuse to mix parameters into an existing one."""
+    from dnakmer._dataset import read_manifest
+
+    if not (out / "manifest.json").is_file():
+        return
+    old = read_manifest(out).get("parameters")
+    if old != params:
+        changed = sorted(k for k in params if old is None or old.get(k) != params[k])
+        raise ValueError(
+            f"{out} holds a run with other parameters ({', '.join(changed)}); "
+            "use a new --out folder"
+        )
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import sklearn
+    import torch
+    import transformers
+
+    return {
+        "dnakmer": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "polars": pl.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
+
+
+class _Stages:
+    """Runs stages with a progress line each; skips those already marked complete."""
+
+    def __init__(self, out: Path, quiet: bool) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.out = out
+        self.status: dict[str, str] = {}
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            disable=quiet,
+        )
+
+    def run(self, name: str, body: Callable[[Path], Any]) -> Path:
+        folder = self.out / name
+        if (folder / STAGE_MARKER).is_file():
+            self.status[name] = "skipped"
+            self.progress.add_task(f"{name} (done earlier)", total=1, completed=1)
+            return folder
+        task = self.progress.add_task(name, total=1)
+        folder.mkdir(parents=True, exist_ok=True)
+        body(folder)
+        when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        with atomic_open(folder / STAGE_MARKER) as f:
+            f.write(when + "\n")
+        self.progress.update(task, completed=1)
+        self.status[name] = "ran"
+        return folder
+
+    @contextmanager
+    def shown(self) -> Iterator[_Stages]:
+        with self.progress:
+            yield self
+
+
+def _checked_inputs(
+    genome: str | os.PathLike[str],
+    models: Sequence[str | os.PathLike[str]],
+    ks: Sequence[int],
+    seeds: int,
+) -> tuple[Path, list[Path], tuple[int, ...]]:
+    """Paths and sorted ks, after checking every argument (nothing is written before)."""
+    ks_t = tuple(sorted(set(int(k) for k in ks)))
+    if not ks_t or not all(1 <= k <= 8 for k in ks_t):
+        raise ValueError(f"ks must be integers from 1 to 8, got {list(ks)}")
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
+    genome_path = Path(genome)
+    if not genome_path.is_file():
+        raise FileNotFoundError(f"genome file not found: {genome_path}")
+    model_paths = [Path(m) for m in models]
+    if not model_paths:
+        raise ValueError("give at least one model folder")
+    for m in model_paths:
+        if not (m / "config.json").is_file():
+            raise FileNotFoundError(f"{m}: not a checkpoint folder (no config.json)")
+    return genome_path, model_paths, ks_t
+
+
+def interrogate(
+    genome: str | os.PathLike[str],
+    models: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    ks: Sequence[int] = (2, 3, 4, 5, 6),
+    seeds: int = 1,
+    budget: Budget | None = None,
+    quiet: bool = False,
+) -> InterrogateResult:
+    """Run the whole study of ``models`` on ``genome`` into the run folder ``out_dir``.
+
+    Parameters
+    ----------
+    genome : path
+        FASTA (plain, gzip or BGZF).
+    models : sequence of path
+        Checkpoint folders of k-mer BERT models (``config.json``, weights, ``vocab.txt``;
+        ``dnakmer.json`` for a stride other than 1).
+    out_dir : path
+        Run folder; created if needed. Re-running into it skips completed stages.
+    ks : sequence of int
+        Next-k-mer label lengths, 1 to 8.
+    seeds : int
+        Fine-tuning seeds per model, k and init (0 .. seeds-1); the analyses use seed 0.
+    budget : Budget, optional
+        Work per stage (default: :class:`Budget`, minutes on a CPU).
+    quiet : bool
+        No progress display.
+
+    Returns
+    -------
+    InterrogateResult
+
+    Raises
+    ------
+    ValueError
+        Bad parameter, a model without a k-mer vocabulary, no context length that suits
+        every model, or a run folder made with other parameters.
+    FileNotFoundError
+        Missing genome or model folder.
+    """
+    from dnakmer import _interrogate_stages as stages
+
+    budget = budget or Budget()
+    genome_path, model_paths, ks_t = _checked_inputs(genome, models, ks, seeds)
+    infos = [_model_info(m) for m in model_paths]
+    context = context_length(infos, budget.context_nt)
+    params = _params(genome_path, model_paths, ks_t, seeds, budget, context)
+    out = Path(out_dir)
+    _check_previous_run(out, params)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = _model_labels(model_paths)
+    from dnakmer.genome import Genome
+
+    g = Genome.open(genome_path, sha256=True)
+    manifest = {
+        "kind": "dnakmer.interrogate",
+        "genome": {"path": str(genome_path.resolve()), "sha256": g.sha256, "records": g.names},
+        "models": dict(zip(labels, infos, strict=True)),
+        "parameters": params,
+        "versions": _versions(),
+    }
+    write_json(out / "manifest.json", manifest)
+    run = stages.Run(out, g, dict(zip(labels, model_paths, strict=True)), params, budget, quiet)
+    with _Stages(out, quiet).shown() as st, stages.quiet_libraries(quiet):
+        st.run("genome", run.genome_stats)
+        for label in labels:
+            st.run(f"mask/{label}", functools.partial(run.mask, label))
+            st.run(f"embed/{label}", functools.partial(run.embed, label))
+        st.run("datasets", run.datasets)
+        st.run("baselines", run.baselines)
+        for label in labels:
+            st.run(f"finetune/{label}", functools.partial(run.finetune, label))
+    # The report is rebuilt on every run: it is cheap and must reflect every stage.
+    findings = run.report()
+    st.status["report"] = "ran"
+    return InterrogateResult(out, st.status, findings, out / "report.html")
