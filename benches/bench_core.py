@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import bench_inputs as inputs
 import dnakmer
-import numpy as np
 from dnakmer import _core
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import bench_inputs as inputs
 import numpy as np
 import pytest
+
+import bench_inputs as inputs
 from dnakmer import KmerTokenizer, _core
 
 BASES = 4_000_000

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dnakmer import KmerTokenizer, _core
-from dnakmer.exceptions import FastaFormatError
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dnakmer import KmerTokenizer, _core
+from dnakmer.exceptions import FastaFormatError
 
 DATA = Path(__file__).parent / "data"
 UNK = 1
