@@ -170,6 +170,8 @@ def _cli(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
         "8",
         "--eval-every",
         "4",
+        "--orders",
+        "0-2",
         "--lr",
         "5e-3",
         "--quiet",

@@ -26,7 +26,7 @@ class Strand(str, enum.Enum):
     both = "both"
 
 
-def _orders(text: str) -> list[int]:
+def parse_orders(text: str) -> list[int]:
     """Parse ``"0-12"`` or ``"0,2,4"`` (ranges inclusive)."""
     out: list[int] = []
     for part in text.split(","):
@@ -134,7 +134,7 @@ def baselines(
     from dnakmer.nextkmer_baselines import save_baselines
 
     ds = NextKmerDataset.load(dataset)
-    df = score(ds, _orders(orders), alpha=alpha, genome=genome, seed=seed, threads=threads)
+    df = score(ds, parse_orders(orders), alpha=alpha, genome=genome, seed=seed, threads=threads)
     paths = save_baselines(df, out or dataset / "baselines")
     from rich.console import Console
     from rich.table import Table

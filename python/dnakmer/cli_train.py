@@ -164,6 +164,9 @@ def finetune_nextkmer_command(
     early_stopping: Annotated[
         int | None, typer.Option(help="Stop after N evaluations without improvement.")
     ] = None,
+    orders: Annotated[
+        str, typer.Option(help="Markov orders of the baselines, e.g. '0-12' or '0,2,4'.")
+    ] = "0-12",
     max_steps: StepsOpt = 1000,
     batch_size: BatchOpt = 32,
     grad_accum: AccumOpt = 1,
@@ -177,6 +180,7 @@ def finetune_nextkmer_command(
     """Fine-tune on next-k-mer datasets (4^k classes) and compare with the baselines."""
     import polars as pl
 
+    from dnakmer.cli_nextkmer import parse_orders
     from dnakmer.nextkmer import NextKmerDataset
     from dnakmer.nextkmer_baselines import baselines
     from dnakmer.nextkmer_finetune import benchmark_model, comparison_table, write_comparison
@@ -202,7 +206,7 @@ def finetune_nextkmer_command(
     base = []
     for d in data:
         ds = NextKmerDataset.load(d)
-        base.append(baselines(ds, ks=[ds.k]))
+        base.append(baselines(ds, parse_orders(orders), ks=[ds.k]))
     table = comparison_table(runs, pl.concat(base, how="diagonal_relaxed"), model.name)
     files = write_comparison(table, runs, out)
     with pl.Config(tbl_rows=100, tbl_cols=12, tbl_hide_dataframe_shape=True):
