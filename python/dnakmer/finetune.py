@@ -368,7 +368,10 @@ def finetune(
     resume_from = last_complete_checkpoint(ckpt, clean=is_main_process()) if resume else None
     if not resume and is_main_process() and ckpt.exists():
         shutil.rmtree(ckpt)
-    model = _classifier(folder, data.num_labels, init, opts.seed, freeze_encoder, data.label_names)
+    with quiet_transformers(opts.quiet, errors_only=True):
+        model = _classifier(
+            folder, data.num_labels, init, opts.seed, freeze_encoder, data.label_names
+        )
     max_pos = int(getattr(model.config, "max_position_embeddings", 512))
     if data.ids["train"].shape[1] > max_pos:
         raise ValueError(

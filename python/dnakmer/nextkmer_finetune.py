@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from dnakmer._io import atomic_open, write_json
@@ -133,31 +134,54 @@ def comparison_table(runs: pl.DataFrame, baselines: pl.DataFrame, model: str) ->
 
 
 def plot_accuracy_vs_k(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """PNG of test accuracy vs k: models with 95 % CI error bars, baselines as lines."""
+    """PNG of test accuracy vs k: models with 95 % CI error bars, baselines as lines.
+
+    The y axis is logarithmic (chance falls as 4^-k); lower error bars are clipped at the
+    axis, and a model that got no test sample right is drawn at the bottom edge.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
-    best_markov = table.filter(pl.col("predictor").str.starts_with("Markov")).sort("k")
-    if best_markov.height:
-        ax.plot(
-            best_markov["k"], best_markov["accuracy"], "-s", color="tab:green", label="best Markov"
-        )
-    for name, style in (("prior", "--"), ("uniform", ":")):
-        sub = table.filter(pl.col("predictor") == name).sort("k")
-        ax.plot(sub["k"], sub["accuracy"], style, color="black", label=name)
-    models = table.filter(pl.col("n_seeds").is_not_null() & pl.col("predictor").str.contains(r"\("))
-    for name in models["predictor"].unique().sort().to_list():
+    floor = 0.5 / max(1, int(table["n_seeds"].max() or 1) * 1000)
+    positive = table.filter(pl.col("accuracy") > 0)["accuracy"]
+    if positive.len():
+        floor = min(floor, float(positive.min()) / 2)
+    baselines = (
+        ("best Markov", "Markov", "-s", "tab:green"),
+        ("prior", "prior", "--x", "black"),
+        ("uniform", "uniform", ":+", "grey"),
+    )
+    for label, prefix, style, colour in baselines:
+        sub = table.filter(pl.col("predictor").str.starts_with(prefix)).sort("k")
+        if sub.height:
+            ax.plot(sub["k"], sub["accuracy"].clip(floor), style, color=colour, label=label)
+    models = table.filter(pl.col("predictor").str.contains(r"\("))
+    colours = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
+    for i, name in enumerate(models["predictor"].unique().sort().to_list()):
         sub = models.filter(pl.col("predictor") == name).sort("k")
-        err = sub["accuracy_ci95"].fill_null(0.0).to_list()
-        ax.errorbar(sub["k"], sub["accuracy"], yerr=err, fmt="-o", capsize=3, label=name)
+        acc = sub["accuracy"].clip(floor).to_numpy()
+        ci = sub["accuracy_ci95"].fill_null(0.0).to_numpy()
+        lower = np.minimum(ci, acc - floor)
+        ax.errorbar(
+            sub["k"],
+            acc,
+            yerr=[lower, ci],
+            fmt="-o",
+            capsize=3,
+            color=colours[i % len(colours)],
+            label=name,
+        )
+    ks = table["k"].unique().sort().to_list()
+    ax.set_xticks(ks)
     ax.set(
         xlabel="k (next bases predicted)",
         ylabel="test accuracy",
         yscale="log",
         title="Next-k-mer prediction",
+        ylim=(floor * 0.8, None),
     )
     ax.legend(fontsize=8)
     with atomic_open(path, "wb") as f:
