@@ -7,9 +7,7 @@ nothing is shared between them except files).
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,30 +21,9 @@ if TYPE_CHECKING:
     from dnakmer.interrogate import Budget
     from dnakmer.models import LoadedModel
 
-__all__ = ["Run", "mask_skip_reason", "plot_composition", "quiet_libraries"]
+__all__ = ["Run", "mask_skip_reason", "plot_composition"]
 
 _BASE_COLUMNS = ("a", "c", "g", "t", "n", "other")
-
-
-@contextlib.contextmanager
-def quiet_libraries(quiet: bool) -> Iterator[None]:
-    """With ``quiet``, silence transformers' load reports, warnings and progress bars
-    (they would bury the run's own progress display); restore them afterwards."""
-    if not quiet:
-        yield
-        return
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def mask_skip_reason(loaded: LoadedModel) -> str | None:

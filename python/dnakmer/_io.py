@@ -48,3 +48,21 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def staged_files(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary folder inside ``out_dir``; on success its files are moved into
+    ``out_dir`` (each move atomic), on failure it is removed with whatever it holds."""
+    import shutil
+
+    out = Path(out_dir)
+    tmp = out / ".staged.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        for f in tmp.iterdir():
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from dnakmer._dataset import load_arrays, read_manifest
-from dnakmer._io import write_json
+from dnakmer._io import staged_files, write_json
 from dnakmer._trainer import TrainOptions, quiet_transformers, training_arguments
 from dnakmer.tokenizer import KmerTokenizer, encode_code_rows
 
@@ -452,26 +452,22 @@ def _save_final(
     out: Path, trainer: Any, model_dir: Path, params: dict[str, Any], metrics: dict[str, float]
 ) -> None:
     """Best model and ``results.json``, moved into ``out`` only once fully written."""
-    tmp = out / ".final.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    trainer.model.save_pretrained(tmp)
-    for name in (
+    tokenizer_files = (
         "vocab.txt",
         "tokenizer_config.json",
         "special_tokens_map.json",
         "dnakmer.json",
         "tokenizer.json",
-    ):
-        if (model_dir / name).is_file():
-            shutil.copy2(model_dir / name, tmp / name)
-    write_json(
-        tmp / "results.json",
-        {"params": params, "metrics": metrics, "log_history": trainer.state.log_history},
     )
-    for f in tmp.iterdir():
-        os.replace(f, out / f.name)
-    tmp.rmdir()
+    with staged_files(out) as tmp:
+        trainer.model.save_pretrained(tmp)
+        for name in tokenizer_files:
+            if (model_dir / name).is_file():
+                shutil.copy2(model_dir / name, tmp / name)
+        write_json(
+            tmp / "results.json",
+            {"params": params, "metrics": metrics, "log_history": trainer.state.log_history},
+        )
 
 
 def seed_summary(per_seed: list[dict[str, float]], prefix: str = "test_") -> pl.DataFrame:

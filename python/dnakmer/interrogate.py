@@ -41,6 +41,7 @@ import polars as pl
 
 from dnakmer import __version__
 from dnakmer._io import atomic_open, write_json
+from dnakmer._trainer import quiet_transformers
 
 __all__ = ["STAGE_MARKER", "Budget", "InterrogateResult", "context_length", "interrogate"]
 
@@ -417,7 +418,7 @@ def interrogate(
     }
     write_json(out / "manifest.json", manifest)
     run = stages.Run(out, g, dict(zip(labels, model_paths, strict=True)), params, budget, quiet)
-    with _Stages(out, quiet).shown() as st, stages.quiet_libraries(quiet):
+    with _Stages(out, quiet).shown() as st, quiet_transformers(quiet, errors_only=True):
         st.run("genome", run.genome_stats)
         for label in labels:
             st.run(f"mask/{label}", functools.partial(run.mask, label))

@@ -15,7 +15,6 @@ end of each record, so no evaluated base was seen in training.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from dnakmer import __version__
-from dnakmer._io import write_json
+from dnakmer._io import staged_files, write_json
 from dnakmer._trainer import TrainOptions, quiet_transformers, training_arguments
 from dnakmer.genome import Genome
 from dnakmer.tokenizer import KmerTokenizer, encode_code_rows
@@ -313,15 +312,10 @@ def _save_final(
     final: dict[str, Any],
 ) -> None:
     """Save the best model into a temporary folder, then move its files into ``out``."""
-    tmp = out / ".final.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    trainer.model.save_pretrained(tmp)
-    save_tokenizer_files(tmp, tok, tokenization, positions)
-    write_json(
-        tmp / "history.json",
-        {"params": params, "final_eval": final, "log_history": trainer.state.log_history},
-    )
-    for f in tmp.iterdir():
-        os.replace(f, out / f.name)
-    tmp.rmdir()
+    with staged_files(out) as tmp:
+        trainer.model.save_pretrained(tmp)
+        save_tokenizer_files(tmp, tok, tokenization, positions)
+        write_json(
+            tmp / "history.json",
+            {"params": params, "final_eval": final, "log_history": trainer.state.log_history},
+        )
