@@ -369,16 +369,18 @@ impl Genome {
     }
 }
 
+/// A genome read from FASTA text, for unit tests.
+#[cfg(test)]
+pub(crate) fn genome_from_text(text: &[u8]) -> Genome {
+    use std::io::Write;
+    let mut f = tempfile::NamedTempFile::new().expect("tmp");
+    f.write_all(text).expect("write");
+    Genome::open(f.path(), ReadOptions::default(), None).expect("open")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use std::io::Write;
-
-    fn genome(text: &[u8]) -> Genome {
-        let mut f = tempfile::NamedTempFile::new().expect("tmp");
-        f.write_all(text).expect("write");
-        Genome::open(f.path(), ReadOptions::default(), None).expect("open")
-    }
+    use super::genome_from_text as genome;
 
     #[test]
     fn fetch_roundtrips_text_and_counts() {

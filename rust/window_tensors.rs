@@ -243,14 +243,7 @@ pub fn fill_rows<T: TokenId>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fasta::ReadOptions;
-    use std::io::Write;
-
-    fn genome(text: &[u8]) -> Genome {
-        let mut f = tempfile::NamedTempFile::new().expect("tmp");
-        f.write_all(text).expect("write");
-        Genome::open(f.path(), ReadOptions::default(), None).expect("open")
-    }
+    use crate::genome::genome_from_text as genome;
 
     #[test]
     fn minus_strand_is_reverse_complement_of_the_span() {
