@@ -234,6 +234,34 @@ def test_two_processes_agree_with_one(model_dir: Path, nextkmer_dir: Path, tmp_p
     assert b["test_accuracy"][0] == pytest.approx(a["test_accuracy"][0], abs=1 / 64)
 
 
+def test_gradient_accumulation_matches_a_larger_batch(
+    model_dir: Path, nextkmer_dir: Path, tmp_path: Path
+) -> None:
+    """Batch 4 x 2 accumulation steps trains like batch 8: the loss is averaged over the
+    accumulated micro-batches, not summed (which would double gradients and logged loss)."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    one = _cli(model_dir, nextkmer_dir, tmp_path / "one")
+    accum = _cli(model_dir, nextkmer_dir, tmp_path / "accum", "--grad-accum", "2")
+    accum[accum.index("--batch-size") + 1] = "4"
+    for cmd in (one, accum):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    a = pl.read_parquet(tmp_path / "one" / "runs.parquet")
+    b = pl.read_parquet(tmp_path / "accum" / "runs.parquet")
+    assert b["test_loss"][0] == pytest.approx(a["test_loss"][0], rel=1e-3)
+    logged = [
+        [
+            e["loss"]
+            for e in json.loads((d / "k1" / "pretrained" / "seed0" / "results.json").read_text())[
+                "log_history"
+            ]
+            if "loss" in e
+        ]
+        for d in (tmp_path / "one", tmp_path / "accum")
+    ]
+    assert logged[1] == pytest.approx(logged[0], rel=1e-3)
+
+
 def test_raw_base_dataset_is_tokenized_like_a_token_dataset(tmp_path: Path) -> None:
     tok = KmerTokenizer(3)
     common = dict(n_train=50, n_val=10, n_test=10, seed=5)

@@ -287,6 +287,9 @@ def _classifier(
     if freeze:
         for p in model.base_model.parameters():
             p.requires_grad_(False)
+    # The classifier's loss is a mean over its batch and ignores ``num_items_in_batch``;
+    # declaring so makes the Trainer divide it by the gradient-accumulation steps.
+    model.accepts_loss_kwargs = False
     return model
 
 
