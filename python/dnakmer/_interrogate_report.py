@@ -188,6 +188,40 @@ def _combined_tables(out: Path, labels: list[str]) -> dict[str, pl.DataFrame]:
     return tables
 
 
+def pretraining_tables(models: dict[str, Path]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """For models pretrained by ``dnakmer pretrain`` (a ``history.json`` beside the
+    weights): one row of settings and final held-out metrics per model, and the curves
+    (``model``, ``step``, ``quantity``, ``value``). Empty frames when no model has one."""
+    from dnakmer.pretrain import history_curve
+
+    rows, curves = [], []
+    for label, folder in models.items():
+        path = folder / "history.json"
+        if not path.is_file():
+            continue
+        history = _json(path)
+        params, final = history.get("params", {}), history.get("final_eval", {})
+        options = params.get("options", {})
+        rows.append(
+            {
+                "model": label,
+                "tokenization": params.get("tokenization"),
+                "k": params.get("k"),
+                "stride": params.get("stride"),
+                "tokens_per_window": params.get("max_tokens"),
+                "window_nt": params.get("window_nt"),
+                "steps": options.get("max_steps"),
+                "batch_size": options.get("batch_size"),
+                "learning_rate": options.get("learning_rate"),
+                "eval_loss": final.get("eval_loss"),
+                "eval_mlm_accuracy": final.get("eval_mlm_accuracy"),
+            }
+        )
+        curves.append(history_curve(history).select(pl.lit(label).alias("model"), pl.all()))
+    settings = pl.DataFrame(rows) if rows else pl.DataFrame()
+    return settings, pl.concat(curves) if curves else pl.DataFrame()
+
+
 def _figures(out: Path, labels: list[str], pattern: str, caption: str) -> list[Figure]:
     paths = [(lab, out / pattern.format(model=lab)) for lab in labels]
     return [Figure(p, caption.format(model=lab)) for lab, p in paths if p.is_file()]
@@ -205,6 +239,18 @@ def _sections(
             figures=[Figure(out / "genome" / "composition.png", "Base composition per record")],
         )
     )
+    if "pretraining" in tables:
+        sections.append(
+            Section(
+                "Models",
+                text=[
+                    "Pretraining of the models that carry a dnakmer history.json: settings, "
+                    "final held-out metrics and training curves."
+                ],
+                tables=[Table("Pretraining", tables["pretraining"])],
+                figures=[Figure(out / "tables" / "pretraining_curves.png", "Pretraining curves")],
+            )
+        )
     mask = Section(
         "Masked-token analysis",
         text=["Model vs neighbour rule on real sequence (none) and shuffled controls."],
@@ -276,6 +322,11 @@ def write_outputs(out: Path, labels: list[str], params: dict[str, Any]) -> dict[
     from dnakmer.nextkmer_finetune import plot_accuracy_vs_k
 
     tables = _combined_tables(out, labels)
+    settings, curves = pretraining_tables(
+        dict(zip(labels, (Path(m) for m in params["models"]), strict=True))
+    )
+    if settings.height:
+        tables["pretraining"], tables["pretraining_curves"] = settings, curves
     folder = out / "tables"
     folder.mkdir(exist_ok=True)
     for name, frame in tables.items():
@@ -283,6 +334,10 @@ def write_outputs(out: Path, labels: list[str], params: dict[str, Any]) -> dict[
             frame.write_parquet(f)
         write_json(folder / f"{name}.json", frame.to_dicts())
     plot_accuracy_vs_k(tables["nextkmer_comparison"], folder / "accuracy_vs_k.png")
+    if "pretraining_curves" in tables:
+        from dnakmer.plots import pretraining_curves
+
+        pretraining_curves(tables["pretraining_curves"], folder / "pretraining_curves.png")
     findings = {
         "masked_tokens": {lab: mask_findings(out / "mask" / lab) for lab in labels},
         "embeddings": {lab: embedding_findings(out / "embed" / lab) for lab in labels},

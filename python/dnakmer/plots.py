@@ -15,6 +15,7 @@ import polars as pl
 
 __all__ = [
     "model_vs_rule",
+    "pretraining_curves",
     "probe_curves",
     "projection_grid",
     "span_position_accuracy",
@@ -156,4 +157,29 @@ def probe_curves(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     ax.set_ylabel("probe accuracy")
     ax.set_title("context: nucleotides outside the token")
     ax.legend(fontsize=6)
+    return _save(fig, path)
+
+
+def pretraining_curves(curves: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Masked-LM training loss, held-out loss and held-out masked-token accuracy vs
+    optimizer step, one line per model.
+
+    ``curves`` has columns ``model``, ``step``, ``quantity`` (``loss``, ``eval_loss``,
+    ``eval_mlm_accuracy``) and ``value``, as from :func:`dnakmer.pretrain.history_curve`.
+    """
+    panels = (
+        ("loss", "training loss"),
+        ("eval_loss", "held-out loss"),
+        ("eval_mlm_accuracy", "held-out masked-token accuracy"),
+    )
+    fig, axes = _figure(len(panels), ncols=len(panels), size=3.6)
+    for ax, (quantity, title) in zip(axes.flat, panels, strict=False):
+        for i, model in enumerate(curves["model"].unique(maintain_order=True).to_list()):
+            d = curves.filter((pl.col("model") == model) & (pl.col("quantity") == quantity))
+            if d.height:
+                d = d.sort("step")
+                ax.plot(d["step"], d["value"], "o-", ms=2.5, color=f"C{i}", label=model)
+        ax.set_xlabel("optimizer step")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7)
     return _save(fig, path)

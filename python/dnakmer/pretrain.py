@@ -14,6 +14,7 @@ end of each record, so no evaluated base was seen in training.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from dnakmer.genome import Genome
 from dnakmer.tokenizer import KmerTokenizer, encode_code_rows
 from dnakmer.windows import sample_windows
 
-__all__ = ["ModelShape", "PretrainResult", "pretrain", "tokenizer_for"]
+__all__ = ["ModelShape", "PretrainResult", "history_curve", "pretrain", "tokenizer_for"]
 
 TOKENIZATIONS = ("overlapping", "nonoverlapping", "nucleotide")
 
@@ -104,7 +105,7 @@ class WindowDataset:
 
 def _bert_mlm(tok: KmerTokenizer, shape: ModelShape, positions: int, seed: int) -> Any:
     import torch
-    from transformers import BertConfig, BertForMaskedLM
+    from transformers import BertConfig
 
     if shape.hidden % shape.heads:
         raise ValueError(f"hidden ({shape.hidden}) must be a multiple of heads ({shape.heads})")
@@ -120,7 +121,61 @@ def _bert_mlm(tok: KmerTokenizer, shape: ModelShape, positions: int, seed: int) 
         pad_token_id=tok.pad_token_id,
     )
     torch.manual_seed(seed)
-    return BertForMaskedLM(config)
+    return _masked_positions_mlm()(config)
+
+
+@functools.cache
+def _masked_positions_mlm() -> type:
+    """``BertForMaskedLM`` whose training forward runs the prediction head on masked
+    positions only.
+
+    The head's output layer is ``hidden x vocab``: with 4,101 six-mer ids and 15 % of the
+    positions labelled, scoring every position spends most of a small model's step on
+    logits that the loss ignores. The loss is the same mean cross-entropy over the labelled
+    positions; evaluation (``model.eval()``) takes the unchanged full path, so metrics and
+    saved weights are those of a plain ``BertForMaskedLM``.
+    """
+    import torch
+    from transformers import BertForMaskedLM
+    from transformers.modeling_outputs import MaskedLMOutput
+
+    class MaskedPositionsMLM(BertForMaskedLM):  # type: ignore[misc]
+        # The loss is a mean over this batch's labelled positions, so the Trainer must
+        # divide it by the accumulation steps (and pass no ``num_items_in_batch``).
+        accepts_loss_kwargs = False
+
+        def forward(  # type: ignore[override]
+            self,
+            input_ids: Any = None,
+            attention_mask: Any = None,
+            labels: Any = None,
+            **kwargs: Any,
+        ) -> Any:
+            if not self.training or labels is None or kwargs:
+                return super().forward(
+                    input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs
+                )
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask)[0]
+            scored = labels != -100
+            if not bool(scored.any()):
+                # No position is masked: a zero loss that still belongs to the graph.
+                return MaskedLMOutput(loss=hidden.sum() * 0.0)
+            logits = self.cls(hidden[scored])
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels[scored])
+            return MaskedLMOutput(loss=loss)
+
+    return MaskedPositionsMLM
+
+
+def _plain_mlm(model: Any) -> Any:
+    """The same weights as a plain ``BertForMaskedLM`` (what checkpoints name)."""
+    from transformers import BertForMaskedLM
+
+    if type(model) is BertForMaskedLM:
+        return model
+    plain = BertForMaskedLM(model.config)
+    plain.load_state_dict(model.state_dict())
+    return plain
 
 
 def _mlm_metrics(pred: Any) -> dict[str, float]:
@@ -221,7 +276,7 @@ def pretrain(
     opts = options or TrainOptions()
     tok = tokenizer_for(tokenization, k)
     window = tok.stride * (max_tokens - 1) + tok.k
-    genome = Genome.open(genome_path)
+    genome = Genome.open(genome_path, sha256=True)
     train_ranges, eval_ranges = _record_ranges(genome, eval_records, eval_fraction)
     train = sample_windows(genome, n_train, window, seed=opts.seed, ranges=train_ranges)
     held = sample_windows(genome, n_eval, window, seed=opts.seed + 1, ranges=eval_ranges)
@@ -279,7 +334,8 @@ def pretrain(
                 tokenization,
                 max_tokens + 2,
                 {
-                    "genome": os.path.abspath(os.fspath(genome_path)),
+                    # Name and checksum identify the input without this machine's paths.
+                    "genome": {"name": Path(genome_path).name, "sha256": genome.sha256},
                     "tokenization": tokenization,
                     "k": tok.k,
                     "stride": tok.stride,
@@ -313,9 +369,33 @@ def _save_final(
 ) -> None:
     """Save the best model into a temporary folder, then move its files into ``out``."""
     with staged_files(out) as tmp:
-        trainer.model.save_pretrained(tmp)
+        _plain_mlm(trainer.model).save_pretrained(tmp)
         save_tokenizer_files(tmp, tok, tokenization, positions)
         write_json(
             tmp / "history.json",
             {"params": params, "final_eval": final, "log_history": trainer.state.log_history},
         )
+
+
+CURVE_QUANTITIES = ("loss", "eval_loss", "eval_mlm_accuracy")
+
+
+def history_curve(history: dict[str, Any]) -> pl.DataFrame:
+    """The training curve in a ``history.json`` written by :func:`pretrain`.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``step`` (int), ``quantity`` (``loss``, ``eval_loss`` or
+        ``eval_mlm_accuracy``) and ``value`` (float), one row per logged point, in step
+        order. The evaluation repeated after training (of the best checkpoint) is not part
+        of the curve.
+    """
+    rows: list[tuple[int, str, float]] = []
+    for entry in history.get("log_history", []):
+        if "train_runtime" in entry:
+            break
+        rows += [(int(entry["step"]), q, float(entry[q])) for q in CURVE_QUANTITIES if q in entry]
+    return pl.DataFrame(
+        rows, schema={"step": pl.Int64, "quantity": pl.String, "value": pl.Float64}, orient="row"
+    )
