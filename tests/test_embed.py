@@ -177,6 +177,22 @@ def test_kmer_similarity_of_one_hot_embeddings_follows_hamming() -> None:
     assert table.filter(pl.col("relation") == "reverse_complement_pairs")["n"][0] == 64
 
 
+def test_kmer_similarity_of_nucleotides_leaves_out_constant_relations() -> None:
+    import warnings
+
+    emb = np.random.default_rng(2).normal(size=(4, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = kmer_similarity(emb, n_pairs=500, seed=0)
+    # Distinct 1-mers always differ in their one base and share no prefix or suffix.
+    assert set(table["relation"]) == {
+        "gc_difference",
+        "reverse_complement_pairs",
+        "random_pairs",
+    }
+    assert table["value"].is_finite().all()
+
+
 def test_projection_and_colourings() -> None:
     emb = np.random.default_rng(0).normal(size=(64, 8))
     xy = project(emb)

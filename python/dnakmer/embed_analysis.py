@@ -68,7 +68,8 @@ def kmer_similarity(
     polars.DataFrame
         Columns ``relation``, ``statistic``, ``value``, ``n``: Spearman correlation of
         cosine with Hamming distance, shared prefix and suffix length, absolute GC
-        difference and absolute log-frequency difference; mean cosine of
+        difference and absolute log-frequency difference (each left out where it is the
+        same for every pair, as Hamming distance for k = 1); mean cosine of
         reverse-complement pairs and of random pairs.
     """
     from scipy.stats import spearmanr
@@ -97,6 +98,10 @@ def kmer_similarity(
         relations["log_frequency_difference"] = np.abs(logf[i] - logf[j])
     rows: list[dict[str, Any]] = []
     for name, values in relations.items():
+        if np.ptp(values) == 0:
+            # Constant for every pair (e.g. Hamming distance of distinct 1-mers): no
+            # rank correlation exists.
+            continue
         rho = spearmanr(cos, values).statistic
         rows.append({"relation": name, "statistic": "spearman", "value": float(rho), "n": n_pairs})
     rc = _rc_index(table)
