@@ -198,6 +198,7 @@ app.command("pretrain")(cli_train.pretrain_command)
 app.add_typer(cli_train.finetune_app, name="finetune")
 app.add_typer(tasks_app, name="tasks")
 app.command("interrogate")(cli_interrogate.interrogate_command)
+app.command("demo")(cli_interrogate.demo_command)
 
 
 def main(argv: list[str] | None = None) -> None:

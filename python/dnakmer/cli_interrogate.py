@@ -106,3 +106,41 @@ def interrogate_command(
         quiet=quiet,
     )  # fmt: skip
     _print_outcome(result)
+
+
+def demo_command(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder; re-running resumes it.")
+    ] = Path("dnakmer-demo"),
+    retrain: Annotated[
+        Path | None,
+        typer.Option(
+            "--retrain",
+            help="Instead of the demo: re-run the recorded pretraining commands of the "
+            "shipped models into this folder and compare their training curves.",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="With --retrain: commands run at once.")
+    ] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Run the whole study offline on the E. coli genome shipped with dnakmer, for three
+    tiny models shipped with it (pretrained at an equal budget on that genome: overlapping
+    6-mers as DNABERT, non-overlapping 6-mers, single nucleotides), and print where the
+    report is."""
+    from dnakmer import demo
+
+    if retrain is not None:
+        check = demo.retrain(retrain, jobs=jobs, quiet=quiet)
+        typer.echo(check.table.write_csv(), nl=False)
+        if not check.reproduced:
+            typer.secho(
+                f"training curves differ from the shipped ones by more than {check.tolerance}",
+                fg="red",
+                err=True,
+            )
+            raise typer.Exit(1)
+        typer.echo(f"training curves reproduced (within {check.tolerance}); models in {retrain}/")
+        return
+    _print_outcome(demo.run_demo(out, quiet=quiet))

@@ -1,0 +1,220 @@
+"""The offline demo: the shipped genome and models, the commands recorded for them, the
+whole study in one command with its report in a real browser, and re-running the
+recorded pretraining."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from browser import chromium, inspect_page
+from dnakmer.data import demo_genome, demo_models_dir
+
+pytest.importorskip("torch")
+
+from dnakmer.demo import (
+    DEMO_KS,
+    DEMO_MODELS,
+    compare_curves,
+    demo_models,
+    recorded_commands,
+    retrain,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_FILES = {
+    "config.json",
+    "model.safetensors",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "dnakmer.json",
+    "history.json",
+}
+
+
+def _options(args: list[str]) -> dict[str, str]:
+    """``--name value`` pairs of a recorded command."""
+    return {a[2:]: args[i + 1] for i, a in enumerate(args) if a.startswith("--")}
+
+
+def test_shipped_models_are_what_their_recorded_commands_make() -> None:
+    commands = recorded_commands()
+    genome_sha = hashlib.sha256(demo_genome().read_bytes()).hexdigest()
+    budgets = set()
+    for name, folder in zip(DEMO_MODELS, demo_models(), strict=True):
+        args = commands[name]
+        assert args[:2] == ["pretrain", "$GENOME"]
+        opt = _options(args)
+        history = json.loads((folder / "history.json").read_text())
+        params = history["params"]
+        assert params["genome"] == {"name": demo_genome().name, "sha256": genome_sha}
+        assert params["tokenization"] == opt["tokenization"]
+        assert params["k"] == int(opt.get("k", "1"))
+        assert params["max_tokens"] == int(opt["max-tokens"])
+        assert params["n_train"] == int(opt["n-train"])
+        assert params["n_eval"] == int(opt["n-eval"])
+        o = params["options"]
+        assert o["max_steps"] == int(opt["max-steps"])
+        assert o["batch_size"] == int(opt["batch-size"])
+        assert o["learning_rate"] == float(opt["lr"])
+        assert o["eval_every"] == int(opt["eval-every"])
+        assert o["seed"] == int(opt["seed"])
+        assert params["shape"] == {
+            "hidden": 64,
+            "layers": 2,
+            "heads": 2,
+            "intermediate": 256,
+            "dropout": 0.1,
+        }
+        # The curve was logged to the end and the shipped weights are the best evaluation.
+        steps = [e["step"] for e in history["log_history"] if "eval_loss" in e]
+        assert steps[-2] == o["max_steps"]
+        best = min(e["eval_loss"] for e in history["log_history"] if "eval_loss" in e)
+        assert history["final_eval"]["eval_loss"] == pytest.approx(best)
+        budgets.add(
+            tuple(opt[key] for key in ("max-tokens", "max-steps", "batch-size", "lr", "seed"))
+        )
+    assert len(budgets) == 1, "the three models must share one budget"
+
+
+def test_shipped_models_load_with_their_tokenizers() -> None:
+    from dnakmer.models import load
+
+    expected = {"overlapping-6mer": (6, 1), "nonoverlapping-6mer": (6, 6), "nucleotide": (1, 1)}
+    for name, folder in zip(DEMO_MODELS, demo_models(), strict=True):
+        loaded = load(folder, device="cpu")
+        assert (loaded.tokenizer.k, loaded.tokenizer.stride) == expected[name]
+        assert loaded.has_mlm_head
+        assert {p.name for p in folder.iterdir()} == MODEL_FILES
+
+
+def test_package_data_is_small_and_in_the_wheel() -> None:
+    data = demo_models_dir().parent
+    files = [p for p in data.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert sum(p.stat().st_size for p in files) <= 20 * 2**20
+    assert demo_genome() in files and (demo_models_dir() / "COMMANDS.md") in files
+    # Every data file is matched by one of maturin's include patterns.
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    includes = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["maturin"]["include"]
+    included = {p.resolve() for inc in includes for p in ROOT.glob(inc["path"]) if p.is_file()}
+    assert all("wheel" in inc["format"] for inc in includes)
+    missing = [str(p) for p in files if p.resolve() not in included]
+    assert missing == []
+
+
+def test_commands_file_is_runnable_shell() -> None:
+    text = (demo_models_dir() / "COMMANDS.md").read_text()
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert lines[0].startswith("GENOME=$(python -c ")
+    assert [shlex.split(line)[3] for line in lines[1:]] == [
+        "--out",
+        "--out",
+        "--out",
+    ]
+    assert len(lines) == 1 + len(DEMO_MODELS)
+
+
+def test_curve_comparison_finds_differences() -> None:
+    shipped = json.loads((demo_models()[2] / "history.json").read_text())
+    same = compare_curves(shipped, shipped)
+    assert all(r["max_abs_diff"] == 0.0 and r["points"] > 0 for r in same)
+    changed = json.loads(json.dumps(shipped))
+    entry = next(e for e in changed["log_history"] if "eval_loss" in e)
+    entry["eval_loss"] += 0.5
+    rows = {r["quantity"]: r for r in compare_curves(shipped, changed)}
+    assert rows["eval_loss"]["max_abs_diff"] == pytest.approx(0.5)
+    assert rows["loss"]["max_abs_diff"] == 0.0
+    truncated = json.loads(json.dumps(shipped))
+    truncated["log_history"] = truncated["log_history"][:2]
+    rows = {r["quantity"]: r for r in compare_curves(shipped, truncated)}
+    assert rows["eval_loss"]["missing_steps"] > 0 and rows["eval_loss"]["max_abs_diff"] > 1e9
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    from typer.testing import CliRunner
+
+    from dnakmer.cli import app
+
+    out = tmp_path_factory.mktemp("demo") / "run"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_demo_runs_every_stage_and_prints_the_report(demo_run: tuple[Path, str]) -> None:
+    out, output = demo_run
+    # genome, 3 x mask, 3 x embed, datasets, baselines, 3 x finetune
+    assert "stages run: 12, skipped (done earlier): 0" in output
+    assert f"report:  {out / 'report.html'}" in output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["parameters"]["ks"] == list(DEMO_KS)
+    assert list(manifest["models"]) == list(DEMO_MODELS)
+    assert manifest["genome"]["sha256"] == hashlib.sha256(demo_genome().read_bytes()).hexdigest()
+
+
+def test_demo_findings(demo_run: tuple[Path, str]) -> None:
+    out, output = demo_run
+    findings = json.loads((out / "findings.json").read_text())
+    mask = findings["masked_tokens"]
+    over = mask["overlapping-6mer"]
+    assert over["status"] == "ok" and over["scheme"] == "dnabert"
+    assert "do not overlap" in mask["nonoverlapping-6mer"]["reason"]
+    assert mask["nucleotide"]["status"] == "skipped"
+    assert f"the neighbour rule alone reaches {over['rule_top1']:.4f}" in output
+    for name in DEMO_MODELS:
+        rows = findings["next_kmer"][name]
+        assert [r["k"] for r in rows] == list(DEMO_KS)
+        for r in rows:
+            assert 0.0 <= r["pretrained"] <= 1.0 and r["uniform"] == pytest.approx(4.0 ** -r["k"])
+    emb = findings["embeddings"]["overlapping-6mer"]
+    assert emb["hamming_spearman"] is not None
+
+
+def test_demo_report_shows_the_pretraining(demo_run: tuple[Path, str]) -> None:
+    import polars as pl
+
+    out, _ = demo_run
+    table = pl.read_parquet(out / "tables" / "pretraining.parquet")
+    assert table["model"].to_list() == list(DEMO_MODELS)
+    for row, folder in zip(table.iter_rows(named=True), demo_models(), strict=True):
+        final = json.loads((folder / "history.json").read_text())["final_eval"]
+        assert row["eval_loss"] == pytest.approx(final["eval_loss"])
+        assert row["eval_mlm_accuracy"] == pytest.approx(final["eval_mlm_accuracy"])
+    curves = pl.read_parquet(out / "tables" / "pretraining_curves.parquet")
+    assert set(curves["quantity"]) == {"loss", "eval_loss", "eval_mlm_accuracy"}
+    assert (out / "tables" / "pretraining_curves.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed")
+def test_demo_report_renders_in_chromium(demo_run: tuple[Path, str]) -> None:
+    out, _ = demo_run
+    page = inspect_page(out / "report.html")
+    assert page["title"] == "dnakmer interrogate"
+    alts = [img["alt"] for img in page["images"]]
+    assert "Pretraining curves" in alts
+    assert all(img["complete"] and img["naturalWidth"] > 0 for img in page["images"])
+    assert page["tables"] >= 6
+    assert page["errors"] == [] and page["console_errors"] == []
+
+
+def test_rerun_demo_skips_every_stage(demo_run: tuple[Path, str]) -> None:
+    from typer.testing import CliRunner
+
+    from dnakmer.cli import app
+
+    out, _ = demo_run
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "stages run: 0, skipped (done earlier): 12" in result.output
+
+
+def test_recorded_commands_reproduce_the_training_curves(tmp_path: Path) -> None:
+    check = retrain(tmp_path, jobs=2, quiet=True)
+    assert check.table.height == 3 * len(DEMO_MODELS)
+    assert check.reproduced, check.table
