@@ -8,6 +8,7 @@ nothing is shared between them except files).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,11 @@ def mask_skip_reason(loaded: LoadedModel) -> str | None:
     """Why the neighbour-rule analysis does not apply to a model, or None if it does."""
     if not loaded.is_kmer:
         return "not a k-mer model"
+    if loaded.tokenizer.k == 1:
+        return (
+            "single-nucleotide tokens share no bases with their neighbours, so the "
+            "neighbour rule does not apply"
+        )
     if loaded.tokenizer.stride != 1:
         return (
             f"k-mers do not overlap (stride {loaded.tokenizer.stride}): a masked token has "
@@ -84,6 +90,7 @@ class Run:
         self.params = params
         self.budget = budget
         self.quiet = quiet
+        self.note: Callable[[str], None] = lambda text: None
 
     def _load(self, label: str) -> LoadedModel:
         from dnakmer.models import load
@@ -177,8 +184,9 @@ class Run:
             self.dataset_dirs(),
             folder,
             seeds=self.params["seeds"],
-            options=self.budget.train_options(self.quiet),
+            options=self.budget.train_options(quiet=True),
             resume=True,
+            on_run=lambda done, total, what: self.note(f"{what} ({done + 1}/{total})"),
         )
         base = pl.read_parquet(self.out / "baselines" / "baselines.parquet")
         write_comparison(comparison_table(runs, base, label), runs, folder)

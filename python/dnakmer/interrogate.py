@@ -306,6 +306,7 @@ class _Stages:
             TimeElapsedColumn(),
             disable=quiet,
         )
+        self._current: tuple[Any, str] | None = None
 
     def run(self, name: str, body: Callable[[Path], Any]) -> Path:
         folder = self.out / name
@@ -314,14 +315,22 @@ class _Stages:
             self.progress.add_task(f"{name} (done earlier)", total=1, completed=1)
             return folder
         task = self.progress.add_task(name, total=1)
+        self._current = (task, name)
         folder.mkdir(parents=True, exist_ok=True)
         body(folder)
+        self.progress.update(task, description=name)
         when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         with atomic_open(folder / STAGE_MARKER) as f:
             f.write(when + "\n")
         self.progress.update(task, completed=1)
         self.status[name] = "ran"
         return folder
+
+    def note(self, text: str) -> None:
+        """Show what the running stage is doing now, after its name."""
+        if self._current is not None:
+            task, name = self._current
+            self.progress.update(task, description=f"{name}: {text}")
 
     @contextmanager
     def shown(self) -> Iterator[_Stages]:
@@ -418,7 +427,10 @@ def interrogate(
     }
     write_json(out / "manifest.json", manifest)
     run = stages.Run(out, g, dict(zip(labels, model_paths, strict=True)), params, budget, quiet)
-    with _Stages(out, quiet).shown() as st, quiet_transformers(quiet, errors_only=True):
+    # The stage display is the progress shown; training bars and library warnings would
+    # break it up, so they stay off either way.
+    with _Stages(out, quiet).shown() as st, quiet_transformers(True, errors_only=True):
+        run.note = st.note
         st.run("genome", run.genome_stats)
         for label in labels:
             st.run(f"mask/{label}", functools.partial(run.mask, label))

@@ -4,7 +4,7 @@ seeds, pretrained and random-init, and put the results next to the baselines."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +32,13 @@ def benchmark_model(
     options: TrainOptions | None = None,
     freeze_encoder: bool = False,
     resume: bool = False,
+    on_run: Callable[[int, int, str], None] | None = None,
 ) -> pl.DataFrame:
     """Fine-tune ``model_dir`` on every next-k-mer dataset, for each init and seed.
 
     Runs go to ``out_dir/k{K}/{init}/seed{S}``; with ``resume``, finished runs are kept
-    and an interrupted one continues from its last complete checkpoint.
+    and an interrupted one continues from its last complete checkpoint. ``on_run`` is
+    called before each run with (runs done, runs in all, ``"k=K init seed S"``).
 
     Returns
     -------
@@ -49,11 +51,14 @@ def benchmark_model(
     tok = model_tokenizer(model_dir)
     base = options or TrainOptions()
     rows = []
+    total = len(data_dirs) * len(inits) * len(seeds)
     for data_dir in data_dirs:
         k = NextKmerDataset.load(data_dir).k
         data = data_from_dataset(data_dir, tok)
         for init in inits:
             for seed in seeds:
+                if on_run is not None:
+                    on_run(len(rows), total, f"k={k} {init} seed {seed}")
                 run = _run_dir(out, k, init, seed)
                 if resume and (run / "results.json").exists():
                     metrics = load_results(run)["metrics"]
