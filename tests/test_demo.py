@@ -171,9 +171,20 @@ def test_demo_findings(demo_run: tuple[Path, str]) -> None:
         rows = findings["next_kmer"][name]
         assert [r["k"] for r in rows] == list(DEMO_KS)
         for r in rows:
-            assert 0.0 <= r["pretrained"] <= 1.0 and r["uniform"] == pytest.approx(4.0 ** -r["k"])
-    emb = findings["embeddings"]["overlapping-6mer"]
-    assert emb["hamming_spearman"] is not None
+            # Uniform guessing on 1,000 test windows: within 4 standard errors of 4^-k.
+            chance = 4.0 ** -r["k"]
+            assert abs(r["uniform"] - chance) < 4 * (chance * (1 - chance) / 1000) ** 0.5
+            # Fine-tuned models learn at least the class prior; the best Markov chain
+            # (orders 0-8 on 4,000 windows) beats the prior.
+            assert r["pretrained"] >= r["prior"] - 0.01 and r["random_init"] >= r["prior"] - 0.01
+            assert r["best_markov"] > r["prior"]
+    # Trained for 500 CPU steps, the overlapping model has not learnt to read a masked
+    # 6-mer off its neighbours: far below the rule, which reads all but one base.
+    assert over["model_top1"] < 0.05 < 0.3 < over["rule_top1"]
+    emb = findings["embeddings"]
+    assert emb["overlapping-6mer"]["hamming_spearman"] is not None
+    # A nucleotide model's layer-2 states carry the token's own base.
+    assert emb["nucleotide"]["probe_own_accuracy"] > 0.95
 
 
 def test_demo_report_shows_the_pretraining(demo_run: tuple[Path, str]) -> None:
