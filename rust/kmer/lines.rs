@@ -68,6 +68,48 @@ fn copy_lanes(dst: &mut [u8], src: &[u8]) {
     dst[n - LANE..].copy_from_slice(&src[n - LANE..]);
 }
 
+/// Check that `src` holds only A/C/G/T while copying it into the equally long `dst`,
+/// one load per lane for both jobs; `dst` is written even when the check fails.
+#[inline(always)]
+fn check_copy(dst: &mut [u8], src: &[u8]) -> bool {
+    let n = src.len();
+    if n < LANE {
+        dst.copy_from_slice(src);
+        return only_acgt(src);
+    }
+    let mut bad = [0u8; LANE];
+    let last = n - LANE;
+    let mut start = 0;
+    loop {
+        let at = start.min(last);
+        if let (Some(d), Some(lane)) = (
+            dst[at..].first_chunk_mut::<LANE>(),
+            src[at..].first_chunk::<LANE>(),
+        ) {
+            for (flag, &b) in bad.iter_mut().zip(lane) {
+                *flag |= u8::from(!Text::is_base(b));
+            }
+            *d = *lane;
+        }
+        if at == last {
+            break;
+        }
+        start += LANE;
+    }
+    bad.iter().fold(0, |acc, &flag| acc | flag) == 0
+}
+
+/// What [`LineJoiner::push_lines`] took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Taken {
+    /// Bytes of the text, line ends included.
+    pub bytes: usize,
+    /// Whole lines.
+    pub lines: u64,
+    /// `[UNK]` ids appended to the output.
+    pub n_unk: u64,
+}
+
 /// Joins FASTA sequence lines that hold only A/C/G/T, so the block encoder sees runs
 /// of tens of kilobases instead of one 60-column line at a time. A line with anything
 /// else (N, IUPAC codes, whitespace, a bad byte) first encodes what was joined, then
@@ -112,6 +154,87 @@ impl LineJoiner {
         }
         let n_unk = self.finish(tok, state, out);
         Ok(n_unk + tok.push_text_counting(state, chunk, out)?)
+    }
+
+    /// Take whole lines from the start of `text`, which begins a sequence line, while
+    /// they hold only A/C/G/T (either case) and end with `\n` or `\r\n`: each is
+    /// checked and copied in one pass, with no call per line. FASTA wraps a record at
+    /// one width, so after the first line the next line end is looked for where that
+    /// width puts it; the first line that differs (a record's short last line, a
+    /// header, an N, a partial line at the end of `text`) stops the run, and is left
+    /// to the caller's line-by-line path. Lines of [`JOIN_DIRECT`] bases or more are
+    /// left to it too.
+    pub fn push_lines<T: TokenId>(
+        &mut self,
+        tok: &Tokenizer,
+        state: &mut Rolling,
+        text: &[u8],
+        out: &mut Vec<T>,
+    ) -> Taken {
+        let mut taken = Taken::default();
+        loop {
+            let rest = &text[taken.bytes..];
+            #[cfg(target_arch = "x86_64")]
+            let (bytes, lines) = if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                unsafe { self.take_lines_avx2(rest) }
+            } else {
+                self.take_lines(rest)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let (bytes, lines) = self.take_lines(rest);
+            taken.bytes += bytes;
+            taken.lines += lines;
+            if self.filled < JOIN_BASES {
+                return taken;
+            }
+            taken.n_unk += self.finish(tok, state, out);
+        }
+    }
+
+    /// Copy whole A/C/G/T lines from the start of `text` into the joined buffer until
+    /// it holds [`JOIN_BASES`] bases or a line does not fit the pattern; returns the
+    /// bytes and lines taken.
+    #[inline(always)]
+    fn take_lines(&mut self, text: &[u8]) -> (usize, u64) {
+        let Some(first_end) = memchr::memchr(b'\n', &text[..text.len().min(JOIN_DIRECT)]) else {
+            return (0, 0);
+        };
+        // Width of the line and length of its end (`\n` or `\r\n`).
+        let (width, eol) = match first_end.checked_sub(1) {
+            Some(cr) if text[cr] == b'\r' => (cr, 2),
+            _ => (first_end, 1),
+        };
+        if width == 0 {
+            return (0, 0);
+        }
+        let step = width + eol;
+        let (mut pos, mut lines) = (0, 0);
+        while self.filled < JOIN_BASES {
+            let Some(line) = text.get(pos..pos + step) else {
+                break;
+            };
+            let (bases, end) = line.split_at(width);
+            let ends_line = if eol == 1 {
+                end[0] == b'\n'
+            } else {
+                end == b"\r\n"
+            };
+            let dst = &mut self.joined[self.filled..self.filled + width];
+            if !ends_line || !check_copy(dst, bases) {
+                break;
+            }
+            self.filled += width;
+            pos += step;
+            lines += 1;
+        }
+        (pos, lines)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn take_lines_avx2(&mut self, text: &[u8]) -> (usize, u64) {
+        self.take_lines(text)
     }
 
     /// Append `bases` if it is a short run of A/C/G/T only; returns whether it was.
