@@ -197,6 +197,16 @@ impl LineJoiner {
     /// bytes and lines taken.
     #[inline(always)]
     fn take_lines(&mut self, text: &[u8]) -> (usize, u64) {
+        self.take_lines_with(text, check_copy)
+    }
+
+    /// [`LineJoiner::take_lines`] with the given check-and-copy of a line's bases.
+    #[inline(always)]
+    fn take_lines_with(
+        &mut self,
+        text: &[u8],
+        check_copy: impl Fn(&mut [u8], &[u8]) -> bool,
+    ) -> (usize, u64) {
         let Some(first_end) = memchr::memchr(b'\n', &text[..text.len().min(JOIN_DIRECT)]) else {
             return (0, 0);
         };
@@ -234,7 +244,13 @@ impl LineJoiner {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn take_lines_avx2(&mut self, text: &[u8]) -> (usize, u64) {
-        self.take_lines(text)
+        self.take_lines_with(text, |dst, bases| {
+            if bases.len() >= 32 {
+                super::x86::check_copy(dst, bases)
+            } else {
+                check_copy(dst, bases)
+            }
+        })
     }
 
     /// Append `bases` if it is a short run of A/C/G/T only; returns whether it was.

@@ -171,6 +171,46 @@ fn padded_step<const K: usize>(
     ok
 }
 
+/// Whether `src` (at least 32 bytes) holds only A/C/G/T in either case, checked while
+/// it is copied into the equally long `dst` 32 bytes at a time, the last 32 bytes
+/// overlapping the ones before; `dst` is written even when the check fails.
+///
+/// # Panics
+/// If `src` is shorter than 32 bytes or `dst` is shorter than `src`.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) fn check_copy(dst: &mut [u8], src: &[u8]) -> bool {
+    let n = src.len();
+    assert!(n >= STEP && dst.len() >= n);
+    let letters = load(&LETTERS);
+    let case = _mm256_set1_epi8(i8::from_ne_bytes([0xDF]));
+    let mut ok = _mm256_set1_epi8(-1);
+    let mut at = 0;
+    loop {
+        let at_most = at.min(n - STEP);
+        let (Some(from), Some(to)) = (
+            src[at_most..].first_chunk::<STEP>(),
+            dst[at_most..].first_chunk_mut::<STEP>(),
+        ) else {
+            unreachable!("at_most + STEP <= n");
+        };
+        let text = load(from);
+        let same = _mm256_cmpeq_epi8(
+            _mm256_and_si256(text, case),
+            _mm256_shuffle_epi8(letters, text),
+        );
+        ok = _mm256_and_si256(ok, same);
+        // SAFETY: `to` is 32 writable bytes; unaligned stores have no alignment
+        // requirement.
+        unsafe { _mm256_storeu_si256(to.as_mut_ptr().cast(), text) };
+        if at_most + STEP == n {
+            break;
+        }
+        at += STEP;
+    }
+    _mm256_movemask_epi8(ok) == -1
+}
+
 /// Ids of the k-mers ending at each byte of `block` (any length), given `context`, the
 /// `K - 1` bases before it as text, written to `dst[..block.len()]`: every element of
 /// it is initialised. Returns whether every byte of `block` is A/C/G/T (either case);
@@ -212,7 +252,7 @@ pub(super) fn block_ids<const K: usize>(
 
 #[cfg(test)]
 mod tests {
-    use super::block_ids;
+    use super::{block_ids, check_copy};
     use std::mem::MaybeUninit;
 
     /// Id of each k-mer ending in `block`, straight from the definition.
@@ -295,6 +335,29 @@ mod tests {
                 block[at] = byte;
                 let (ok, _) = run::<6>(b"GATTA", &block, 5);
                 assert_eq!(ok, base, "byte {byte:#04x} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn check_copy_copies_and_checks_every_byte() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut seed = 99;
+        for n in 32..=100 {
+            let src = random_bases(&mut seed, n);
+            let mut dst = vec![0u8; n];
+            // SAFETY: the CPU has AVX2, checked above.
+            assert!(unsafe { check_copy(&mut dst, &src) });
+            assert_eq!(dst, src);
+            for byte in 0..=255u8 {
+                let mut bad = src.clone();
+                bad[(usize::from(byte) * 7) % n] = byte;
+                // SAFETY: as above.
+                let ok = unsafe { check_copy(&mut dst, &bad) };
+                assert_eq!(ok, b"ACGTacgt".contains(&byte), "n={n} byte {byte:#04x}");
+                assert_eq!(dst, bad);
             }
         }
     }
