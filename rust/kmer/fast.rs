@@ -29,6 +29,8 @@ const BLOCK: usize = 1024;
 /// the per-base loop up to its last non-base.
 #[cfg(target_arch = "x86_64")]
 const X86_BLOCK: usize = 4096;
+/// Fewest bases before a non-base in a block worth another call of the block path.
+const MIN_BLOCK: usize = 64;
 /// Room for the `k - 1` bases of context before a block (k <= 8).
 const CONTEXT: usize = 8;
 
@@ -38,6 +40,9 @@ pub(super) trait Alphabet {
     const TEXT: bool;
     /// Whether `b` is A/C/G/T.
     fn is_base(b: u8) -> bool;
+    /// Whether `b` marks an unknown base the usual way (N or n, code 4), so that a run
+    /// of them (an assembly gap) can be skipped in one step.
+    fn is_gap(b: u8) -> bool;
     /// Code (A=0, T=1, C=2, G=3) of a byte for which [`Alphabet::is_base`] holds.
     fn code(b: u8) -> u8;
 }
@@ -54,6 +59,11 @@ impl Alphabet for Text {
         // Non-short-circuit comparisons: four vector compares, no bit-test branches.
         let upper = b & 0xDF;
         (upper == b'A') | (upper == b'C') | (upper == b'G') | (upper == b'T')
+    }
+
+    #[inline(always)]
+    fn is_gap(b: u8) -> bool {
+        b | 0x20 == b'n'
     }
 
     /// Bits 1-2 of the ASCII letter give A=0, C=1, T=2, G=3 (either case); swapping
@@ -75,6 +85,11 @@ impl Alphabet for Codes {
     #[inline(always)]
     fn is_base(b: u8) -> bool {
         b < 4
+    }
+
+    #[inline(always)]
+    fn is_gap(b: u8) -> bool {
+        b == 4
     }
 
     #[inline(always)]
@@ -226,6 +241,21 @@ fn load_context<const K: usize>(id: u32, codes: &mut [u8; BLOCK + CONTEXT]) {
 }
 
 impl Rolling {
+    /// Take `n` bases that are not A/C/G/T at once, as [`Rolling::push`] would one by
+    /// one with stride 1: the k-mer restarts, and every position that ends a token
+    /// appends `[UNK]`. Returns how many it appended.
+    fn skip_gap<T: TokenId>(&mut self, n: usize, unk: u32, out: &mut Vec<T>) -> u64 {
+        debug_assert!(self.stride == 1 && self.next_emit > self.pos);
+        let end = self.pos + n as u64;
+        // Tokens end at next_emit, next_emit + 1, ... up to `end`.
+        let emitted = (end + 1).saturating_sub(self.next_emit);
+        self.run = 0;
+        self.pos = end;
+        self.next_emit += emitted;
+        out.resize(out.len() + emitted as usize, T::from_id(unk));
+        emitted
+    }
+
     /// [`Rolling::push`] for stride 1 and `k == K`, returning the number of `[UNK]`
     /// ids it appended. Blocks of A/C/G/T after the warm-up go to `block`, which gets
     /// the current k-mer index and whether the block follows the previous block
@@ -246,10 +276,28 @@ impl Rolling {
         let mut follows = false;
         let mut done = 0;
         while done < bytes.len() {
+            let gap = bytes[done..].iter().take_while(|&&b| A::is_gap(b)).count();
+            if gap > 0 {
+                n_unk += self.skip_gap(gap, lookup.unk, out);
+                follows = false;
+                done += gap;
+                continue;
+            }
             let end = if self.run == K as u64 {
                 let block = &bytes[done..(done + block_len).min(bytes.len())];
-                if let Some(id) = block_fn(self.id, follows, block, out) {
-                    let n = block.len();
+                let first_bad = || block.iter().position(|&b| !A::is_base(b)).unwrap_or(0);
+                let taken = block_fn(self.id, follows, block, out)
+                    .map(|id| (id, block.len()))
+                    .or_else(|| {
+                        // The bases before the block's first non-base can still take
+                        // the block path, unless they are too few to be worth it.
+                        let n = first_bad();
+                        (n >= MIN_BLOCK)
+                            .then(|| block_fn(self.id, follows, &block[..n], out))
+                            .flatten()
+                            .map(|id| (id, n))
+                    });
+                if let Some((id, n)) = taken {
                     self.id = id;
                     self.pos += n as u64;
                     self.next_emit += n as u64;
@@ -257,10 +305,16 @@ impl Rolling {
                     done += n;
                     continue;
                 }
-                // Up to the block's last non-base byte; the bases after it go back to
-                // the block path once the k-mer has refilled.
-                let last_bad = block.iter().rposition(|&b| !A::is_base(b)).unwrap_or(0);
-                done + last_bad + 1
+                let first = first_bad();
+                if first > 0 && A::is_gap(block[first]) {
+                    // Up to the gap, which the next round skips.
+                    done + first
+                } else {
+                    // Up to the block's last non-base byte; the bases after it go back
+                    // to the block path once the k-mer has refilled.
+                    let last_bad = block.iter().rposition(|&b| !A::is_base(b)).unwrap_or(0);
+                    done + last_bad + 1
+                }
             } else {
                 // Warm-up (record start, or after a non-base): just enough bases to
                 // fill a k-mer, so short sequences such as 512-token windows do not
