@@ -110,9 +110,9 @@ pub fn read_fasta<S: SeqSink>(
 }
 
 thread_local! {
-    /// The read buffer of the last read on this thread. A fresh 1 MiB buffer costs 256
-    /// page faults as the kernel first fills it, a tenth of the time of reading a
-    /// bacterial genome; keeping one per thread lets repeated reads skip that.
+    /// The read buffer of the last read on this thread. A fresh 1 MiB buffer is zeroed
+    /// (or page-faulted in) on every call, which took as long as the rest of the work
+    /// for a phage-sized file; keeping one per thread lets repeated reads skip that.
     static SPARE_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 

@@ -13,6 +13,9 @@
 //!
 //! On x86-64 the block loop is compiled twice, plain and for AVX2, and the variant is
 //! picked at run time, so a wheel built for generic x86-64 still uses wide vectors.
+//! For text and 16-bit ids of DNABERT's layout (DNABERT-4 to -7) the AVX2 block
+//! kernel of [`super::x86`] replaces the scratch arrays. Runs of `N` (assembly gaps)
+//! are taken in one step, as the per-base loop would take them one base at a time.
 
 // The block loop is compiled twice (plain and AVX2); its helpers must be inlined into
 // each copy to be vectorised with that copy's instruction set.

@@ -1,10 +1,13 @@
 //! Joining FASTA sequence lines for the block encoder of [`super::fast`].
 //!
-//! The FASTA reader hands sequence lines over one at a time (60-80 bases in most
-//! files), which is too short for the block encoder to pay off. Lines made only of
-//! A/C/G/T are checked and copied a fixed-size lane at a time into one buffer and
-//! encoded together; anything else is encoded at once, on its own, so errors are still
-//! reported while the reader is on the offending line.
+//! FASTA sequence lines hold 60-80 bases in most files, which is too short for the
+//! block encoder to pay off. Lines made only of A/C/G/T are checked and copied a
+//! fixed-size lane at a time into one buffer and encoded together; anything else is
+//! encoded at once, on its own, so errors are still reported while the reader is on
+//! the offending line. The reader offers the joiner whole runs of lines
+//! ([`LineJoiner::push_lines`], which finds each line end where the record's width
+//! puts it, with no call per line), and hands over the lines it declines one at a
+//! time ([`LineJoiner::push`]).
 
 // The lane loops are compiled twice (plain and AVX2); they must be inlined into each
 // copy to be vectorised with that copy's instruction set.
@@ -162,8 +165,7 @@ impl LineJoiner {
     /// one width, so after the first line the next line end is looked for where that
     /// width puts it; the first line that differs (a record's short last line, a
     /// header, an N, a partial line at the end of `text`) stops the run, and is left
-    /// to the caller's line-by-line path. Lines of [`JOIN_DIRECT`] bases or more are
-    /// left to it too.
+    /// to the caller's line-by-line path, as are lines of 4,096 bases or more.
     pub fn push_lines<T: TokenId>(
         &mut self,
         tok: &Tokenizer,
