@@ -303,3 +303,65 @@ impl LineJoiner {
         tok.push_text_counting(state, joined, out).unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LineJoiner;
+
+    /// Lines of A/C/G/T of one width, then lines that stop a run: a short line, an N,
+    /// a blank line, a header, a CR inside a line, a line without its end.
+    fn text(width: usize, eol: &[u8]) -> Vec<u8> {
+        let mut text = Vec::new();
+        let mut seed = 7u32;
+        for stop in [&b"ACG"[..], b"ACNGT", b"", b">chr2", b"AC\rGT", b"GATTACA"] {
+            for _ in 0..40 {
+                text.extend((0..width).map(|_| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    b"ACGTacgt"[(seed >> 16) as usize % 8]
+                }));
+                text.extend_from_slice(eol);
+            }
+            text.extend_from_slice(stop);
+            if stop != b"GATTACA" {
+                text.extend_from_slice(eol);
+            }
+        }
+        text
+    }
+
+    /// Every run of lines `take` takes from each line start of `text`, and the bases
+    /// it joined.
+    fn runs(take: impl Fn(&mut LineJoiner, &[u8]) -> (usize, u64), text: &[u8]) -> Vec<u8> {
+        let mut seen = Vec::new();
+        for start in 0..text.len() {
+            if start > 0 && text[start - 1] != b'\n' {
+                continue;
+            }
+            let mut joiner = LineJoiner::default();
+            let (bytes, lines) = take(&mut joiner, &text[start..]);
+            let newlines = text[start..start + bytes].iter().filter(|&&b| b == b'\n');
+            assert_eq!(newlines.count() as u64, lines);
+            assert!(bytes == 0 || text[start + bytes - 1] == b'\n');
+            seen.extend_from_slice(format!("{start}:{bytes}:{lines}:").as_bytes());
+            seen.extend_from_slice(&joiner.joined[..joiner.filled]);
+        }
+        seen
+    }
+
+    #[test]
+    fn lines_are_taken_alike_with_and_without_avx2() {
+        for width in [1, 31, 32, 33, 60, 61, 80, 4094] {
+            for eol in [&b"\n"[..], b"\r\n"] {
+                let text = text(width, eol);
+                let plain = runs(LineJoiner::take_lines, &text);
+                assert!(plain.len() > 40 * width, "width {width}: lines were taken");
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2, checked just above.
+                    let avx2 = runs(|j, t| unsafe { j.take_lines_avx2(t) }, &text);
+                    assert!(plain == avx2, "width {width}");
+                }
+            }
+        }
+    }
+}
