@@ -83,6 +83,10 @@ impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
     }
 
     fn lines(&mut self, text: &[u8]) -> (usize, u64) {
+        // At most half a flush of bases at a time, so that a streamed record's buffer
+        // (which holds less than a flush between calls) stays within the room
+        // reserved for it; the parser offers the rest in the next call.
+        let text = &text[..text.len().min(FLUSH_TOKENS / 2)];
         let taken = self
             .lines
             .push_lines(self.tok, &mut self.state, text, &mut self.buf);
@@ -388,15 +392,29 @@ pub fn tokenize_fasta_to_npy<T: TokenId>(
     progress: Option<Progress<'_>>,
 ) -> Result<(Vec<RecordFile>, ReadSummary)> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let width = tok.width();
-    let mut sink = TokenSink::<T, ToNpy> {
+    let mut sink = npy_sink::<T>(tok, out_dir);
+    match fasta::read_fasta(path, opts, &mut sink, progress) {
+        Ok(summary) => Ok((sink.emitter.files, summary)),
+        Err(e) => {
+            for f in &sink.emitter.files {
+                let _ = std::fs::remove_file(&f.file);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A sink that streams records to `.npy` files in `out_dir` through a buffer of
+/// bounded size.
+fn npy_sink<'t, T: TokenId>(tok: &'t Tokenizer, out_dir: &Path) -> TokenSink<'t, T, ToNpy> {
+    TokenSink {
         tok,
         state: tok.rolling(),
         buf: Vec::with_capacity(FLUSH_TOKENS * 2),
         n_unk: 0,
         emitter: ToNpy {
             out_dir: out_dir.to_path_buf(),
-            descr: width.descr(),
+            descr: tok.width().descr(),
             itemsize: std::mem::size_of::<T>(),
             writer: None,
             error: None,
@@ -407,15 +425,6 @@ pub fn tokenize_fasta_to_npy<T: TokenId>(
         reserve: 0,
         reserved: false,
         expect_large: false,
-    };
-    match fasta::read_fasta(path, opts, &mut sink, progress) {
-        Ok(summary) => Ok((sink.emitter.files, summary)),
-        Err(e) => {
-            for f in &sink.emitter.files {
-                let _ = std::fs::remove_file(&f.file);
-            }
-            Err(e)
-        }
     }
 }
 
@@ -668,5 +677,37 @@ mod tests {
         assert_eq!(buf, [1, 2, 3]);
         buf.push(4);
         assert_eq!(buf, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn streaming_buffer_never_outgrows_its_room() {
+        // 3 Mbp of joinable lines, then a record of one 1.5 Mbp line (read in 1 MiB
+        // pieces), both past a flush.
+        let mut rng = XorShift(5);
+        let tok = Tokenizer::dnabert(6, 1).expect("tok");
+        let joined: Vec<u8> = (0..3_000_000)
+            .map(|_| b"ACGT"[rng.below(4) as usize])
+            .collect();
+        let long: Vec<u8> = (0..1_500_000)
+            .map(|_| b"acgt"[rng.below(4) as usize])
+            .collect();
+        let mut text = fasta(&[("a".into(), joined.clone())], 60, b"\n", &mut rng);
+        text.extend_from_slice(b">b\n");
+        text.extend_from_slice(&long);
+        text.push(b'\n');
+        let f = write_temp(&text);
+        let dir = tempfile::tempdir().expect("dir");
+        let mut sink = npy_sink::<u16>(&tok, dir.path());
+        let room = sink.buf.capacity();
+        fasta::read_fasta(f.path(), ReadOptions::default(), &mut sink, None).expect("read");
+        assert_eq!(sink.buf.capacity(), room);
+        for (file, seq) in sink.emitter.files.iter().zip([&joined, &long]) {
+            let bytes = std::fs::read(&file.file).expect("npy");
+            let ids: Vec<u16> = bytes[128..]
+                .chunks_exact(2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .collect();
+            assert!(ids == reference_ids(seq, 6), "{}", file.name);
+        }
     }
 }
