@@ -40,6 +40,7 @@ const CONTEXT: usize = 8;
 /// The two inputs the encoder reads: sequence text and base codes.
 pub(super) trait Alphabet {
     /// Whether this is sequence text (A/C/G/T letters), not base codes.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     const TEXT: bool;
     /// Whether `b` is A/C/G/T.
     fn is_base(b: u8) -> bool;
