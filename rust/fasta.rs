@@ -2,6 +2,7 @@
 //! lines and hands sequence bytes to a [`SeqSink`] in arbitrary chunks (a line, or part
 //! of a very long line), so memory stays bounded whatever the line width.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
@@ -35,6 +36,14 @@ pub trait SeqSink {
     /// Sequence bytes of the current record: any chunking, may contain ignorable
     /// whitespace (see [`crate::alphabet::SKIP`]); rejects invalid bytes.
     fn bases(&mut self, chunk: &[u8]) -> std::result::Result<(), BadByte>;
+    /// Whole sequence lines of the current record at the start of `text` (which begins
+    /// a line), for sinks that can take many lines in one call: take as many as the
+    /// sink likes, none of them holding a byte it would reject, and return the bytes
+    /// taken (ending just after a `\n`) and the number of lines. The parser hands what
+    /// is left to [`SeqSink::bases`] line by line. By default nothing is taken.
+    fn lines(&mut self, _text: &[u8]) -> (usize, u64) {
+        (0, 0)
+    }
     /// The current record ends.
     fn end(&mut self) -> Result<()>;
 }
@@ -84,44 +93,11 @@ pub fn read_fasta<S: SeqSink>(
     std::thread::scope(|scope| {
         let mut src = source::open(scope, path, opts.threads, opts.sha256)?;
         let compression = src.compression;
-        let file_size = src.file_size();
         let mut parser = Parser::new(path, sink);
-        let mut report = progress;
-        let mut last_report = 0u64;
-        let mut buf = vec![0u8; BUF_SIZE];
-        let mut filled = 0usize;
-        loop {
-            let n = src.reader.read(&mut buf[filled..]).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    Error::Cancelled
-                } else {
-                    source::stream_error(path, compression, e)
-                }
-            })?;
-            let eof = n == 0;
-            filled += n;
-            let consumed = parser.feed(&buf[..filled], eof)?;
-            buf.copy_within(consumed..filled, 0);
-            filled -= consumed;
-            if filled == buf.len() {
-                // A header line longer than the buffer: grow up to the limit.
-                if buf.len() >= MAX_HEADER {
-                    return Err(parser.error("header line is longer than 1 MiB"));
-                }
-                buf.resize(buf.len() * 2, 0);
-            }
-            if let Some(cb) = report.as_mut() {
-                let done = src.state.bytes_read.load(Ordering::Relaxed);
-                if done - last_report >= PROGRESS_EVERY || eof {
-                    last_report = done;
-                    cb(done, file_size)?;
-                }
-            }
-            if eof {
-                break;
-            }
-        }
-        parser.finish()?;
+        let mut buf = take_buffer();
+        let parsed = parse_stream(&mut src, &mut parser, &mut buf, progress);
+        keep_buffer(buf);
+        parsed?;
         let source = src.info();
         drop(src);
         Ok(ReadSummary {
@@ -131,6 +107,77 @@ pub fn read_fasta<S: SeqSink>(
             lines: parser.line,
         })
     })
+}
+
+thread_local! {
+    /// The read buffer of the last read on this thread. A fresh 1 MiB buffer is zeroed
+    /// (or page-faulted in) on every call, which took as long as the rest of the work
+    /// for a phage-sized file; keeping one per thread lets repeated reads skip that.
+    static SPARE_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A [`BUF_SIZE`] read buffer: this thread's spare one, or a new one.
+fn take_buffer() -> Vec<u8> {
+    let buf = SPARE_BUFFER.take();
+    if buf.len() == BUF_SIZE {
+        buf
+    } else {
+        vec![0; BUF_SIZE]
+    }
+}
+
+/// Keep `buf` for the next read on this thread, unless it grew for a long header.
+fn keep_buffer(buf: Vec<u8>) {
+    if buf.len() == BUF_SIZE {
+        SPARE_BUFFER.set(buf);
+    }
+}
+
+/// Read the whole stream of `src` through `buf` into `parser`.
+fn parse_stream<S: SeqSink>(
+    src: &mut source::Source<'_>,
+    parser: &mut Parser<'_, S>,
+    buf: &mut Vec<u8>,
+    progress: Option<Progress<'_>>,
+) -> Result<()> {
+    let path = parser.path;
+    let compression = src.compression;
+    let file_size = src.file_size();
+    let mut report = progress;
+    let mut last_report = 0u64;
+    let mut filled = 0usize;
+    loop {
+        let n = src.reader.read(&mut buf[filled..]).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                Error::Cancelled
+            } else {
+                source::stream_error(path, compression, e)
+            }
+        })?;
+        let eof = n == 0;
+        filled += n;
+        let consumed = parser.feed(&buf[..filled], eof)?;
+        buf.copy_within(consumed..filled, 0);
+        filled -= consumed;
+        if filled == buf.len() {
+            // A header line longer than the buffer: grow up to the limit.
+            if buf.len() >= MAX_HEADER {
+                return Err(parser.error("header line is longer than 1 MiB"));
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+        if let Some(cb) = report.as_mut() {
+            let done = src.state.bytes_read.load(Ordering::Relaxed);
+            if done - last_report >= PROGRESS_EVERY || eof {
+                last_report = done;
+                cb(done, file_size)?;
+            }
+        }
+        if eof {
+            break;
+        }
+    }
+    parser.finish()
 }
 
 struct Parser<'a, S> {
@@ -207,6 +254,12 @@ impl<'a, S: SeqSink> Parser<'a, S> {
                                 self.line += 1;
                             }
                             pos += skip;
+                            continue;
+                        }
+                        let (taken, lines) = self.sink.lines(&buf[pos..]);
+                        if taken > 0 {
+                            pos += taken;
+                            self.line += lines;
                             continue;
                         }
                         self.at_line_start = false;
@@ -476,5 +529,25 @@ mod tests {
         text.splice(2..2, std::iter::repeat_n(b'y', 200));
         let err = parse(&text).err().expect("above the limit").to_string();
         assert!(err.contains("longer than 1 MiB"), "{err}");
+    }
+
+    #[test]
+    fn read_buffer_is_kept_per_thread() {
+        SPARE_BUFFER.take();
+        assert_eq!(parse(b">a\nACGT\n").expect("ok").records[0].2, b"ACGT");
+        let kept = SPARE_BUFFER.take();
+        assert_eq!(kept.len(), BUF_SIZE);
+        let at = kept.as_ptr() as usize;
+        SPARE_BUFFER.set(kept);
+        // The kept buffer is reused, stale bytes and all, with the same results.
+        assert_eq!(parse(b">b\nGG\n").expect("ok").records[0].2, b"GG");
+        let kept = SPARE_BUFFER.take();
+        assert_eq!(kept.as_ptr() as usize, at);
+        SPARE_BUFFER.set(kept);
+        // A failed read keeps it too.
+        let mut text = b">".to_vec();
+        text.extend(std::iter::repeat_n(b'x', BUF_SIZE + 10));
+        assert!(parse(&text).is_err());
+        assert_eq!(SPARE_BUFFER.take().len(), BUF_SIZE);
     }
 }

@@ -13,7 +13,9 @@ use crate::vocab::Vocab;
 
 mod fast;
 mod lines;
-pub use lines::LineJoiner;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+pub use lines::{LineJoiner, Taken};
 
 /// Unsigned integer type that token ids are written in.
 pub trait TokenId: Copy + Default + Send + Sync + 'static {

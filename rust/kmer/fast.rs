@@ -13,6 +13,9 @@
 //!
 //! On x86-64 the block loop is compiled twice, plain and for AVX2, and the variant is
 //! picked at run time, so a wheel built for generic x86-64 still uses wide vectors.
+//! For text and 16-bit ids of DNABERT's layout (DNABERT-4 to -7) the AVX2 block
+//! kernel of [`super::x86`] replaces the scratch arrays. Runs of `N` (assembly gaps)
+//! are taken in one step, as the per-base loop would take them one base at a time.
 
 // The block loop is compiled twice (plain and AVX2); its helpers must be inlined into
 // each copy to be vectorised with that copy's instruction set.
@@ -24,13 +27,26 @@ use crate::fasta::BadByte;
 /// Bases per block: big enough that per-block set-up is noise, small enough that
 /// the codes and indices of a block stay in L1.
 const BLOCK: usize = 1024;
+/// Bases per block of the AVX2 kernel, which needs no scratch arrays: a block costs
+/// one padded step at each end, and a block that holds a non-base is encoded again by
+/// the per-base loop up to its last non-base.
+#[cfg(target_arch = "x86_64")]
+const X86_BLOCK: usize = 4096;
+/// Fewest bases before a non-base in a block worth another call of the block path.
+const MIN_BLOCK: usize = 64;
 /// Room for the `k - 1` bases of context before a block (k <= 8).
 const CONTEXT: usize = 8;
 
 /// The two inputs the encoder reads: sequence text and base codes.
 pub(super) trait Alphabet {
+    /// Whether this is sequence text (A/C/G/T letters), not base codes.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    const TEXT: bool;
     /// Whether `b` is A/C/G/T.
     fn is_base(b: u8) -> bool;
+    /// Whether `b` marks an unknown base the usual way (N or n, code 4), so that a run
+    /// of them (an assembly gap) can be skipped in one step.
+    fn is_gap(b: u8) -> bool;
     /// Code (A=0, T=1, C=2, G=3) of a byte for which [`Alphabet::is_base`] holds.
     fn code(b: u8) -> u8;
 }
@@ -39,12 +55,19 @@ pub(super) trait Alphabet {
 pub(super) struct Text;
 
 impl Alphabet for Text {
+    const TEXT: bool = true;
+
     #[inline(always)]
     #[allow(clippy::needless_bitwise_bool)]
     fn is_base(b: u8) -> bool {
         // Non-short-circuit comparisons: four vector compares, no bit-test branches.
         let upper = b & 0xDF;
         (upper == b'A') | (upper == b'C') | (upper == b'G') | (upper == b'T')
+    }
+
+    #[inline(always)]
+    fn is_gap(b: u8) -> bool {
+        b | 0x20 == b'n'
     }
 
     /// Bits 1-2 of the ASCII letter give A=0, C=1, T=2, G=3 (either case); swapping
@@ -61,9 +84,16 @@ impl Alphabet for Text {
 pub(super) struct Codes;
 
 impl Alphabet for Codes {
+    const TEXT: bool = false;
+
     #[inline(always)]
     fn is_base(b: u8) -> bool {
         b < 4
+    }
+
+    #[inline(always)]
+    fn is_gap(b: u8) -> bool {
+        b == 4
     }
 
     #[inline(always)]
@@ -205,63 +235,97 @@ fn emit<T: TokenId>(indices: &[u16], map: IdMap<'_>, out: &mut Vec<T>) {
     }
 }
 
+/// Put the codes of the last `K - 1` bases (held in the k-mer index `id`) before a
+/// block.
+#[inline(always)]
+fn load_context<const K: usize>(id: u32, codes: &mut [u8; BLOCK + CONTEXT]) {
+    for (j, slot) in codes.iter_mut().enumerate().take(K - 1) {
+        *slot = ((id >> (2 * (K - 1 - j) - 2)) & 3) as u8;
+    }
+}
+
 impl Rolling {
-    /// Put the codes of the last `K - 1` bases (held in `self.id`) before a block.
-    #[inline(always)]
-    fn load_context<const K: usize>(&self, codes: &mut [u8; BLOCK + CONTEXT]) {
-        for (j, slot) in codes.iter_mut().enumerate().take(K - 1) {
-            *slot = ((self.id >> (2 * (K - 1 - j) - 2)) & 3) as u8;
-        }
+    /// Take `n` bases that are not A/C/G/T at once, as [`Rolling::push`] would one by
+    /// one with stride 1: the k-mer restarts, and every position that ends a token
+    /// appends `[UNK]`. Returns how many it appended.
+    fn skip_gap<T: TokenId>(&mut self, n: usize, unk: u32, out: &mut Vec<T>) -> u64 {
+        debug_assert!(self.stride == 1 && self.next_emit > self.pos);
+        let end = self.pos + n as u64;
+        // Tokens end at next_emit, next_emit + 1, ... up to `end`.
+        let emitted = (end + 1).saturating_sub(self.next_emit);
+        self.run = 0;
+        self.pos = end;
+        self.next_emit += emitted;
+        out.resize(out.len() + emitted as usize, T::from_id(unk));
+        emitted
     }
 
     /// [`Rolling::push`] for stride 1 and `k == K`, returning the number of `[UNK]`
-    /// ids it appended.
+    /// ids it appended. Blocks of A/C/G/T after the warm-up go to `block`, which gets
+    /// the current k-mer index and whether the block follows the previous block
+    /// directly, and appends the block's ids and returns the index of its last k-mer,
+    /// or returns `None` and appends nothing when a byte is not A/C/G/T.
     #[inline(always)]
-    fn push_blocks<A: Alphabet, T: TokenId, const K: usize>(
+    fn push_blocks_with<A: Alphabet, T: TokenId, const K: usize>(
         &mut self,
         bytes: &[u8],
         lookup: Lookup<'_>,
         out: &mut Vec<T>,
+        block_len: usize,
+        mut block_fn: impl FnMut(u32, bool, &[u8], &mut Vec<T>) -> Option<u32>,
     ) -> Result<u64, BadByte> {
         debug_assert!(self.stride == 1 && self.k == K as u64);
         out.reserve(bytes.len());
         let mut n_unk = 0u64;
-        let mut scratch = Scratch {
-            codes: [0; BLOCK + CONTEXT],
-            pairs: [0; BLOCK + CONTEXT],
-            quads: [0; BLOCK + CONTEXT],
-            indices: [0; BLOCK],
-        };
-        let mut context_valid = false;
+        let mut follows = false;
         let mut done = 0;
         while done < bytes.len() {
+            let gap = bytes[done..].iter().take_while(|&&b| A::is_gap(b)).count();
+            if gap > 0 {
+                n_unk += self.skip_gap(gap, lookup.unk, out);
+                follows = false;
+                done += gap;
+                continue;
+            }
             let end = if self.run == K as u64 {
-                let block = &bytes[done..(done + BLOCK).min(bytes.len())];
-                if !context_valid {
-                    self.load_context::<K>(&mut scratch.codes);
-                }
-                if block_indices::<A, K>(block, &mut scratch) {
-                    let n = block.len();
-                    emit(&scratch.indices[..n], lookup.map, out);
-                    self.id = u32::from(scratch.indices[n - 1]);
+                let block = &bytes[done..(done + block_len).min(bytes.len())];
+                let first_bad = || block.iter().position(|&b| !A::is_base(b)).unwrap_or(0);
+                let taken = block_fn(self.id, follows, block, out)
+                    .map(|id| (id, block.len()))
+                    .or_else(|| {
+                        // The bases before the block's first non-base can still take
+                        // the block path, unless they are too few to be worth it.
+                        let n = first_bad();
+                        (n >= MIN_BLOCK)
+                            .then(|| block_fn(self.id, follows, &block[..n], out))
+                            .flatten()
+                            .map(|id| (id, n))
+                    });
+                if let Some((id, n)) = taken {
+                    self.id = id;
                     self.pos += n as u64;
                     self.next_emit += n as u64;
-                    scratch.codes.copy_within(n..n + K - 1, 0);
-                    context_valid = true;
+                    follows = true;
                     done += n;
                     continue;
                 }
-                // Up to the block's last non-base byte; the bases after it go back to
-                // the block path once the k-mer has refilled.
-                let last_bad = block.iter().rposition(|&b| !A::is_base(b)).unwrap_or(0);
-                done + last_bad + 1
+                let first = first_bad();
+                if first > 0 && A::is_gap(block[first]) {
+                    // Up to the gap, which the next round skips.
+                    done + first
+                } else {
+                    // Up to the block's last non-base byte; the bases after it go back
+                    // to the block path once the k-mer has refilled.
+                    let last_bad = block.iter().rposition(|&b| !A::is_base(b)).unwrap_or(0);
+                    done + last_bad + 1
+                }
             } else {
                 // Warm-up (record start, or after a non-base): just enough bases to
                 // fill a k-mer, so short sequences such as 512-token windows do not
                 // go base by base.
                 (done + (K as u64 - self.run) as usize).min(bytes.len())
             };
-            context_valid = false;
+            follows = false;
             let before = out.len();
             self.push(
                 &bytes[done..end],
@@ -283,6 +347,34 @@ impl Rolling {
         Ok(n_unk)
     }
 
+    /// The portable block path: codes, 2-mer and 4-mer indices in scratch arrays.
+    #[inline(always)]
+    fn push_blocks<A: Alphabet, T: TokenId, const K: usize>(
+        &mut self,
+        bytes: &[u8],
+        lookup: Lookup<'_>,
+        out: &mut Vec<T>,
+    ) -> Result<u64, BadByte> {
+        let mut scratch = Scratch {
+            codes: [0; BLOCK + CONTEXT],
+            pairs: [0; BLOCK + CONTEXT],
+            quads: [0; BLOCK + CONTEXT],
+            indices: [0; BLOCK],
+        };
+        self.push_blocks_with::<A, T, K>(bytes, lookup, out, BLOCK, |id, follows, block, out| {
+            if !follows {
+                load_context::<K>(id, &mut scratch.codes);
+            }
+            if !block_indices::<A, K>(block, &mut scratch) {
+                return None;
+            }
+            let n = block.len();
+            emit(&scratch.indices[..n], lookup.map, out);
+            scratch.codes.copy_within(n..n + K - 1, 0);
+            Some(u32::from(scratch.indices[n - 1]))
+        })
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn push_blocks_avx2<A: Alphabet, T: TokenId, const K: usize>(
@@ -294,6 +386,37 @@ impl Rolling {
         self.push_blocks::<A, T, K>(bytes, lookup, out)
     }
 
+    /// The AVX2 kernel of [`super::x86`] for text and 16-bit ids of DNABERT's layout
+    /// (`offset` + k-mer index).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn push_blocks_x86<const K: usize>(
+        &mut self,
+        bytes: &[u8],
+        lookup: Lookup<'_>,
+        offset: u16,
+        out: &mut Vec<u16>,
+    ) -> Result<u64, BadByte> {
+        let mut context = [0u8; CONTEXT];
+        self.push_blocks_with::<Text, u16, K>(bytes, lookup, out, X86_BLOCK, |id, _, block, out| {
+            // The K - 1 bases before the block, as letters, from the k-mer index.
+            for (j, slot) in context.iter_mut().enumerate().take(K - 1) {
+                let code = (id >> (2 * (K - 2 - j))) & 3;
+                *slot = crate::alphabet::BASES[code as usize];
+            }
+            let n = block.len();
+            let len = out.len();
+            let spare = &mut out.spare_capacity_mut()[..n];
+            if !super::x86::block_ids::<K>(&context[..K - 1], block, offset, spare) {
+                return None;
+            }
+            // SAFETY: `block_ids` initialised all of `spare`, the `n` elements after the
+            // first `len`, and the capacity covers them (checked by the slicing above).
+            unsafe { out.set_len(len + n) };
+            Some(u32::from(out[len + n - 1] - offset))
+        })
+    }
+
     fn push_k<A: Alphabet, T: TokenId, const K: usize>(
         &mut self,
         bytes: &[u8],
@@ -302,6 +425,17 @@ impl Rolling {
     ) -> Result<u64, BadByte> {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
+            if let (true, IdMap::Offset(offset), Some(out)) = (
+                A::TEXT,
+                lookup.map,
+                (out as &mut dyn std::any::Any).downcast_mut::<Vec<u16>>(),
+            ) {
+                let last = offset + (1 << (2 * K)) - 1;
+                if let (Ok(offset), Ok(_)) = (u16::try_from(offset), u16::try_from(last)) {
+                    // SAFETY: the CPU supports AVX2, checked just above.
+                    return unsafe { self.push_blocks_x86::<K>(bytes, lookup, offset, out) };
+                }
+            }
             // SAFETY: the CPU supports AVX2, checked just above.
             return unsafe { self.push_blocks_avx2::<A, T, K>(bytes, lookup, out) };
         }
@@ -442,6 +576,42 @@ mod tests {
     }
 
     #[test]
+    fn sixteen_bit_ids_match_per_base_loop() {
+        // 16-bit ids of DNABERT's layout take the AVX2 kernel where the CPU has it
+        // (for any k, although the vocabularies of k <= 3 normally use 8-bit ids);
+        // a table-ordered vocabulary keeps the portable block path.
+        let mut rng = XorShift(0x0123_4567_89AB_CDEF);
+        for k in 1..=7 {
+            for vocab in [Vocab::dnabert(k).expect("vocab"), reversed_vocab(k)] {
+                let tok = Tokenizer::new(vocab, 1).expect("tok");
+                for len in [0, 1, k, 31, 32, 33, 4095, 4096, 4097, 9000] {
+                    let seq = genome_like(&mut rng, len);
+                    let (want, want_unk) = per_base(&tok, &seq);
+                    let want: Vec<u16> = want.iter().map(|&id| id as u16).collect();
+                    let mut state = tok.rolling();
+                    let mut got: Vec<u16> = Vec::new();
+                    let unk = tok
+                        .push_text_counting(&mut state, &seq, &mut got)
+                        .expect("ok");
+                    assert_eq!(got, want, "k={k} len={len}");
+                    assert_eq!(unk, want_unk, "k={k} len={len}");
+                    // In pieces, so blocks start with context carried in the state.
+                    let mut state = tok.rolling();
+                    let mut pieces: Vec<u16> = Vec::new();
+                    let mut unk = 0;
+                    for piece in seq.chunks(rng.below(5000) as usize + 1) {
+                        unk += tok
+                            .push_text_counting(&mut state, piece, &mut pieces)
+                            .expect("ok");
+                    }
+                    assert_eq!(pieces, want, "k={k} len={len} pieces");
+                    assert_eq!(unk, want_unk);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn bad_byte_offsets_are_within_the_chunk() {
         let tok = Tokenizer::dnabert(6, 1).expect("tok");
         let mut seq = vec![b'A'; 3000];
@@ -452,5 +622,15 @@ mod tests {
             .push_text_counting(&mut state, &seq, &mut out)
             .expect_err("bad");
         assert_eq!((bad.offset, bad.byte), (2500, b'1'));
+        // Past the first block of the AVX2 kernel too.
+        let mut seq = vec![b'c'; 20_000];
+        seq[9000] = 0xC3;
+        let mut state = tok.rolling();
+        out.clear();
+        let bad = tok
+            .push_text_counting(&mut state, &seq, &mut out)
+            .expect_err("bad");
+        assert_eq!((bad.offset, bad.byte), (9000, 0xC3));
+        assert_eq!(out.len(), 9000 - 5);
     }
 }
