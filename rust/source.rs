@@ -222,17 +222,17 @@ pub fn open<'scope, 'env>(
         Compression::Gzip => {
             let dec = MultiGzDecoder::new(buffered);
             if threads > 1 {
-                Box::new(spawn_gzip(scope, dec))
+                Box::new(Sticky::new(spawn_gzip(scope, dec)))
             } else {
-                Box::new(dec)
+                Box::new(Sticky::new(dec))
             }
         }
         Compression::Bgzf => {
             let input = BgzfInput::new(buffered, Arc::clone(&state));
             if threads > 1 {
-                Box::new(spawn_bgzf(scope, input, threads))
+                Box::new(Sticky::new(spawn_bgzf(scope, input, threads)))
             } else {
-                Box::new(BgzfReader::new(input))
+                Box::new(Sticky::new(BgzfReader::new(input)))
             }
         }
     };
@@ -242,6 +242,37 @@ pub fn open<'scope, 'env>(
         state,
         file_size: meta.len(),
     })
+}
+
+/// Repeats the first error of a decompressed stream to every later read, so a caller
+/// that reads on never takes what follows a bad spot for data or for the end.
+struct Sticky<R> {
+    inner: R,
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl<R> Sticky<R> {
+    fn new(inner: R) -> Self {
+        Sticky {
+            inner,
+            failed: None,
+        }
+    }
+}
+
+impl<R: Read> Read for Sticky<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some((kind, msg)) = &self.failed {
+            return Err(io::Error::new(*kind, msg.clone()));
+        }
+        let result = self.inner.read(buf);
+        if let Err(e) = &result {
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.failed = Some((e.kind(), e.to_string()));
+            }
+        }
+        result
+    }
 }
 
 /// Translate an I/O error from a decompressed stream into the crate's error type.
@@ -311,8 +342,6 @@ struct PipeReader {
     pos: usize,
     /// The error that ends `current`.
     error: Option<io::Error>,
-    /// An error already returned, repeated to any later read.
-    failed: Option<(io::ErrorKind, String)>,
     done: bool,
 }
 
@@ -333,7 +362,6 @@ impl PipeReader {
             current: Vec::new(),
             pos: 0,
             error: None,
-            failed: None,
             done: false,
         };
         (reader, Arc::new(Mutex::new(pool)), tx)
@@ -367,11 +395,8 @@ impl Read for PipeReader {
                 return Ok(n);
             }
             if let Some(e) = self.error.take() {
-                self.failed = Some((e.kind(), e.to_string()));
+                self.done = true;
                 return Err(e);
-            }
-            if let Some((kind, msg)) = &self.failed {
-                return Err(io::Error::new(*kind, msg.clone()));
             }
             if self.done {
                 return Ok(0);
@@ -688,7 +713,6 @@ struct BgzfReader<R> {
     pos: usize,
     /// An error found after data was already returned, for the next read.
     error: Option<io::Error>,
-    failed: Option<(io::ErrorKind, String)>,
 }
 
 impl<R: BufRead> BgzfReader<R> {
@@ -700,7 +724,6 @@ impl<R: BufRead> BgzfReader<R> {
             spill: Vec::new(),
             pos: 0,
             error: None,
-            failed: None,
         }
     }
 
@@ -755,9 +778,6 @@ impl<R: BufRead> Read for BgzfReader<R> {
             self.pos += n;
             return Ok(n);
         }
-        if let Some((kind, msg)) = &self.failed {
-            return Err(io::Error::new(*kind, msg.clone()));
-        }
         let result = match self.error.take() {
             Some(e) => Err(e),
             None if buf.is_empty() => Ok(0),
@@ -767,8 +787,9 @@ impl<R: BufRead> Read for BgzfReader<R> {
                 self.fill(buf)
             }
         };
-        if let Err(e) = &result {
-            self.failed = Some((e.kind(), e.to_string()));
+        if result.is_err() {
+            // Nothing after a bad block is read.
+            self.input.finished = true;
         }
         result
     }
@@ -809,7 +830,7 @@ mod tests {
 
     fn gzip_member(data: &[u8]) -> Vec<u8> {
         use std::io::Write;
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         e.write_all(data).expect("compress");
         e.finish().expect("compress")
     }
@@ -820,7 +841,8 @@ mod tests {
     ];
 
     fn bgzf_block(data: &[u8]) -> Vec<u8> {
-        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+        let mut c =
+            libdeflater::Compressor::new(libdeflater::CompressionLvl::new(1).expect("level 1"));
         let mut cdata = vec![0u8; c.deflate_compress_bound(data.len())];
         let n = c.deflate_compress(data, &mut cdata).expect("compress");
         cdata.truncate(n);
@@ -859,14 +881,14 @@ mod tests {
     /// split everywhere.
     const SIZES: [usize; 7] = [65_280, 1, 0, 65_536, 30_000, 0, 777];
 
-    struct Read {
+    struct ReadBack {
         data: Vec<u8>,
         error: Option<io::Error>,
         info: SourceInfo,
     }
 
     /// Read `bytes` (written to a file) with `threads` threads in reads of `chunk` bytes.
-    fn read_file(bytes: &[u8], threads: usize, chunk: usize) -> Read {
+    fn read_file(bytes: &[u8], threads: usize, chunk: usize) -> ReadBack {
         use std::io::Write;
         let mut f = tempfile::NamedTempFile::new().expect("tmp");
         f.write_all(bytes).expect("write");
@@ -889,7 +911,7 @@ mod tests {
                 }
             }
             let info = src.info();
-            Read { data, error, info }
+            ReadBack { data, error, info }
         })
     }
 
@@ -913,8 +935,26 @@ mod tests {
     }
 
     #[test]
+    fn a_gzip_header_crc_is_checked() {
+        let data = text(100_000, 16);
+        let plain = gzip_member(&data);
+        // The same member with FHCRC set and the CRC-16 of the header after it.
+        let mut header = plain[..10].to_vec();
+        header[3] |= 2;
+        let crc16 = (libdeflater::crc32(&header) & 0xffff) as u16;
+        let good = [&header[..], &crc16.to_le_bytes(), &plain[10..]].concat();
+        let bad = [&header[..], &(crc16 ^ 1).to_le_bytes(), &plain[10..]].concat();
+        for threads in [1, 2] {
+            let r = read_file(&good, threads, 1 << 20);
+            assert!(r.error.is_none(), "{:?}", r.error);
+            assert!(r.data == data);
+            assert!(read_file(&bad, threads, 1 << 20).error.is_some());
+        }
+    }
+
+    #[test]
     fn truncated_gzip_gives_the_data_before_the_cut() {
-        let data = text(3 << 20, 8);
+        let data = text(2 << 20, 8);
         let mut file = gzip_member(&data);
         file.truncate(file.len() * 2 / 3);
         for threads in [1, 2] {
@@ -930,7 +970,7 @@ mod tests {
 
     #[test]
     fn bgzf_across_piece_boundaries() {
-        let data = text(5 << 20, 9);
+        let data = text(2 << 20, 9);
         let (mut file, starts) = bgzf(&data, &SIZES);
         assert!(starts.len() > 3 * BLOCKS_PER_PIECE);
         file.extend_from_slice(&BGZF_EOF);
@@ -974,7 +1014,7 @@ mod tests {
 
     #[test]
     fn truncated_bgzf_gives_every_block_before_the_cut() {
-        let data = text(3 << 20, 11);
+        let data = text(3 << 19, 11);
         let (file, starts) = bgzf(&data, &SIZES);
         let (at, before) = starts[BLOCKS_PER_PIECE + 3];
         // Cut inside the deflate data, and inside the next block's header.
@@ -998,7 +1038,7 @@ mod tests {
 
     #[test]
     fn bgzf_crc_mismatch_after_good_blocks() {
-        let data = text(3 << 20, 12);
+        let data = text(3 << 19, 12);
         let (mut file, starts) = bgzf(&data, &SIZES);
         file.extend_from_slice(&BGZF_EOF);
         let bad = 2 * BLOCKS_PER_PIECE + 5;
@@ -1027,6 +1067,47 @@ mod tests {
             assert!(e.to_string().contains("mixes BGZF"), "{e}");
             assert!(r.data == data);
         }
+    }
+
+    #[test]
+    fn pieces_are_read_in_order_and_an_error_ends_them() {
+        let (mut reader, pool, tx) = PipeReader::new(3);
+        let piece = |seq: u64, data: &[u8], error: Option<&str>| Piece {
+            seq,
+            data: data.to_vec(),
+            error: error.map(|m| io::Error::new(io::ErrorKind::InvalidData, m)),
+        };
+        for p in [
+            piece(2, b"", None),
+            piece(4, b"never", None),
+            piece(1, b"def", None),
+            piece(3, b"gh", Some("bad block")),
+            piece(0, b"abc", None),
+        ] {
+            tx.send(p).expect("send");
+        }
+        drop(tx);
+        let mut out = Vec::new();
+        let e = reader.read_to_end(&mut out).expect_err("bad block");
+        assert_eq!(out, b"abcdefgh");
+        assert_eq!(e.to_string(), "bad block");
+        // Spent buffers went back to the pool (the empty one was never used).
+        let pool = pool.lock().expect("pool");
+        assert!(std::iter::from_fn(|| pool.try_recv().ok()).count() >= 3);
+    }
+
+    #[test]
+    fn a_lost_piece_is_an_error_not_the_end() {
+        let (mut reader, _pool, tx) = PipeReader::new(1);
+        tx.send(Piece {
+            seq: 1,
+            data: b"late".to_vec(),
+            error: None,
+        })
+        .expect("send");
+        drop(tx);
+        let e = reader.read(&mut [0u8; 8]).expect_err("piece 0 never came");
+        assert!(e.to_string().contains("stopped early"), "{e}");
     }
 
     #[test]
