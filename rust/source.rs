@@ -1,14 +1,25 @@
 //! Opening an input file as a stream of decompressed bytes: plain, gzip (all members of
 //! a multi-member file), or BGZF (blocks decompressed in parallel).
 //!
+//! - gzip is inflated by zlib-rs (through flate2) as a stream, so a multi-GB member needs
+//!   no more memory than a small one. With `threads > 1`, one thread inflates while the
+//!   caller parses (a gzip member can only be inflated from its start).
+//! - BGZF blocks are inflated by libdeflate. On one thread they go straight into the
+//!   caller's buffer; with `threads > 1`, `threads` workers each inflate runs of 16
+//!   blocks with their own decompressor and buffers, and the caller reads them in order.
+//! - Threaded streams recycle a fixed number of 1 MiB buffers (`pieces_in_flight`),
+//!   which bounds their memory. Data is handed over in stream order, and an error
+//!   (truncation, bad CRC, ...) comes after all the data before it.
+//!
 //! Threads never outlive the call that started them (`std::thread::scope`), so nothing
 //! is left running across a `fork()`: DataLoader workers can use the core safely.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::Scope;
 
@@ -211,18 +222,17 @@ pub fn open<'scope, 'env>(
         Compression::Gzip => {
             let dec = MultiGzDecoder::new(buffered);
             if threads > 1 {
-                Box::new(pipe(scope, dec))
+                Box::new(Sticky::new(spawn_gzip(scope, dec)))
             } else {
-                Box::new(dec)
+                Box::new(Sticky::new(dec))
             }
         }
         Compression::Bgzf => {
-            let workers = threads.max(1);
-            let blocks = BgzfBlocks::new(buffered, Arc::clone(&state), workers);
+            let input = BgzfInput::new(buffered, Arc::clone(&state));
             if threads > 1 {
-                Box::new(pipe_batches(scope, blocks))
+                Box::new(Sticky::new(spawn_bgzf(scope, input, threads)))
             } else {
-                Box::new(BatchReader::new(blocks))
+                Box::new(Sticky::new(BgzfReader::new(input)))
             }
         }
     };
@@ -232,6 +242,37 @@ pub fn open<'scope, 'env>(
         state,
         file_size: meta.len(),
     })
+}
+
+/// Repeats the first error of a decompressed stream to every later read, so a caller
+/// that reads on never takes what follows a bad spot for data or for the end.
+struct Sticky<R> {
+    inner: R,
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl<R> Sticky<R> {
+    fn new(inner: R) -> Self {
+        Sticky {
+            inner,
+            failed: None,
+        }
+    }
+}
+
+impl<R: Read> Read for Sticky<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some((kind, msg)) = &self.failed {
+            return Err(io::Error::new(*kind, msg.clone()));
+        }
+        let result = self.inner.read(buf);
+        if let Err(e) = &result {
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.failed = Some((e.kind(), e.to_string()));
+            }
+        }
+        result
+    }
 }
 
 /// Translate an I/O error from a decompressed stream into the crate's error type.
@@ -258,149 +299,225 @@ pub fn stream_error(path: &Path, compression: Compression, e: io::Error) -> Erro
     }
 }
 
-/// Something that yields successive decompressed buffers.
-trait Batches: Send {
-    fn next_batch(&mut self) -> io::Result<Option<Vec<u8>>>;
+/// Bytes per piece handed from a decompression thread to the reader.
+const PIECE: usize = 1 << 20;
+/// Most uncompressed bytes one BGZF block may hold.
+const BGZF_MAX_BLOCK: usize = 1 << 16;
+/// BGZF blocks inflated together by one worker: 16 full blocks are about 1 MiB.
+const BLOCKS_PER_PIECE: usize = 16;
+
+/// Pieces that circulate between the decompression threads and the reader. Every piece
+/// holds at most about 1 MiB of decompressed data, so a threaded stream holds at most
+/// `pieces_in_flight(workers)` MiB of output, plus about one compressed piece per worker.
+fn pieces_in_flight(workers: usize) -> usize {
+    2 * workers + 2
 }
 
-/// Adapts a `Read` into batches of at most `READ_CHUNK` bytes.
-struct ReadBatches<R>(R);
-
-impl<R: Read + Send> Batches for ReadBatches<R> {
-    fn next_batch(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let mut buf = vec![0u8; READ_CHUNK];
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self.0.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if filled == 0 {
-            return Ok(None);
-        }
-        buf.truncate(filled);
-        Ok(Some(buf))
-    }
+/// A stretch of the decompressed stream, numbered in stream order. `error`, when set,
+/// comes right after `data` in the stream and ends it.
+struct Piece {
+    seq: u64,
+    data: Vec<u8>,
+    error: Option<io::Error>,
 }
 
-/// Serves a sequence of batches through `Read`.
-struct BatchReader<B> {
-    batches: B,
+/// Spent buffers, handed back by the reader for the decompression threads to reuse.
+type Pool = Mutex<Receiver<Vec<u8>>>;
+
+/// The next empty buffer, or `None` once the reader is gone.
+fn take_buffer(pool: &Pool) -> Option<Vec<u8>> {
+    pool.lock().expect("pool lock").recv().ok()
+}
+
+/// The reading end of a threaded stream: puts the pieces back in order and serves them
+/// through `Read`. Dropping it stops the threads: their sends fail and the buffer pool
+/// closes.
+struct PipeReader {
+    results: Receiver<Piece>,
+    recycle: Sender<Vec<u8>>,
+    /// Pieces that arrived before their turn.
+    early: BTreeMap<u64, Piece>,
+    next: u64,
     current: Vec<u8>,
     pos: usize,
+    /// The error that ends `current`.
+    error: Option<io::Error>,
     done: bool,
 }
 
-impl<B: Batches> BatchReader<B> {
-    fn new(batches: B) -> Self {
-        BatchReader {
-            batches,
+impl PipeReader {
+    /// The reader, the buffer pool (already holding `pieces` empty buffers) and the
+    /// sender for the decompression threads.
+    fn new(pieces: usize) -> (Self, Arc<Pool>, Sender<Piece>) {
+        let (tx, results) = channel();
+        let (recycle, pool) = channel();
+        for _ in 0..pieces {
+            recycle.send(Vec::new()).expect("pool is open");
+        }
+        let reader = PipeReader {
+            results,
+            recycle,
+            early: BTreeMap::new(),
+            next: 0,
             current: Vec::new(),
             pos: 0,
+            error: None,
             done: false,
+        };
+        (reader, Arc::new(Mutex::new(pool)), tx)
+    }
+
+    fn next_piece(&mut self) -> io::Result<Option<Piece>> {
+        if let Some(p) = self.early.remove(&self.next) {
+            return Ok(Some(p));
+        }
+        loop {
+            match self.results.recv() {
+                Ok(p) if p.seq == self.next => return Ok(Some(p)),
+                Ok(p) => {
+                    self.early.insert(p.seq, p);
+                }
+                Err(_) if self.early.is_empty() => return Ok(None),
+                // Only if a thread died between taking a piece number and sending it.
+                Err(_) => return Err(io::Error::other("a decompression thread stopped early")),
+            }
         }
     }
 }
 
-impl<B: Batches> Read for BatchReader<B> {
+impl Read for PipeReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.current.len() {
+        loop {
+            if self.pos < self.current.len() {
+                let n = buf.len().min(self.current.len() - self.pos);
+                buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if let Some(e) = self.error.take() {
+                self.done = true;
+                return Err(e);
+            }
             if self.done {
                 return Ok(0);
             }
-            match self.batches.next_batch()? {
-                Some(b) => {
-                    self.current = b;
-                    self.pos = 0;
-                }
-                None => self.done = true,
+            let spent = std::mem::take(&mut self.current);
+            self.pos = 0;
+            if spent.capacity() > 0 {
+                // Fails only when every thread has finished; the buffer is then freed.
+                let _ = self.recycle.send(spent);
             }
-        }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// Receives batches produced on another thread.
-struct ChannelBatches(Receiver<io::Result<Vec<u8>>>);
-
-impl Batches for ChannelBatches {
-    fn next_batch(&mut self) -> io::Result<Option<Vec<u8>>> {
-        match self.0.recv() {
-            Ok(Ok(b)) => Ok(Some(b)),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Ok(None),
+            match self.next_piece() {
+                Ok(Some(p)) => {
+                    self.next += 1;
+                    self.current = p.data;
+                    self.error = p.error;
+                }
+                Ok(None) => self.done = true,
+                Err(e) => self.error = Some(e),
+            }
         }
     }
 }
 
-fn pipe<'scope, R: Read + Send + 'scope>(
+/// gzip on two threads: one thread inflates into pooled 1 MiB buffers while the caller
+/// parses the previous ones. (A gzip member can only be inflated from its start, so one
+/// thread is all it can use.)
+fn spawn_gzip<'scope, R: Read + Send + 'scope>(
     scope: &'scope Scope<'scope, '_>,
-    reader: R,
-) -> impl Read + Send + 'scope {
-    pipe_batches(scope, ReadBatches(reader))
-}
-
-/// Run `batches` on a scoped producer thread; the consumer reads through a bounded
-/// channel. When the consumer stops early, the channel closes and the producer ends.
-fn pipe_batches<'scope, B: Batches + 'scope>(
-    scope: &'scope Scope<'scope, '_>,
-    mut batches: B,
-) -> impl Read + Send + 'scope {
-    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(4);
-    scope.spawn(move || loop {
-        match batches.next_batch() {
-            Ok(Some(b)) => {
-                if tx.send(Ok(b)).is_err() {
-                    return;
+    mut decoder: R,
+) -> PipeReader {
+    let (reader, pool, results) = PipeReader::new(pieces_in_flight(1));
+    scope.spawn(move || {
+        let mut seq = 0;
+        while let Some(mut buf) = take_buffer(&pool) {
+            // The decoder overwrites the buffer; only a grown tail is zeroed.
+            buf.resize(PIECE, 0);
+            let mut filled = 0;
+            let mut error = None;
+            while filled < buf.len() {
+                match decoder.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
                 }
             }
-            Ok(None) => return,
-            Err(e) => {
-                let _ = tx.send(Err(e));
+            buf.truncate(filled);
+            let last = error.is_some() || filled < PIECE;
+            if filled == 0 && error.is_none() {
                 return;
             }
+            let piece = Piece {
+                seq,
+                data: buf,
+                error,
+            };
+            if results.send(piece).is_err() || last {
+                return;
+            }
+            seq += 1;
         }
     });
-    BatchReader::new(ChannelBatches(rx))
+    reader
 }
 
-/// One BGZF block's compressed payload.
-struct RawBlock {
-    cdata: Vec<u8>,
+/// Where one BGZF block's deflate data lies in a buffer of compressed blocks, and what
+/// its trailer says.
+struct BlockMeta {
+    start: usize,
+    end: usize,
     crc: u32,
     isize: usize,
 }
 
-/// Reads BGZF blocks and decompresses them in batches, `workers` blocks at a time in
-/// parallel (libdeflate per block).
-struct BgzfBlocks<R> {
+/// The compressed side of a BGZF file: splits it into blocks. Shared by the worker
+/// threads under a lock (reading is cheap next to inflating).
+struct BgzfInput<R> {
     inner: R,
     state: Arc<SourceState>,
-    workers: usize,
     last_block_empty: bool,
     finished: bool,
+    next_seq: u64,
 }
 
-const BLOCKS_PER_WORKER: usize = 32;
-
-impl<R: BufRead + Send> BgzfBlocks<R> {
-    fn new(inner: R, state: Arc<SourceState>, workers: usize) -> Self {
-        BgzfBlocks {
+impl<R: BufRead> BgzfInput<R> {
+    fn new(inner: R, state: Arc<SourceState>) -> Self {
+        BgzfInput {
             inner,
             state,
-            workers,
             last_block_empty: false,
             finished: false,
+            next_seq: 0,
         }
     }
 
-    fn read_block(&mut self) -> io::Result<Option<RawBlock>> {
+    /// Append the next block's deflate data to `raw`; `None` at the end of the file.
+    fn read_block(&mut self, raw: &mut Vec<u8>) -> io::Result<Option<BlockMeta>> {
+        if self.finished {
+            return Ok(None);
+        }
+        match self.read_block_inner(raw) {
+            Ok(Some(b)) => {
+                self.last_block_empty = b.isize == 0;
+                Ok(Some(b))
+            }
+            Ok(None) => {
+                self.finished = true;
+                *self.state.eof_block_seen.lock().expect("eof lock") = Some(self.last_block_empty);
+                Ok(None)
+            }
+            Err(e) => {
+                self.finished = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn read_block_inner(&mut self, raw: &mut Vec<u8>) -> io::Result<Option<BlockMeta>> {
         let mut header = [0u8; 18];
         let mut got = 0;
         while got < header.len() {
@@ -432,30 +549,71 @@ impl<R: BufRead + Send> BgzfBlocks<R> {
                 "BGZF block size too small",
             ));
         }
-        let mut rest = vec![0u8; bsize - 18];
-        self.inner.read_exact(&mut rest)?;
-        let tail = rest.len() - 8;
-        let crc = u32::from_le_bytes(rest[tail..tail + 4].try_into().expect("4 bytes"));
-        let isize = u32::from_le_bytes(rest[tail + 4..].try_into().expect("4 bytes")) as usize;
-        if isize > 65536 {
+        let start = raw.len();
+        raw.resize(start + bsize - 18, 0);
+        if let Err(e) = self.inner.read_exact(&mut raw[start..]) {
+            raw.truncate(start);
+            return Err(e);
+        }
+        let tail = raw.len() - 8;
+        let crc = u32::from_le_bytes(raw[tail..tail + 4].try_into().expect("4 bytes"));
+        let isize = u32::from_le_bytes(raw[tail + 4..].try_into().expect("4 bytes")) as usize;
+        raw.truncate(tail);
+        if isize > BGZF_MAX_BLOCK {
+            raw.truncate(start);
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "BGZF block claims more than 64 KiB of data",
             ));
         }
-        rest.truncate(tail);
-        Ok(Some(RawBlock {
-            cdata: rest,
+        Ok(Some(BlockMeta {
+            start,
+            end: tail,
             crc,
             isize,
         }))
     }
+
+    /// Read up to `BLOCKS_PER_PIECE` blocks into `raw` and `blocks` and number them as
+    /// the next piece; `None` when nothing is left. A read error ends the piece (after
+    /// the blocks before it) and the stream.
+    fn read_piece(
+        &mut self,
+        raw: &mut Vec<u8>,
+        blocks: &mut Vec<BlockMeta>,
+    ) -> Option<(u64, Option<io::Error>)> {
+        raw.clear();
+        blocks.clear();
+        let mut error = None;
+        while blocks.len() < BLOCKS_PER_PIECE {
+            match self.read_block(raw) {
+                Ok(Some(b)) => blocks.push(b),
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if blocks.is_empty() && error.is_none() {
+            return None;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Some((seq, error))
+    }
 }
 
-fn inflate_block(block: &RawBlock, out: &mut [u8]) -> io::Result<()> {
-    let mut d = libdeflater::Decompressor::new();
+/// Inflate one block's deflate data into `out` (exactly its stated size) and check its
+/// size and CRC.
+fn inflate_block(
+    d: &mut libdeflater::Decompressor,
+    cdata: &[u8],
+    block: &BlockMeta,
+    out: &mut [u8],
+) -> io::Result<()> {
     let n = d
-        .deflate_decompress(&block.cdata, out)
+        .deflate_decompress(cdata, out)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e:?}")))?;
     if n != block.isize {
         return Err(io::Error::new(
@@ -474,58 +632,166 @@ fn inflate_block(block: &RawBlock, out: &mut [u8]) -> io::Result<()> {
     Ok(())
 }
 
-impl<R: BufRead + Send> Batches for BgzfBlocks<R> {
-    fn next_batch(&mut self) -> io::Result<Option<Vec<u8>>> {
-        if self.finished {
-            return Ok(None);
+/// Inflate a piece's blocks one after another into `out`; on a bad block, `out` keeps
+/// the blocks before it and the error is returned.
+fn inflate_piece(
+    d: &mut libdeflater::Decompressor,
+    raw: &[u8],
+    blocks: &[BlockMeta],
+    out: &mut Vec<u8>,
+) -> Option<io::Error> {
+    // Every byte is overwritten; only a grown tail is zeroed.
+    out.resize(blocks.iter().map(|b| b.isize).sum(), 0);
+    let mut at = 0;
+    for b in blocks {
+        if let Err(e) = inflate_block(d, &raw[b.start..b.end], b, &mut out[at..at + b.isize]) {
+            out.truncate(at);
+            return Some(e);
         }
-        let mut blocks = Vec::with_capacity(self.workers * BLOCKS_PER_WORKER);
-        while blocks.len() < self.workers * BLOCKS_PER_WORKER {
-            if let Some(b) = self.read_block()? {
-                self.last_block_empty = b.isize == 0;
-                blocks.push(b);
-            } else {
-                self.finished = true;
-                *self.state.eof_block_seen.lock().expect("eof lock") = Some(self.last_block_empty);
+        at += b.isize;
+    }
+    None
+}
+
+/// One BGZF worker: takes a buffer, reads the next piece's blocks under the lock,
+/// inflates them with its own decompressor, and sends the piece to the reader.
+fn bgzf_worker<R: BufRead>(input: &Mutex<BgzfInput<R>>, pool: &Pool, results: &Sender<Piece>) {
+    let mut d = libdeflater::Decompressor::new();
+    let mut raw = Vec::new();
+    let mut blocks = Vec::with_capacity(BLOCKS_PER_PIECE);
+    while let Some(mut out) = take_buffer(pool) {
+        let next = input
+            .lock()
+            .expect("BGZF input lock")
+            .read_piece(&mut raw, &mut blocks);
+        let Some((seq, read_error)) = next else {
+            return;
+        };
+        let error = inflate_piece(&mut d, &raw, &blocks, &mut out).or(read_error);
+        if error.is_some() {
+            // Nothing after a bad block is needed: stop the other workers early.
+            input.lock().expect("BGZF input lock").finished = true;
+        }
+        let piece = Piece {
+            seq,
+            data: out,
+            error,
+        };
+        if results.send(piece).is_err() {
+            return;
+        }
+    }
+}
+
+/// BGZF on `workers` threads, each inflating whole pieces of `BLOCKS_PER_PIECE` blocks;
+/// the caller reads the pieces back in order while the workers go on.
+fn spawn_bgzf<'scope, R: BufRead + Send + 'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    input: BgzfInput<R>,
+    workers: usize,
+) -> PipeReader {
+    let input = Arc::new(Mutex::new(input));
+    let (reader, pool, results) = PipeReader::new(pieces_in_flight(workers));
+    for _ in 0..workers {
+        let input = Arc::clone(&input);
+        let pool = Arc::clone(&pool);
+        let results = results.clone();
+        scope.spawn(move || bgzf_worker(&input, &pool, &results));
+    }
+    reader
+}
+
+/// BGZF on the calling thread: blocks are inflated straight into the caller's buffer
+/// when it has room for them, else through a 64 KiB buffer; one decompressor and one
+/// compressed-block buffer serve the whole file.
+struct BgzfReader<R> {
+    input: BgzfInput<R>,
+    d: libdeflater::Decompressor,
+    raw: Vec<u8>,
+    /// A block that did not fit the caller's buffer, served from `pos`.
+    spill: Vec<u8>,
+    pos: usize,
+    /// An error found after data was already returned, for the next read.
+    error: Option<io::Error>,
+}
+
+impl<R: BufRead> BgzfReader<R> {
+    fn new(input: BgzfInput<R>) -> Self {
+        BgzfReader {
+            input,
+            d: libdeflater::Decompressor::new(),
+            raw: Vec::new(),
+            spill: Vec::new(),
+            pos: 0,
+            error: None,
+        }
+    }
+
+    /// Fill `buf` with whole blocks while the next one surely fits (at least one block,
+    /// or part of one through `spill`). An error after some blocks is kept for the next
+    /// read, so the caller gets the good data before it.
+    fn fill(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut written = 0;
+        while written == 0 || buf.len() - written >= BGZF_MAX_BLOCK {
+            match self.next_block(&mut buf[written..]) {
+                Ok(Some(n)) => written += n,
+                Ok(None) => break,
+                Err(e) if written == 0 => return Err(e),
+                Err(e) => {
+                    self.error = Some(e);
+                    break;
+                }
+            }
+            if self.pos < self.spill.len() {
                 break;
             }
         }
-        if blocks.is_empty() {
+        Ok(written)
+    }
+
+    /// Inflate the next block into `buf`, or into `spill` when it does not fit (then
+    /// `buf` gets its start); the bytes written to `buf`, `None` at the end.
+    fn next_block(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.raw.clear();
+        let Some(b) = self.input.read_block(&mut self.raw)? else {
             return Ok(None);
+        };
+        let cdata = &self.raw[b.start..b.end];
+        if b.isize <= buf.len() {
+            inflate_block(&mut self.d, cdata, &b, &mut buf[..b.isize])?;
+            return Ok(Some(b.isize));
         }
-        let total: usize = blocks.iter().map(|b| b.isize).sum();
-        let mut out = vec![0u8; total];
-        let mut slices: Vec<(&RawBlock, &mut [u8])> = Vec::with_capacity(blocks.len());
-        let mut rest = out.as_mut_slice();
-        for b in &blocks {
-            let (head, tail) = rest.split_at_mut(b.isize);
-            slices.push((b, head));
-            rest = tail;
+        self.spill.resize(b.isize, 0);
+        inflate_block(&mut self.d, cdata, &b, &mut self.spill)?;
+        let n = buf.len();
+        buf.copy_from_slice(&self.spill[..n]);
+        self.pos = n;
+        Ok(Some(n))
+    }
+}
+
+impl<R: BufRead> Read for BgzfReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.spill.len() {
+            let n = buf.len().min(self.spill.len() - self.pos);
+            buf[..n].copy_from_slice(&self.spill[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
         }
-        if self.workers <= 1 || slices.len() < 2 {
-            for (b, o) in &mut slices {
-                inflate_block(b, o)?;
+        let result = match self.error.take() {
+            Some(e) => Err(e),
+            None if buf.is_empty() => Ok(0),
+            None => {
+                self.spill.clear();
+                self.pos = 0;
+                self.fill(buf)
             }
-        } else {
-            let per = slices.len().div_ceil(self.workers);
-            std::thread::scope(|s| {
-                let handles: Vec<_> = slices
-                    .chunks_mut(per)
-                    .map(|chunk| {
-                        s.spawn(move || -> io::Result<()> {
-                            for (b, o) in chunk.iter_mut() {
-                                inflate_block(b, o)?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .try_for_each(|h| h.join().expect("BGZF worker panicked"))
-            })?;
+        };
+        if result.is_err() {
+            // Nothing after a bad block is read.
+            self.input.finished = true;
         }
-        Ok(Some(out))
+        result
     }
 }
 
@@ -544,6 +810,324 @@ mod tests {
             0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0, 27, 0,
         ];
         assert_eq!(detect(&bgzf), Compression::Bgzf);
+    }
+
+    /// Seeded FASTA-like text: bases in 60-column lines.
+    fn text(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|i| {
+                if i % 61 == 60 {
+                    return b'\n';
+                }
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b"ACGTacgtNA"[(x % 10) as usize]
+            })
+            .collect()
+    }
+
+    fn gzip_member(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).expect("compress");
+        e.finish().expect("compress")
+    }
+
+    const BGZF_EOF: [u8; 28] = [
+        0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0, 0x1b, 0, 3, 0, 0, 0, 0, 0,
+        0, 0, 0, 0,
+    ];
+
+    fn bgzf_block(data: &[u8]) -> Vec<u8> {
+        let mut c =
+            libdeflater::Compressor::new(libdeflater::CompressionLvl::new(1).expect("level 1"));
+        let mut cdata = vec![0u8; c.deflate_compress_bound(data.len())];
+        let n = c.deflate_compress(data, &mut cdata).expect("compress");
+        cdata.truncate(n);
+        let bsize = u16::try_from(18 + cdata.len() + 8 - 1).expect("block fits");
+        let mut block = vec![
+            0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0,
+        ];
+        block.extend_from_slice(&bsize.to_le_bytes());
+        block.extend_from_slice(&cdata);
+        let mut crc = libdeflater::Crc::new();
+        crc.update(data);
+        block.extend_from_slice(&crc.sum().to_le_bytes());
+        block.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        block
+    }
+
+    /// `data` cut into BGZF blocks of the given sizes (cycled), and where each block
+    /// starts in the file and in `data`.
+    fn bgzf(data: &[u8], sizes: &[usize]) -> (Vec<u8>, Vec<(usize, usize)>) {
+        let mut file = Vec::new();
+        let mut starts = Vec::new();
+        let mut at = 0;
+        for size in sizes.iter().cycle() {
+            if at >= data.len() {
+                break;
+            }
+            let end = (at + size).min(data.len());
+            starts.push((file.len(), at));
+            file.extend_from_slice(&bgzf_block(&data[at..end]));
+            at = end;
+        }
+        (file, starts)
+    }
+
+    /// Sizes with full, odd and empty blocks, so pieces of `BLOCKS_PER_PIECE` blocks
+    /// split everywhere.
+    const SIZES: [usize; 7] = [65_280, 1, 0, 65_536, 30_000, 0, 777];
+
+    struct ReadBack {
+        data: Vec<u8>,
+        error: Option<io::Error>,
+        info: SourceInfo,
+    }
+
+    /// Read `bytes` (written to a file) with `threads` threads in reads of `chunk` bytes.
+    fn read_file(bytes: &[u8], threads: usize, chunk: usize) -> ReadBack {
+        use std::io::Write;
+        let mut f = tempfile::NamedTempFile::new().expect("tmp");
+        f.write_all(bytes).expect("write");
+        std::thread::scope(|scope| {
+            let mut src = open(scope, f.path(), threads, true).expect("open");
+            let mut data = Vec::new();
+            let mut buf = vec![0u8; chunk];
+            let mut error = None;
+            loop {
+                match src.reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => data.extend_from_slice(&buf[..n]),
+                    Err(e) => {
+                        // Reading on after an error gives it again.
+                        let again = src.reader.read(&mut buf).expect_err("error again");
+                        assert_eq!(again.to_string(), e.to_string());
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+            let info = src.info();
+            ReadBack { data, error, info }
+        })
+    }
+
+    #[test]
+    fn multi_member_gzip_on_one_and_two_threads() {
+        let data = text(3 << 20, 7);
+        let cuts = [0, 10, 10, 1_500_000, 1_500_001, data.len()];
+        let file: Vec<u8> = cuts
+            .windows(2)
+            .flat_map(|w| gzip_member(&data[w[0]..w[1]]))
+            .collect();
+        for threads in [1, 2] {
+            for chunk in [1000, 1 << 20] {
+                let r = read_file(&file, threads, chunk);
+                assert!(r.error.is_none(), "{:?}", r.error);
+                assert!(r.data == data, "threads {threads}, chunk {chunk}");
+                assert_eq!(r.info.bytes_read, file.len() as u64);
+                assert_eq!(r.info.sha256, Some(to_hex(&Sha256::digest(&file))));
+            }
+        }
+    }
+
+    #[test]
+    fn a_gzip_header_crc_is_checked() {
+        let data = text(100_000, 16);
+        let plain = gzip_member(&data);
+        // The same member with FHCRC set and the CRC-16 of the header after it.
+        let mut header = plain[..10].to_vec();
+        header[3] |= 2;
+        let crc16 = (libdeflater::crc32(&header) & 0xffff) as u16;
+        let good = [&header[..], &crc16.to_le_bytes(), &plain[10..]].concat();
+        let bad = [&header[..], &(crc16 ^ 1).to_le_bytes(), &plain[10..]].concat();
+        for threads in [1, 2] {
+            let r = read_file(&good, threads, 1 << 20);
+            assert!(r.error.is_none(), "{:?}", r.error);
+            assert!(r.data == data);
+            assert!(read_file(&bad, threads, 1 << 20).error.is_some());
+        }
+    }
+
+    #[test]
+    fn truncated_gzip_gives_the_data_before_the_cut() {
+        let data = text(2 << 20, 8);
+        let mut file = gzip_member(&data);
+        file.truncate(file.len() * 2 / 3);
+        for threads in [1, 2] {
+            let r = read_file(&file, threads, 1 << 20);
+            let e = r.error.expect("truncated");
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+            assert!(data.starts_with(&r.data));
+            assert!(r.data.len() > data.len() / 3, "{}", r.data.len());
+            let msg = stream_error(Path::new("x.fa.gz"), Compression::Gzip, e).to_string();
+            assert!(msg.contains("gzip stream is truncated"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn bgzf_across_piece_boundaries() {
+        let data = text(2 << 20, 9);
+        let (mut file, starts) = bgzf(&data, &SIZES);
+        assert!(starts.len() > 3 * BLOCKS_PER_PIECE);
+        file.extend_from_slice(&BGZF_EOF);
+        for threads in [1, 2, 3] {
+            for chunk in [1000, 65_537, 70_000, 1 << 20] {
+                let r = read_file(&file, threads, chunk);
+                assert!(r.error.is_none(), "{:?}", r.error);
+                assert!(r.data == data, "threads {threads}, chunk {chunk}");
+                assert!(!r.info.bgzf_eof_missing);
+                assert_eq!(r.info.bytes_read, file.len() as u64);
+                assert_eq!(r.info.sha256, Some(to_hex(&Sha256::digest(&file))));
+            }
+        }
+    }
+
+    #[test]
+    fn bgzf_of_empty_blocks() {
+        for blocks in [0, 1, 40] {
+            let mut file = bgzf_block(b"").repeat(blocks);
+            file.extend_from_slice(&BGZF_EOF);
+            for threads in [1, 2] {
+                let r = read_file(&file, threads, 1 << 20);
+                assert!(r.error.is_none(), "{:?}", r.error);
+                assert!(r.data.is_empty());
+                assert!(!r.info.bgzf_eof_missing);
+            }
+        }
+    }
+
+    #[test]
+    fn bgzf_without_the_eof_block_is_read_and_flagged() {
+        let data = text(1 << 20, 10);
+        let (file, _) = bgzf(&data, &SIZES);
+        for threads in [1, 2] {
+            let r = read_file(&file, threads, 1 << 20);
+            assert!(r.error.is_none(), "{:?}", r.error);
+            assert!(r.data == data);
+            assert!(r.info.bgzf_eof_missing);
+        }
+    }
+
+    #[test]
+    fn truncated_bgzf_gives_every_block_before_the_cut() {
+        let data = text(3 << 19, 11);
+        let (file, starts) = bgzf(&data, &SIZES);
+        let (at, before) = starts[BLOCKS_PER_PIECE + 3];
+        // Cut inside the deflate data, and inside the next block's header.
+        for (cut, what) in [(at + 100, "failed to fill"), (at + 10, "block header")] {
+            for threads in [1, 2, 3] {
+                for chunk in [1000, 1 << 20] {
+                    let r = read_file(&file[..cut], threads, chunk);
+                    let e = r.error.expect("truncated");
+                    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+                    assert!(e.to_string().contains(what), "{e}");
+                    assert!(r.data == data[..before], "threads {threads}, chunk {chunk}");
+                    let msg = stream_error(Path::new("x.fa.gz"), Compression::Bgzf, e);
+                    assert!(
+                        msg.to_string().contains("bgzf stream is truncated"),
+                        "{msg}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bgzf_crc_mismatch_after_good_blocks() {
+        let data = text(3 << 19, 12);
+        let (mut file, starts) = bgzf(&data, &SIZES);
+        file.extend_from_slice(&BGZF_EOF);
+        let bad = 2 * BLOCKS_PER_PIECE + 5;
+        let (at, before) = starts[bad];
+        let (next, _) = starts[bad + 1];
+        assert!(next - at > 26, "a block with data");
+        file[next - 8] ^= 0xff;
+        for threads in [1, 2, 3] {
+            for chunk in [1000, 1 << 20] {
+                let r = read_file(&file, threads, chunk);
+                let e = r.error.expect("bad CRC");
+                assert_eq!(e.to_string(), "BGZF block CRC mismatch");
+                assert!(r.data == data[..before], "threads {threads}, chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn bgzf_then_gzip_is_refused() {
+        let data = text(200_000, 13);
+        let (mut file, _) = bgzf(&data, &SIZES);
+        file.extend_from_slice(&gzip_member(b">x\nACGT\n"));
+        for threads in [1, 2] {
+            let r = read_file(&file, threads, 1 << 20);
+            let e = r.error.expect("mixed");
+            assert!(e.to_string().contains("mixes BGZF"), "{e}");
+            assert!(r.data == data);
+        }
+    }
+
+    #[test]
+    fn pieces_are_read_in_order_and_an_error_ends_them() {
+        let (mut reader, pool, tx) = PipeReader::new(3);
+        let piece = |seq: u64, data: &[u8], error: Option<&str>| Piece {
+            seq,
+            data: data.to_vec(),
+            error: error.map(|m| io::Error::new(io::ErrorKind::InvalidData, m)),
+        };
+        for p in [
+            piece(2, b"", None),
+            piece(4, b"never", None),
+            piece(1, b"def", None),
+            piece(3, b"gh", Some("bad block")),
+            piece(0, b"abc", None),
+        ] {
+            tx.send(p).expect("send");
+        }
+        drop(tx);
+        let mut out = Vec::new();
+        let e = reader.read_to_end(&mut out).expect_err("bad block");
+        assert_eq!(out, b"abcdefgh");
+        assert_eq!(e.to_string(), "bad block");
+        // Spent buffers went back to the pool (the empty one was never used).
+        let pool = pool.lock().expect("pool");
+        assert!(std::iter::from_fn(|| pool.try_recv().ok()).count() >= 3);
+    }
+
+    #[test]
+    fn a_lost_piece_is_an_error_not_the_end() {
+        let (mut reader, _pool, tx) = PipeReader::new(1);
+        tx.send(Piece {
+            seq: 1,
+            data: b"late".to_vec(),
+            error: None,
+        })
+        .expect("send");
+        drop(tx);
+        let e = reader.read(&mut [0u8; 8]).expect_err("piece 0 never came");
+        assert!(e.to_string().contains("stopped early"), "{e}");
+    }
+
+    #[test]
+    fn a_reader_dropped_early_stops_its_threads() {
+        use std::io::Write;
+        let data = text(8 << 20, 14);
+        let (mut bgzf_file, _) = bgzf(&data, &[65_280]);
+        bgzf_file.extend_from_slice(&BGZF_EOF);
+        for file in [gzip_member(&data), bgzf_file] {
+            let mut f = tempfile::NamedTempFile::new().expect("tmp");
+            f.write_all(&file).expect("write");
+            for threads in [2, 4] {
+                std::thread::scope(|scope| {
+                    let mut src = open(scope, f.path(), threads, false).expect("open");
+                    let mut buf = [0u8; 100];
+                    src.reader.read_exact(&mut buf).expect("read");
+                    assert_eq!(&buf[..], &data[..100]);
+                });
+            }
+        }
     }
 
     #[test]
