@@ -47,7 +47,7 @@ fn synthetic_sequence(len: usize, seed: u64) -> Vec<u8> {
     let mut pos = 0;
     while pos < len {
         let span = 200 + (rng.next() % 2_000) as usize;
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             seq[pos..(pos + span).min(len)].make_ascii_lowercase();
         }
         pos += span;

@@ -89,7 +89,7 @@ impl RowEncoder<'_> {
                 "context_nt = {context_nt} is shorter than the tokenizer's k = {k}"
             )));
         }
-        if (context_nt - k) % stride != 0 {
+        if !(context_nt - k).is_multiple_of(stride) {
             let below = context_nt - (context_nt - k) % stride;
             return Err(Error::invalid(format!(
                 "context_nt - k = {} is not a multiple of the stride {stride}, so the last bases \
