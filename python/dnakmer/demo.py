@@ -29,6 +29,7 @@ __all__ = [
     "DEMO_KS",
     "DEMO_MODELS",
     "CurveCheck",
+    "compare_curves",
     "demo_budget",
     "demo_models",
     "recorded_commands",
