@@ -27,6 +27,9 @@ pub mod vocab;
 pub mod window_tensors;
 pub mod windows;
 
+#[cfg(test)]
+mod test_rng;
+
 #[cfg(feature = "python")]
 mod py;
 

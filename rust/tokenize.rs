@@ -493,16 +493,7 @@ mod tests {
             .collect()
     }
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
+    use crate::test_rng::XorShift;
 
     /// Sequence text: A/C/G/T runs in either case, N runs, IUPAC codes, a space or
     /// tab now and then.

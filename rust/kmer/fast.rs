@@ -481,16 +481,7 @@ mod tests {
     use crate::kmer::{LineJoiner, Tokenizer};
     use crate::vocab::Vocab;
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
+    use crate::test_rng::XorShift;
 
     /// Mostly A/C/G/T in both cases, with N runs, IUPAC codes and stray CRs.
     fn genome_like(rng: &mut XorShift, len: usize) -> Vec<u8> {
