@@ -493,33 +493,18 @@ mod tests {
             .collect()
     }
 
-    use crate::test_rng::XorShift;
+    use crate::test_rng::{Mix, XorShift};
 
     /// Sequence text: A/C/G/T runs in either case, N runs, IUPAC codes, a space or
     /// tab now and then.
     fn sequence(rng: &mut XorShift, len: usize) -> Vec<u8> {
-        let mut seq = Vec::with_capacity(len);
-        while seq.len() < len {
-            match rng.below(60) {
-                0 => seq.extend(std::iter::repeat_n(b'N', rng.below(200) as usize + 1)),
-                1 => seq.push(b"RYKMSWnx-"[rng.below(9) as usize]),
-                2 => seq.push(b" \t"[rng.below(2) as usize]),
-                _ => {
-                    let run = rng.below(20_000) as usize + 1;
-                    let lower = rng.below(3) == 0;
-                    seq.extend((0..run).map(|_| {
-                        let b = b"ACGT"[rng.below(4) as usize];
-                        if lower {
-                            b.to_ascii_lowercase()
-                        } else {
-                            b
-                        }
-                    }));
-                }
-            }
-        }
-        seq.truncate(len);
-        seq
+        let mix = Mix {
+            one_in: 60,
+            n_run: 200,
+            acgt_run: 20_000,
+            stray: b" \t",
+        };
+        rng.sequence(len, &mix)
     }
 
     /// FASTA text of `records` wrapped at `width` with line end `eol`; every so often a

@@ -481,32 +481,17 @@ mod tests {
     use crate::kmer::{LineJoiner, Tokenizer};
     use crate::vocab::Vocab;
 
-    use crate::test_rng::XorShift;
+    use crate::test_rng::{Mix, XorShift};
 
     /// Mostly A/C/G/T in both cases, with N runs, IUPAC codes and stray CRs.
     fn genome_like(rng: &mut XorShift, len: usize) -> Vec<u8> {
-        let mut seq = Vec::with_capacity(len);
-        while seq.len() < len {
-            match rng.below(40) {
-                0 => seq.extend(std::iter::repeat_n(b'N', rng.below(30) as usize + 1)),
-                1 => seq.push(b"RYKMSWnx-"[rng.below(9) as usize]),
-                2 => seq.push(b'\r'),
-                _ => {
-                    let run = rng.below(3000) as usize + 1;
-                    let lower = rng.below(3) == 0;
-                    seq.extend((0..run).map(|_| {
-                        let b = b"ACGT"[rng.below(4) as usize];
-                        if lower {
-                            b.to_ascii_lowercase()
-                        } else {
-                            b
-                        }
-                    }));
-                }
-            }
-        }
-        seq.truncate(len);
-        seq
+        let mix = Mix {
+            one_in: 40,
+            n_run: 30,
+            acgt_run: 3000,
+            stray: b"\r",
+        };
+        rng.sequence(len, &mix)
     }
 
     /// The per-base loop alone: the definition the block path must match.
