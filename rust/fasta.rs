@@ -12,6 +12,9 @@ use crate::alphabet::{CLASS, NOT_SEQ_MASK, SKIP};
 use crate::error::{Error, Result};
 use crate::source::{self, Compression, SourceInfo};
 
+mod split;
+pub use split::{read_fasta_split, MIN_SPLIT_BYTES};
+
 const BUF_SIZE: usize = 1 << 20;
 /// Longest header line accepted; longer ones are almost surely not FASTA.
 pub const MAX_HEADER: usize = 1 << 20;
@@ -180,9 +183,43 @@ fn parse_stream<S: SeqSink>(
     parser.finish()
 }
 
+/// Where a parser reading one piece of a split file stands.
+#[derive(Default)]
+struct PieceState {
+    /// File offset of the first byte of the buffer being fed.
+    base: u64,
+    /// A header at this file offset or later is left for the next piece.
+    stop_at: u64,
+    /// Whether `feed` stopped at such a header.
+    stopped: bool,
+    /// Record names with the line of their header, unchecked: duplicates may lie in
+    /// other pieces.
+    names: Vec<(String, u64)>,
+}
+
+fn no_records(path: &Path, line: u64) -> Error {
+    Error::format(
+        path,
+        line,
+        None,
+        "no FASTA records found (empty input or no '>' header line)",
+    )
+}
+
+fn duplicate(path: &Path, line: u64, name: &str, first: u64) -> Error {
+    Error::format(
+        path,
+        line,
+        Some(name),
+        format!("duplicate record name '{name}' (first defined on line {first})"),
+    )
+}
+
 struct Parser<'a, S> {
     path: &'a Path,
     sink: &'a mut S,
+    /// Set when this parser reads one piece of a split file.
+    piece: Option<PieceState>,
     /// 1-based number of the line being read.
     line: u64,
     /// Column (0-based) reached in the current sequence line.
@@ -198,6 +235,7 @@ impl<'a, S: SeqSink> Parser<'a, S> {
         Parser {
             path,
             sink,
+            piece: None,
             line: 1,
             col: 0,
             at_line_start: true,
@@ -205,6 +243,17 @@ impl<'a, S: SeqSink> Parser<'a, S> {
             current: None,
             names: HashMap::new(),
         }
+    }
+
+    /// Whether the header at `pos` of the buffer belongs to the next piece of a split
+    /// file (then the piece is over). A header on the first line has no line break
+    /// before it, so no other piece can find it: it stays with the first piece.
+    fn piece_ends(&mut self, pos: usize) -> bool {
+        let line = self.line;
+        self.piece.as_mut().is_some_and(|p| {
+            p.stopped = line > 1 && p.base + pos as u64 >= p.stop_at;
+            p.stopped
+        })
     }
 
     fn error(&self, msg: impl Into<String>) -> Error {
@@ -227,6 +276,7 @@ impl<'a, S: SeqSink> Parser<'a, S> {
         while pos < buf.len() {
             if self.at_line_start {
                 match buf[pos] {
+                    b'>' if self.piece_ends(pos) => return Ok(pos),
                     b'>' => {
                         let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) else {
                             if !eof {
@@ -345,10 +395,7 @@ impl<'a, S: SeqSink> Parser<'a, S> {
     }
 
     fn header(&mut self, raw: &[u8]) -> Result<()> {
-        if self.current.is_some() {
-            self.sink.end()?;
-            self.current = None;
-        }
+        self.end_record()?;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let text = std::str::from_utf8(raw)
             .map_err(|e| self.error(format!("header line is not valid UTF-8 ({e})")))?;
@@ -372,15 +419,13 @@ impl<'a, S: SeqSink> Parser<'a, S> {
         if name.is_empty() {
             return Err(self.error("header line has no record name"));
         }
-        if let Some(first) = self.names.get(name) {
-            return Err(Error::format(
-                self.path,
-                self.line,
-                Some(name),
-                format!("duplicate record name '{name}' (first defined on line {first})"),
-            ));
+        if let Some(piece) = &mut self.piece {
+            piece.names.push((name.to_owned(), self.line));
+        } else if let Some(&first) = self.names.get(name) {
+            return Err(duplicate(self.path, self.line, name, first));
+        } else {
+            self.names.insert(name.to_owned(), self.line);
         }
-        self.names.insert(name.to_owned(), self.line);
         self.sink.begin(name, description)?;
         self.current = Some(name.to_owned());
         self.at_line_start = true;
@@ -388,17 +433,18 @@ impl<'a, S: SeqSink> Parser<'a, S> {
     }
 
     fn finish(&mut self) -> Result<()> {
+        self.end_record()?;
+        if self.names.is_empty() {
+            return Err(no_records(self.path, self.line));
+        }
+        Ok(())
+    }
+
+    /// End the record being read, if any.
+    fn end_record(&mut self) -> Result<()> {
         if self.current.is_some() {
             self.sink.end()?;
             self.current = None;
-        }
-        if self.names.is_empty() {
-            return Err(Error::format(
-                self.path,
-                self.line,
-                None,
-                "no FASTA records found (empty input or no '>' header line)",
-            ));
         }
         Ok(())
     }
@@ -411,8 +457,8 @@ mod tests {
     use std::io::Write;
 
     #[derive(Default)]
-    struct Collect {
-        records: Vec<(String, String, Vec<u8>)>,
+    pub(super) struct Collect {
+        pub(super) records: Vec<(String, String, Vec<u8>)>,
     }
 
     impl SeqSink for Collect {

@@ -256,6 +256,22 @@ struct ToNpy {
     error: Option<Error>,
     used: HashSet<String>,
     files: Vec<RecordFile>,
+    /// For one piece of a split read (its first byte): records go to hidden files named
+    /// after the piece and renamed once every piece is done, as the final names depend
+    /// on the records of the pieces before.
+    piece: Option<u64>,
+}
+
+impl Drop for ToNpy {
+    /// A piece of a split read that is dropped without its files being taken (the read
+    /// failed somewhere) removes them.
+    fn drop(&mut self) {
+        if self.piece.is_some() {
+            for f in &self.files {
+                let _ = std::fs::remove_file(&f.file);
+            }
+        }
+    }
 }
 
 /// File stem for a record name: safe characters only, unique within the run.
@@ -296,8 +312,14 @@ compile_error!("dnakmer writes little-endian .npy files and supports little-endi
 
 impl<T: TokenId> Emitter<T> for ToNpy {
     fn begin(&mut self, name: &str) -> Result<()> {
-        let stem = file_stem(name, &mut self.used);
-        let path = self.out_dir.join(format!("{stem}.npy"));
+        let path = if let Some(first) = self.piece {
+            let n = self.files.len();
+            self.out_dir
+                .join(format!(".dnakmer-{}-{first}-{n}.npy", std::process::id()))
+        } else {
+            let stem = file_stem(name, &mut self.used);
+            self.out_dir.join(format!("{stem}.npy"))
+        };
         self.writer = Some((
             name.to_owned(),
             NpyWriter::create(&path, self.descr, self.itemsize)?,
@@ -356,14 +378,16 @@ fn reserve_hint(path: &Path) -> usize {
     }
 }
 
-/// Tokenize every record of a FASTA file into memory.
+/// Tokenize every record of a FASTA file into memory. A plain file read with
+/// `opts.threads > 1` is split at record headers and its pieces tokenized in parallel.
 pub fn tokenize_fasta<T: TokenId>(
     path: &Path,
     tok: &Tokenizer,
     opts: ReadOptions,
     progress: Option<Progress<'_>>,
 ) -> Result<(Vec<RecordTokens<T>>, ReadSummary)> {
-    let mut sink = TokenSink {
+    let reserve = reserve_hint(path);
+    let memory_sink = |first: u64| TokenSink {
         tok,
         state: tok.rolling(),
         buf: Vec::new(),
@@ -372,18 +396,28 @@ pub fn tokenize_fasta<T: TokenId>(
             records: Vec::new(),
         },
         lines: LineJoiner::default(),
-        reserve: reserve_hint(path),
+        // Every base of the records from `first` on is a byte after `first`.
+        reserve: reserve.saturating_sub(usize::try_from(first).unwrap_or(usize::MAX)),
         reserved: false,
         expect_large: true,
     };
+    let mut progress = progress;
+    if let Some((sinks, summary)) =
+        fasta::read_fasta_split(path, opts, memory_sink, reborrow(&mut progress))?
+    {
+        let records = sinks.into_iter().flat_map(|s| s.emitter.records).collect();
+        return Ok((records, summary));
+    }
+    let mut sink = memory_sink(0);
     let summary = fasta::read_fasta(path, opts, &mut sink, progress)?;
     Ok((sink.emitter.records, summary))
 }
 
 /// Tokenize every record of a FASTA file into `<out_dir>/<record>.npy` files, with
-/// bounded memory. On error no file of this call is left behind: a partial record is
-/// never renamed into place and the records already finished are removed, so a failed
-/// run leaves the directory as it found it.
+/// bounded memory (per thread). On error no file of this call is left behind: a partial
+/// record is never renamed into place and the records already finished are removed, so
+/// a failed run leaves the directory as it found it. A plain file read with
+/// `opts.threads > 1` is split at record headers and its pieces written in parallel.
 pub fn tokenize_fasta_to_npy<T: TokenId>(
     path: &Path,
     tok: &Tokenizer,
@@ -392,9 +426,35 @@ pub fn tokenize_fasta_to_npy<T: TokenId>(
     progress: Option<Progress<'_>>,
 ) -> Result<(Vec<RecordFile>, ReadSummary)> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let mut progress = progress;
+    let mut pieces = Vec::new();
+    let split = fasta::read_fasta_split(
+        path,
+        opts,
+        |first| {
+            let mut sink = npy_sink::<T>(tok, out_dir);
+            sink.emitter.piece = Some(first);
+            sink
+        },
+        reborrow(&mut progress),
+    )
+    .map(|r| {
+        r.map(|(sinks, summary)| {
+            pieces = sinks
+                .into_iter()
+                .map(|mut s| std::mem::take(&mut s.emitter.files))
+                .collect();
+            summary
+        })
+    });
+    match split {
+        Ok(Some(summary)) => return name_pieces(out_dir, pieces).map(|files| (files, summary)),
+        Ok(None) => {}
+        Err(e) => return Err(e),
+    }
     let mut sink = npy_sink::<T>(tok, out_dir);
     match fasta::read_fasta(path, opts, &mut sink, progress) {
-        Ok(summary) => Ok((sink.emitter.files, summary)),
+        Ok(summary) => Ok((std::mem::take(&mut sink.emitter.files), summary)),
         Err(e) => {
             for f in &sink.emitter.files {
                 let _ = std::fs::remove_file(&f.file);
@@ -402,6 +462,36 @@ pub fn tokenize_fasta_to_npy<T: TokenId>(
             Err(e)
         }
     }
+}
+
+/// The progress callback for one attempt, leaving it for the next.
+fn reborrow<'b>(progress: &'b mut Option<Progress<'_>>) -> Option<Progress<'b>> {
+    match progress {
+        Some(cb) => Some(&mut **cb),
+        None => None,
+    }
+}
+
+/// Give the records of a split read their final file names, in file order (as a
+/// sequential read names them); on failure remove every file of the call.
+fn name_pieces(out_dir: &Path, pieces: Vec<Vec<RecordFile>>) -> Result<Vec<RecordFile>> {
+    let mut used = HashSet::new();
+    let mut done: Vec<RecordFile> = Vec::new();
+    let mut files = pieces.into_iter().flatten();
+    for mut f in files.by_ref() {
+        let stem = file_stem(&f.name, &mut used);
+        let dest = out_dir.join(format!("{stem}.npy"));
+        if let Err(e) = std::fs::rename(&f.file, &dest) {
+            let _ = std::fs::remove_file(&f.file);
+            for f in files.chain(done) {
+                let _ = std::fs::remove_file(&f.file);
+            }
+            return Err(Error::io(&dest, e));
+        }
+        f.file = dest;
+        done.push(f);
+    }
+    Ok(done)
 }
 
 /// A sink that streams records to `.npy` files in `out_dir` through a buffer of
@@ -420,6 +510,7 @@ fn npy_sink<'t, T: TokenId>(tok: &'t Tokenizer, out_dir: &Path) -> TokenSink<'t,
             error: None,
             used: HashSet::new(),
             files: Vec::new(),
+            piece: None,
         },
         lines: LineJoiner::default(),
         reserve: 0,
