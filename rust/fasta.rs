@@ -80,6 +80,8 @@ pub struct ReadSummary {
     pub records: usize,
     /// Number of lines.
     pub lines: u64,
+    /// Pieces of the file that held records, read in parallel (1: read as one stream).
+    pub pieces: usize,
 }
 
 /// Progress callback: raw bytes read so far and the file size; returning an error
@@ -108,6 +110,7 @@ pub fn read_fasta<S: SeqSink>(
             source,
             records: parser.names.len(),
             lines: parser.line,
+            pieces: 1,
         })
     })
 }

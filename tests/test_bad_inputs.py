@@ -130,18 +130,28 @@ def test_genome_open(entry) -> None:
         assert {key: row[key] for key in expected} == expected
 
 
+@pytest.fixture(params=["one stream", "split"])
+def threads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Threads for a read: one stream, or a plain file cut at record headers into
+    pieces as small as the file allows (which the core does from 4 MiB on)."""
+    if request.param == "one stream":
+        return 1
+    monkeypatch.setenv("DNAKMER_SPLIT_MIN_BYTES", "2")
+    return 3
+
+
 @pytest.mark.parametrize("entry", FASTA + FS_ERRORS, ids=_ids(FASTA + FS_ERRORS))
-def test_tokenize_fasta(entry) -> None:
+def test_tokenize_fasta(entry, threads: int) -> None:
     path = _path(entry)
     tok = dnakmer.KmerTokenizer(K)
     if entry.error is not None:
         with pytest.raises(_error_class(entry.error)) as info:
-            dnakmer.tokenize_fasta(path, tok)
+            dnakmer.tokenize_fasta(path, tok, threads=threads)
         _check_error(info.value, entry, path)
         return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        got = dnakmer.tokenize_fasta(path, tok)
+        got = dnakmer.tokenize_fasta(path, tok, threads=threads)
     if entry.warning:
         assert any(entry.warning in str(w.message) for w in caught)
     expected = {r.name: _reference_ids(path, r.name) for r in _reference_records(path)}
@@ -156,20 +166,20 @@ def _leftovers(out: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("entry", FASTA + FS_ERRORS, ids=_ids(FASTA + FS_ERRORS))
-def test_tokenize_genome(entry, tmp_path: Path) -> None:
+def test_tokenize_genome(entry, tmp_path: Path, threads: int) -> None:
     path = _path(entry)
     out = tmp_path / "tokens"
     tok = dnakmer.KmerTokenizer(K)
     if entry.error is not None:
         with pytest.raises(_error_class(entry.error)) as info:
-            dnakmer.tokenize_genome(path, tok, out)
+            dnakmer.tokenize_genome(path, tok, out, threads=threads)
         _check_error(info.value, entry, path)
         # Neither the failing record, nor the ones finished before it, nor temp files.
         assert _leftovers(out) == []
         return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        manifest = dnakmer.tokenize_genome(path, tok, out)
+        manifest = dnakmer.tokenize_genome(path, tok, out, threads=threads)
     if entry.warning:
         assert any(entry.warning in str(w.message) for w in caught)
     reference = ReferenceTokenizer.dnabert(K)
@@ -355,7 +365,9 @@ def test_bad_parameters(case: str) -> None:
     assert message in str(info.value)
 
 
-def test_progress_callback_error_propagates_and_leaves_nothing(tmp_path: Path) -> None:
+def test_progress_callback_error_propagates_and_leaves_nothing(
+    tmp_path: Path, threads: int
+) -> None:
     def fail(done: int, total: int) -> None:
         raise RuntimeError(f"stop at {done} of {total}")
 
@@ -363,8 +375,10 @@ def test_progress_callback_error_propagates_and_leaves_nothing(tmp_path: Path) -
         dnakmer.Genome.open(_PHIX, progress=fail)
     out = tmp_path / "tokens"
     with pytest.raises(RuntimeError, match="stop at"):
-        dnakmer.tokenize_genome(_PHIX, _TOK, out, progress=fail)
+        dnakmer.tokenize_genome(_PHIX, _TOK, out, progress=fail, threads=threads)
     assert _leftovers(out) == []
+    with pytest.raises(RuntimeError, match="stop at"):
+        dnakmer.tokenize_fasta(_PHIX, _TOK, progress=fail, threads=threads)
 
 
 def test_debug_variable_shows_the_exception(monkeypatch: pytest.MonkeyPatch) -> None:

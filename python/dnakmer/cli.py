@@ -39,7 +39,12 @@ GenomeArg = Annotated[
 ]
 ThreadsOpt = Annotated[
     int | None,
-    typer.Option("--threads", "-t", help="Decompression threads [default: all cores]."),
+    typer.Option(
+        "--threads",
+        "-t",
+        help="Threads for decompression and, when tokenizing a plain file, for its "
+        "records [default: all cores].",
+    ),
 ]
 
 

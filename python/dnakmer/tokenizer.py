@@ -149,6 +149,11 @@ def tokenize_fasta(
 ) -> dict[str, np.ndarray]:
     """Token ids of every record of a FASTA file, in memory.
 
+    ``threads`` (default ``DNAKMER_NUM_THREADS`` or all cores) decompress gzip/BGZF
+    input; a plain file of 4 MiB or more (``DNAKMER_SPLIT_MIN_BYTES``) is cut at record
+    headers and its records are tokenized in parallel, with the same result as one
+    thread (a single-record file gains nothing).
+
     Returns
     -------
     dict of str to numpy.ndarray
@@ -222,7 +227,10 @@ def tokenize_genome(
     out_dir : path
         Created if needed. Must be empty or hold an earlier token output.
     threads : int, optional
-        Decompression threads.
+        Threads (default ``DNAKMER_NUM_THREADS`` or all cores): decompression for
+        gzip/BGZF input; for a plain file of 4 MiB or more, records read and written in
+        parallel (the file is cut at record headers; the output is the same as with one
+        thread).
     progress : callable, optional
         ``progress(bytes_read, file_size)``.
     overwrite : bool

@@ -136,47 +136,52 @@ where
         bytes_done: AtomicU64::new(0),
     };
     let slots: Vec<Mutex<Option<PieceResult<S>>>> = (0..pieces).map(|_| Mutex::new(None)).collect();
-    let mut report = progress;
-    let mut stopped = None;
+    let mut reporter = Reporter {
+        callback: progress,
+        last: 0,
+        stopped: None,
+    };
     let sha256 = std::thread::scope(|scope| {
         let (done_tx, done_rx) = channel::<()>();
         let hasher = opts
             .sha256
             .then(|| scope.spawn(|| hash_file(&file, &shared.cancel)));
-        for _ in 0..opts.threads.min(pieces as usize) {
+        for _ in 1..opts
+            .threads
+            .min(usize::try_from(pieces).unwrap_or(usize::MAX))
+        {
             let done = done_tx.clone();
             let (shared, slots, new_sink) = (&shared, &slots, &new_sink);
             scope.spawn(move || {
-                work(shared, slots, new_sink);
+                work(shared, slots, new_sink, None);
                 drop(done);
             });
         }
         drop(done_tx);
-        // The calling thread reports progress (and so notices Ctrl-C) while it waits.
+        // The calling thread takes pieces too (with its warm read buffer), reporting
+        // progress (and so noticing Ctrl-C) as it goes and then while it waits.
+        work(&shared, &slots, &new_sink, Some(&mut reporter));
         loop {
             let finished = matches!(
                 done_rx.recv_timeout(REPORT_EVERY),
                 Err(RecvTimeoutError::Disconnected)
             );
-            if let (Some(cb), None) = (report.as_mut(), stopped.as_ref()) {
-                if let Err(e) = cb(shared.bytes_done.load(Ordering::Relaxed), size) {
-                    shared.cancel.store(true, Ordering::Relaxed);
-                    stopped = Some(e);
-                }
-            }
+            reporter.report(&shared, true);
             if finished {
                 break;
             }
         }
         hasher.map(|h| h.join().expect("hashing thread"))
     });
-    if let Some(e) = stopped {
+    if let Some(e) = reporter.stopped {
         return Err(e);
     }
     let results: Vec<PieceResult<S>> = slots
         .into_iter()
         .map_while(|slot| slot.into_inner().expect("piece lock"))
         .collect();
+    // The pieces that hold records (a piece inside a long record finds none).
+    let pieces = results.iter().filter(|p| !p.names.is_empty()).count();
     let (sinks, records, lines) = join(path, results)?;
     let sha256 = match sha256 {
         Some(r) => Some(r.map_err(|e| Error::io(path, e))?),
@@ -194,15 +199,49 @@ where
             },
             records,
             lines,
+            pieces,
         },
     )))
 }
 
-/// One worker: takes pieces in file order until none is left or one failed.
+/// Calls the progress callback of a split read from the calling thread.
+struct Reporter<'p> {
+    callback: Option<Progress<'p>>,
+    /// Bytes done at the last report.
+    last: u64,
+    /// The callback's error, which stops the read.
+    stopped: Option<Error>,
+}
+
+impl Reporter<'_> {
+    /// Report the bytes done so far when `now` or when enough were read since the last
+    /// report; `false` once the callback has stopped the read.
+    fn report(&mut self, shared: &Shared<'_>, now: bool) -> bool {
+        if self.stopped.is_some() {
+            return false;
+        }
+        let done = shared.bytes_done.load(Ordering::Relaxed);
+        if let Some(cb) = self.callback.as_mut() {
+            if now || done - self.last >= super::PROGRESS_EVERY {
+                self.last = done;
+                if let Err(e) = cb(done, shared.size) {
+                    shared.cancel.store(true, Ordering::Relaxed);
+                    self.stopped = Some(e);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// One worker: takes pieces in file order until none is left or one failed. The
+/// calling thread passes its progress reporter.
 fn work<S: SeqSink, F: Fn(u64) -> S>(
     shared: &Shared<'_>,
     slots: &[Mutex<Option<PieceResult<S>>>],
     new_sink: &F,
+    mut reporter: Option<&mut Reporter<'_>>,
 ) {
     let mut buf = super::take_buffer();
     loop {
@@ -213,7 +252,13 @@ fn work<S: SeqSink, F: Fn(u64) -> S>(
         {
             break;
         }
-        let result = read_piece(shared, j as u64, &mut buf, new_sink);
+        let result = read_piece(
+            shared,
+            j as u64,
+            &mut buf,
+            new_sink,
+            reporter.as_deref_mut(),
+        );
         if result.error.is_some() {
             shared.failed.fetch_min(j, Ordering::Relaxed);
         }
@@ -229,6 +274,7 @@ fn read_piece<S: SeqSink, F: Fn(u64) -> S>(
     j: u64,
     buf: &mut Vec<u8>,
     new_sink: &F,
+    reporter: Option<&mut Reporter<'_>>,
 ) -> PieceResult<S> {
     let end = if j + 1 < shared.pieces {
         shared.range_start(j + 1)
@@ -272,7 +318,7 @@ fn read_piece<S: SeqSink, F: Fn(u64) -> S>(
     });
     // Only the first piece can begin with a byte-order mark or blank lines.
     parser.at_file_start = j == 0;
-    let error = parse_range(shared, &mut parser, start, buf)
+    let error = parse_range(shared, &mut parser, start, buf, reporter)
         .and_then(|()| parser.end_record())
         .err()
         .map(|e| (parser.line, e));
@@ -292,11 +338,13 @@ fn parse_range<S: SeqSink>(
     parser: &mut Parser<'_, S>,
     start: u64,
     buf: &mut Vec<u8>,
+    mut reporter: Option<&mut Reporter<'_>>,
 ) -> Result<()> {
     let mut offset = start;
     let mut filled = 0usize;
     loop {
-        if shared.cancel.load(Ordering::Relaxed) {
+        let go_on = reporter.as_mut().is_none_or(|r| r.report(shared, false));
+        if !go_on || shared.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
         let n = read_at(shared.file, &mut buf[filled..], offset + filled as u64)

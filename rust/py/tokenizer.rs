@@ -53,6 +53,7 @@ pub fn summary_dict<'py>(py: Python<'py>, s: &ReadSummary) -> PyResult<Bound<'py
     d.set_item("compression", s.compression.name())?;
     d.set_item("records", s.records)?;
     d.set_item("lines", s.lines)?;
+    d.set_item("pieces", s.pieces)?;
     d.set_item("bytes_read", s.source.bytes_read)?;
     d.set_item("file_size", s.source.file_size)?;
     d.set_item("sha256", s.source.sha256.clone())?;
