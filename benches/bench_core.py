@@ -248,8 +248,24 @@ def file_throughput(rep: Report, label: str, path: Path, bases: int, repeat: int
         gbps(bases, run.cpu),
         bases / run.cpu >= 1e9,
     )
-    share = (size / run.cpu) / (size / read.cpu)
-    rep.target(f"{label}: >= 50 % of page-cache read throughput", f"{share:.0%}", share >= 0.5)
+    # Two threads: a plain file is cut at record headers and its records tokenized in
+    # parallel (a one-record genome stays on one thread). Wall clock, so it depends on
+    # a second core being free.
+    two = best_threaded(lambda: _core.tokenize_fasta(str(path), tok, threads=2), repeat)
+    pieces = _core.tokenize_fasta(str(path), tok, threads=2)[1]["pieces"]
+    rep.row(
+        f"tokenize_fasta {label}, 2 threads (wall)",
+        gbps(bases, two.wall),
+        f"{run.cpu / two.wall:.2f}x one thread's CPU time; {pieces} piece(s) with records; "
+        f"CPU: all threads {gbps(bases, two.total)}; load {load()}",
+    )
+    best = max(size / run.cpu, size / two.wall)
+    share = best / (size / read.cpu)
+    rep.target(
+        f"{label}: >= 50 % of page-cache read throughput (best of 1 thread, 2 threads)",
+        f"{share:.0%}",
+        share >= 0.5,
+    )
 
 
 @dataclass
@@ -376,7 +392,7 @@ def memory(rep: Report, genome: Path, workdir: Path, bases: int, label: str) -> 
     assert int(opened["child"]) == bases, opened
     rep.row("peak RSS: python -c 'import dnakmer'", f"{base / 1024:.0f} MiB")
     rep.row(
-        f"peak RSS: tokenize_genome {label} to disk",
+        f"peak RSS: tokenize_genome {label} to disk, {os.cpu_count()} threads",
         f"{to_disk['maxrss_kib'] / 1024:.0f} MiB",
         f"{int(to_disk['child']):,} tokens written",
     )

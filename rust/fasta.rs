@@ -49,6 +49,9 @@ pub trait SeqSink {
     }
     /// The current record ends.
     fn end(&mut self) -> Result<()>;
+    /// No more records follow (the end of one piece of a split read): working memory
+    /// can be freed while the sink waits for the other pieces.
+    fn release(&mut self) {}
 }
 
 /// Options for [`read_fasta`].

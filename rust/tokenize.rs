@@ -104,6 +104,10 @@ impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
         self.emitter.flush(&mut self.buf, true)?;
         self.emitter.end(self.state.bases(), self.n_unk)
     }
+
+    fn release(&mut self) {
+        self.buf = Vec::new();
+    }
 }
 
 impl<T: TokenId, E: Emitter<T>> TokenSink<'_, T, E> {

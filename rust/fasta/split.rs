@@ -324,6 +324,7 @@ fn read_piece<S: SeqSink, F: Fn(u64) -> S>(
         .map(|e| (parser.line, e));
     let names = parser.piece.take().map(|p| p.names).unwrap_or_default();
     let newlines = parser.line - 1;
+    sink.release();
     PieceResult {
         sink,
         names,
