@@ -171,6 +171,10 @@ where
                 break;
             }
         }
+        if shared.failed.load(Ordering::Relaxed) != usize::MAX {
+            // The read failed: the hash is not needed, so do not wait for the whole file.
+            shared.cancel.store(true, Ordering::Relaxed);
+        }
         hasher.map(|h| h.join().expect("hashing thread"))
     });
     if let Some(e) = reporter.stopped {
