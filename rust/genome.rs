@@ -55,6 +55,57 @@ pub struct Genome {
     summary: Option<ReadSummary>,
 }
 
+/// Bytes checked together on lines that are not all plain bases.
+const BLOCK: usize = 32;
+
+/// Packed bytes whose [`CODE_COUNTS`] fit 16-bit fields when summed.
+const MAX_QUADS: usize = 1 << 14;
+
+/// Per packed byte of four codes, how many of each code it holds: code `c` counted in
+/// bits `16c..16c+16`.
+static CODE_COUNTS: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut i = 0;
+        while i < 4 {
+            table[byte] += 1 << (16 * ((byte >> (2 * i)) & 3));
+            i += 1;
+        }
+        byte += 1;
+    }
+    table
+};
+
+/// `Some(lowercase)` when `bytes` holds only A/C/G/T, all in one case.
+// Non-short-circuit comparisons: vector compares, no branch per byte.
+#[allow(clippy::needless_bitwise_bool)]
+fn uniform_acgt(bytes: &[u8]) -> Option<bool> {
+    let (mut ok, mut any_lower, mut all_lower) = (true, 0u8, 0x20u8);
+    for &b in bytes {
+        let upper = b & 0xDF;
+        ok &= (upper == b'A') | (upper == b'C') | (upper == b'G') | (upper == b'T');
+        any_lower |= b & 0x20;
+        all_lower &= b & 0x20;
+    }
+    (ok && any_lower == all_lower).then_some(all_lower != 0)
+}
+
+/// Code (A=0, T=1, C=2, G=3) of an A/C/G/T byte of either case: bits 1-2 of the ASCII
+/// code are 0, 1, 3, 2 for A, C, G, T; swapping them gives the code.
+#[inline]
+fn acgt_code(b: u8) -> u8 {
+    let x = (b >> 1) & 3;
+    ((x & 1) << 1) | (x >> 1)
+}
+
+/// [`acgt_code`] of the four bytes of `w` at once.
+#[inline]
+fn acgt_codes(w: u32) -> u32 {
+    let x = (w >> 1) & 0x0303_0303;
+    ((x & 0x0101_0101) << 1) | ((x >> 1) & 0x0101_0101)
+}
+
 /// Builds a [`Genome`] from FASTA records.
 struct Builder {
     records: Vec<Record>,
@@ -91,6 +142,121 @@ impl Builder {
         if self.total.trailing_zeros() >= 2 {
             self.packed.push(self.cur);
             self.cur = 0;
+        }
+    }
+
+    /// One sequence byte: its code, counts and runs; `Err` for a byte that may not
+    /// appear in a sequence.
+    fn push_byte(&mut self, byte: u8) -> std::result::Result<(), ()> {
+        let c = CLASS[byte as usize];
+        if c & NOT_SEQ_MASK != 0 {
+            if c == SKIP {
+                return Ok(());
+            }
+            debug_assert_eq!(c, INVALID);
+            return Err(());
+        }
+        let upper = byte.to_ascii_uppercase();
+        if c & NON_ACGT == 0 {
+            if let Some((start, b)) = self.amb_open.take() {
+                self.ambiguous.push(Run {
+                    start,
+                    end: self.total,
+                    byte: b,
+                });
+            }
+        } else {
+            match self.amb_open {
+                Some((_, b)) if b == upper => {}
+                Some((start, b)) => {
+                    self.ambiguous.push(Run {
+                        start,
+                        end: self.total,
+                        byte: b,
+                    });
+                    self.amb_open = Some((self.total, upper));
+                }
+                None => self.amb_open = Some((self.total, upper)),
+            }
+            if upper == b'N' {
+                self.class_counts[15] += 1;
+            }
+        }
+        if c & LOWER == 0 {
+            if let Some(start) = self.soft_open.take() {
+                self.soft.push(Run {
+                    start,
+                    end: self.total,
+                    byte: 0,
+                });
+            }
+        } else if self.soft_open.is_none() {
+            self.soft_open = Some(self.total);
+        }
+        self.class_counts[(c & 0x0f) as usize] += 1;
+        self.push_code(if c & NON_ACGT == 0 { c & 3 } else { 0 });
+        Ok(())
+    }
+
+    /// Bases that are all A/C/G/T, all lowercase or all uppercase: no ambiguous run,
+    /// one soft-masking state, counts by comparison, codes packed four at a time.
+    fn push_plain(&mut self, bases: &[u8], lower: bool) {
+        if bases.is_empty() {
+            return;
+        }
+        if let Some((start, b)) = self.amb_open.take() {
+            self.ambiguous.push(Run {
+                start,
+                end: self.total,
+                byte: b,
+            });
+        }
+        if lower {
+            self.soft_open.get_or_insert(self.total);
+        } else if let Some(start) = self.soft_open.take() {
+            self.soft.push(Run {
+                start,
+                end: self.total,
+                byte: 0,
+            });
+        }
+        let mut counts = [0u64; 4];
+        let mut rest = bases;
+        while self.total & 3 != 0 {
+            let Some((&b, tail)) = rest.split_first() else {
+                break;
+            };
+            let code = acgt_code(b);
+            counts[code as usize] += 1;
+            self.push_code(code);
+            rest = tail;
+        }
+        let quads = rest.chunks_exact(4);
+        let tail = quads.remainder();
+        let mut fields = 0u64;
+        for group in rest[..rest.len() - tail.len()].chunks(4 * MAX_QUADS) {
+            self.packed.extend(group.chunks_exact(4).map(|q| {
+                // Four bases (first in the low byte) to four codes, one per byte, to
+                // one byte of four 2-bit codes (first in the low bits).
+                let codes = acgt_codes(u32::from_le_bytes([q[0], q[1], q[2], q[3]]));
+                let byte = (codes | codes >> 6 | codes >> 12 | codes >> 18) as u8;
+                fields += CODE_COUNTS[byte as usize];
+                byte
+            }));
+            for (code, n) in counts.iter_mut().enumerate() {
+                *n += (fields >> (16 * code)) & 0xFFFF;
+            }
+            fields = 0;
+        }
+        self.total += (rest.len() - tail.len()) as u64;
+        for &b in tail {
+            let code = acgt_code(b);
+            counts[code as usize] += 1;
+            self.push_code(code);
+        }
+        let case = if lower { 8 } else { 0 };
+        for (code, n) in counts.into_iter().enumerate() {
+            self.class_counts[case + code] += n;
         }
     }
 
@@ -150,54 +316,28 @@ impl SeqSink for Builder {
     }
 
     fn bases(&mut self, chunk: &[u8]) -> std::result::Result<(), BadByte> {
-        for (offset, &byte) in chunk.iter().enumerate() {
-            let c = CLASS[byte as usize];
-            if c & NOT_SEQ_MASK != 0 {
-                if c == SKIP {
-                    continue;
-                }
-                debug_assert_eq!(c, INVALID);
-                return Err(BadByte { offset, byte });
-            }
-            let upper = byte.to_ascii_uppercase();
-            if c & NON_ACGT == 0 {
-                if let Some((start, b)) = self.amb_open.take() {
-                    self.ambiguous.push(Run {
-                        start,
-                        end: self.total,
-                        byte: b,
-                    });
-                }
-            } else {
-                match self.amb_open {
-                    Some((_, b)) if b == upper => {}
-                    Some((start, b)) => {
-                        self.ambiguous.push(Run {
-                            start,
-                            end: self.total,
-                            byte: b,
-                        });
-                        self.amb_open = Some((self.total, upper));
+        // Most lines hold only A/C/G/T of one case: packed in one step. Other lines go
+        // by blocks, so that only the blocks holding an N, an IUPAC code, a case change
+        // or a bad byte take the byte-by-byte path.
+        if let Some(lower) = uniform_acgt(chunk) {
+            self.push_plain(chunk, lower);
+            return Ok(());
+        }
+        let mut at = 0;
+        while at < chunk.len() {
+            let block = &chunk[at..chunk.len().min(at + BLOCK)];
+            match uniform_acgt(block) {
+                Some(lower) => self.push_plain(block, lower),
+                None => {
+                    for (i, &byte) in block.iter().enumerate() {
+                        self.push_byte(byte).map_err(|()| BadByte {
+                            offset: at + i,
+                            byte,
+                        })?;
                     }
-                    None => self.amb_open = Some((self.total, upper)),
-                }
-                if upper == b'N' {
-                    self.class_counts[15] += 1;
                 }
             }
-            if c & LOWER == 0 {
-                if let Some(start) = self.soft_open.take() {
-                    self.soft.push(Run {
-                        start,
-                        end: self.total,
-                        byte: 0,
-                    });
-                }
-            } else if self.soft_open.is_none() {
-                self.soft_open = Some(self.total);
-            }
-            self.class_counts[(c & 0x0f) as usize] += 1;
-            self.push_code(if c & NON_ACGT == 0 { c & 3 } else { 0 });
+            at += block.len();
         }
         Ok(())
     }
@@ -381,6 +521,63 @@ pub(crate) fn genome_from_text(text: &[u8]) -> Genome {
 #[cfg(test)]
 mod tests {
     use super::genome_from_text as genome;
+    use super::{acgt_code, uniform_acgt, Builder, SeqSink};
+    use crate::test_rng::{Mix, XorShift};
+
+    /// Everything a builder holds, to compare two of them.
+    fn state(b: &Builder) -> impl PartialEq + std::fmt::Debug {
+        (
+            b.packed.clone(),
+            b.cur,
+            b.total,
+            b.ambiguous.clone(),
+            b.soft.clone(),
+            b.amb_open,
+            b.soft_open,
+            b.class_counts,
+        )
+    }
+
+    #[test]
+    fn plain_lines_and_blocks_pack_as_byte_by_byte() {
+        let mut rng = XorShift(0x6e0e);
+        for round in 0..300 {
+            let mix = Mix {
+                one_in: [3, 20, 200][round % 3],
+                n_run: 40,
+                acgt_run: [5, 60, 700][round % 3],
+                stray: b"\r\t",
+            };
+            let len = rng.below(3000) as usize;
+            let text = rng.sequence(len, &mix);
+            let (mut fast, mut slow) = (Builder::new(0), Builder::new(0));
+            fast.begin("r", "").expect("begin");
+            slow.begin("r", "").expect("begin");
+            let mut at = 0;
+            while at < text.len() {
+                let n = (rng.below(200) as usize + 1).min(text.len() - at);
+                fast.bases(&text[at..at + n]).expect("valid");
+                for &b in &text[at..at + n] {
+                    slow.push_byte(b).expect("valid");
+                }
+                at += n;
+            }
+            assert_eq!(state(&fast), state(&slow), "round {round}");
+        }
+    }
+
+    #[test]
+    fn codes_and_uniform_lines() {
+        for (b, code) in [(b'A', 0), (b'T', 1), (b'C', 2), (b'G', 3)] {
+            assert_eq!(acgt_code(b), code);
+            assert_eq!(acgt_code(b.to_ascii_lowercase()), code);
+        }
+        assert_eq!(uniform_acgt(b"ACGTTGCA"), Some(false));
+        assert_eq!(uniform_acgt(b"acgttgca"), Some(true));
+        assert_eq!(uniform_acgt(b"ACGTtgca"), None);
+        assert_eq!(uniform_acgt(b"ACGNTGCA"), None);
+        assert_eq!(uniform_acgt(b"ACG\rT"), None);
+    }
 
     #[test]
     fn fetch_roundtrips_text_and_counts() {
