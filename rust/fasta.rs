@@ -91,6 +91,14 @@ pub struct ReadSummary {
 /// (usually [`Error::Cancelled`]) stops the read.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64) -> Result<()>;
 
+/// The progress callback for one attempt, leaving it for the next.
+pub fn reborrow<'b>(progress: &'b mut Option<Progress<'_>>) -> Option<Progress<'b>> {
+    match progress {
+        Some(cb) => Some(&mut **cb),
+        None => None,
+    }
+}
+
 /// Parse the FASTA file at `path` into `sink`.
 pub fn read_fasta<S: SeqSink>(
     path: &Path,

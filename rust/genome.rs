@@ -277,6 +277,38 @@ impl Builder {
         }
     }
 
+    /// The builders of the pieces of a split read, in file order, as one. Each piece
+    /// after the first starts on a whole packed byte: its bases are shifted by the bases
+    /// before it, rounded up to a multiple of four (the up to three unused positions
+    /// belong to no record).
+    fn join(pieces: Vec<Builder>) -> Builder {
+        let mut pieces = pieces.into_iter();
+        let mut all = pieces.next().unwrap_or_else(|| Builder::new(0));
+        for mut piece in pieces {
+            if all.total & 3 != 0 {
+                all.packed.push(all.cur);
+                all.cur = 0;
+                all.total = all.total.next_multiple_of(4);
+            }
+            let shift = all.total;
+            let moved = |r: &Run| Run {
+                start: r.start + shift,
+                end: r.end + shift,
+                byte: r.byte,
+            };
+            all.records.extend(piece.records.into_iter().map(|mut r| {
+                r.offset += shift;
+                r
+            }));
+            all.ambiguous.extend(piece.ambiguous.iter().map(moved));
+            all.soft.extend(piece.soft.iter().map(moved));
+            all.packed.append(&mut piece.packed);
+            all.cur = piece.cur;
+            all.total += piece.total;
+        }
+        all
+    }
+
     fn finish(mut self, path: &Path, summary: ReadSummary) -> Genome {
         if self.total & 3 != 0 {
             self.packed.push(self.cur);
@@ -364,8 +396,19 @@ impl SeqSink for Builder {
 
 impl Genome {
     /// Read a FASTA file (plain, gzip or BGZF) into memory.
+    /// A plain file read with `opts.threads > 1` is split at record headers and its
+    /// pieces packed in parallel.
     pub fn open(path: &Path, opts: ReadOptions, progress: Option<Progress<'_>>) -> Result<Self> {
         let hint = std::fs::metadata(path).map_or(0, |m| m.len());
+        let mut progress = progress;
+        // The first piece gets room for the whole file (address space only), so that
+        // the later pieces are appended to it without moving it; the others grow.
+        let new = |first: u64| Builder::new(if first == 0 { hint } else { 0 });
+        if let Some((pieces, summary)) =
+            fasta::read_fasta_split(path, opts, new, fasta::reborrow(&mut progress))?
+        {
+            return Ok(Builder::join(pieces).finish(path, summary));
+        }
         let mut builder = Builder::new(hint);
         let summary = fasta::read_fasta(path, opts, &mut builder, progress)?;
         Ok(builder.finish(path, summary))

@@ -407,7 +407,7 @@ pub fn tokenize_fasta<T: TokenId>(
     };
     let mut progress = progress;
     if let Some((sinks, summary)) =
-        fasta::read_fasta_split(path, opts, memory_sink, reborrow(&mut progress))?
+        fasta::read_fasta_split(path, opts, memory_sink, fasta::reborrow(&mut progress))?
     {
         let records = sinks.into_iter().flat_map(|s| s.emitter.records).collect();
         return Ok((records, summary));
@@ -440,7 +440,7 @@ pub fn tokenize_fasta_to_npy<T: TokenId>(
             sink.emitter.piece = Some(first);
             sink
         },
-        reborrow(&mut progress),
+        fasta::reborrow(&mut progress),
     )
     .map(|r| {
         r.map(|(sinks, summary)| {
@@ -465,14 +465,6 @@ pub fn tokenize_fasta_to_npy<T: TokenId>(
             }
             Err(e)
         }
-    }
-}
-
-/// The progress callback for one attempt, leaving it for the next.
-fn reborrow<'b>(progress: &'b mut Option<Progress<'_>>) -> Option<Progress<'b>> {
-    match progress {
-        Some(cb) => Some(&mut **cb),
-        None => None,
     }
 }
 

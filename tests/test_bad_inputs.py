@@ -104,17 +104,27 @@ def test_exception_hierarchy() -> None:
     assert not issubclass(dnakmer.DnakmerError, ValueError)
 
 
+@pytest.fixture(params=["one stream", "split"])
+def threads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Threads for a read: one stream, or a plain file cut at record headers into
+    pieces as small as the file allows (which the core does from 4 MiB on)."""
+    if request.param == "one stream":
+        return 1
+    monkeypatch.setenv("DNAKMER_SPLIT_MIN_BYTES", "2")
+    return 3
+
+
 @pytest.mark.parametrize("entry", FASTA + FS_ERRORS, ids=_ids(FASTA + FS_ERRORS))
-def test_genome_open(entry) -> None:
+def test_genome_open(entry, threads: int) -> None:
     path = _path(entry)
     if entry.error is not None:
         with pytest.raises(_error_class(entry.error)) as info:
-            dnakmer.Genome.open(path)
+            dnakmer.Genome.open(path, threads=threads)
         _check_error(info.value, entry, path)
         return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        genome = dnakmer.Genome.open(path)
+        genome = dnakmer.Genome.open(path, threads=threads)
     messages = [str(w.message) for w in caught]
     if entry.warning:
         assert any(entry.warning in m and str(path) in m for m in messages), messages
@@ -128,16 +138,6 @@ def test_genome_open(entry) -> None:
         assert genome.fetch(rec.name) == rec.sequence
         expected = composition(rec.sequence)
         assert {key: row[key] for key in expected} == expected
-
-
-@pytest.fixture(params=["one stream", "split"])
-def threads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Threads for a read: one stream, or a plain file cut at record headers into
-    pieces as small as the file allows (which the core does from 4 MiB on)."""
-    if request.param == "one stream":
-        return 1
-    monkeypatch.setenv("DNAKMER_SPLIT_MIN_BYTES", "2")
-    return 3
 
 
 @pytest.mark.parametrize("entry", FASTA + FS_ERRORS, ids=_ids(FASTA + FS_ERRORS))
@@ -372,7 +372,7 @@ def test_progress_callback_error_propagates_and_leaves_nothing(
         raise RuntimeError(f"stop at {done} of {total}")
 
     with pytest.raises(RuntimeError, match="stop at"):
-        dnakmer.Genome.open(_PHIX, progress=fail)
+        dnakmer.Genome.open(_PHIX, progress=fail, threads=threads)
     out = tmp_path / "tokens"
     with pytest.raises(RuntimeError, match="stop at"):
         dnakmer.tokenize_genome(_PHIX, _TOK, out, progress=fail, threads=threads)

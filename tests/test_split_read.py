@@ -151,3 +151,24 @@ def test_large_plain_files_are_split_by_default(tmp_path: Path) -> None:
     _, one = _read(path, 1)
     assert two["pieces"] > 1 and one["pieces"] == 1
     assert two["records"] == one["records"] == len(records)
+
+
+@pytest.mark.parametrize("which", ["genomes", "contigs"])
+def test_genome_open_in_parallel_equals_one_stream(
+    inputs: dict[str, Path], which: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = inputs[which]
+    one = dnakmer.Genome.open(path, threads=1)
+    monkeypatch.setenv("DNAKMER_SPLIT_MIN_BYTES", "4096")
+    par = dnakmer.Genome.open(path, threads=3)
+    assert par.names == one.names and par.lengths == one.lengths
+    assert par.descriptions == one.descriptions
+    assert par.stats().equals(one.stats())
+    for name in one.names:
+        assert par.fetch(name) == one.fetch(name)
+        np.testing.assert_array_equal(par.codes(name), one.codes(name))
+        np.testing.assert_array_equal(par.acgt_intervals(name), one.acgt_intervals(name))
+    # Against the file itself: every record, case kept.
+    if which == "genomes":
+        for name, seq in _records():
+            assert par.fetch(name) == seq.decode()
