@@ -259,6 +259,21 @@ def file_throughput(rep: Report, label: str, path: Path, bases: int, repeat: int
         f"{run.cpu / two.wall:.2f}x one thread's CPU time; {pieces} piece(s) with records; "
         f"CPU: all threads {gbps(bases, two.total)}; load {load()}",
     )
+    # Genome.open packs the same file 2 bits a base (one thread, then pieces in parallel).
+    opened = best_of(lambda: dnakmer.Genome.open(path, threads=1), repeat)
+    assert sum(opened.result.lengths) == bases
+    del opened.result
+    opened2 = best_threaded(lambda: dnakmer.Genome.open(path, threads=2), repeat)
+    rep.row(
+        f"Genome.open {label}, 1 thread",
+        gbps(bases, opened.cpu),
+        f"wall {gbps(bases, opened.wall)}",
+    )
+    rep.row(
+        f"Genome.open {label}, 2 threads (wall)",
+        gbps(bases, opened2.wall),
+        f"{opened.cpu / opened2.wall:.2f}x one thread's CPU time; load {load()}",
+    )
     best = max(size / run.cpu, size / two.wall)
     share = best / (size / read.cpu)
     rep.target(
@@ -397,7 +412,7 @@ def memory(rep: Report, genome: Path, workdir: Path, bases: int, label: str) -> 
         f"{int(to_disk['child']):,} tokens written",
     )
     rep.row(
-        f"peak RSS: Genome.open {label}",
+        f"peak RSS: Genome.open {label}, {os.cpu_count()} threads",
         f"{opened['maxrss_kib'] / 1024:.0f} MiB",
         f"{bases / 4 / 2**20:.0f} MiB of packed bases",
     )

@@ -158,68 +158,30 @@ impl Builder {
         }
         let upper = byte.to_ascii_uppercase();
         if c & NON_ACGT == 0 {
-            if let Some((start, b)) = self.amb_open.take() {
-                self.ambiguous.push(Run {
-                    start,
-                    end: self.total,
-                    byte: b,
-                });
-            }
+            self.end_ambiguous();
         } else {
-            match self.amb_open {
-                Some((_, b)) if b == upper => {}
-                Some((start, b)) => {
-                    self.ambiguous.push(Run {
-                        start,
-                        end: self.total,
-                        byte: b,
-                    });
-                    self.amb_open = Some((self.total, upper));
-                }
-                None => self.amb_open = Some((self.total, upper)),
+            if self.amb_open.is_some_and(|(_, b)| b != upper) {
+                self.end_ambiguous();
             }
+            self.amb_open.get_or_insert((self.total, upper));
             if upper == b'N' {
                 self.class_counts[15] += 1;
             }
         }
-        if c & LOWER == 0 {
-            if let Some(start) = self.soft_open.take() {
-                self.soft.push(Run {
-                    start,
-                    end: self.total,
-                    byte: 0,
-                });
-            }
-        } else if self.soft_open.is_none() {
-            self.soft_open = Some(self.total);
-        }
+        self.soft_masked(c & LOWER != 0);
         self.class_counts[(c & 0x0f) as usize] += 1;
         self.push_code(if c & NON_ACGT == 0 { c & 3 } else { 0 });
         Ok(())
     }
 
     /// Bases that are all A/C/G/T, all lowercase or all uppercase: no ambiguous run,
-    /// one soft-masking state, counts by comparison, codes packed four at a time.
+    /// one soft-masking state, codes packed and counted four at a time.
     fn push_plain(&mut self, bases: &[u8], lower: bool) {
         if bases.is_empty() {
             return;
         }
-        if let Some((start, b)) = self.amb_open.take() {
-            self.ambiguous.push(Run {
-                start,
-                end: self.total,
-                byte: b,
-            });
-        }
-        if lower {
-            self.soft_open.get_or_insert(self.total);
-        } else if let Some(start) = self.soft_open.take() {
-            self.soft.push(Run {
-                start,
-                end: self.total,
-                byte: 0,
-            });
-        }
+        self.end_ambiguous();
+        self.soft_masked(lower);
         let mut counts = [0u64; 4];
         let mut rest = bases;
         while self.total & 3 != 0 {
@@ -260,7 +222,8 @@ impl Builder {
         }
     }
 
-    fn close_runs(&mut self) {
+    /// Close the run of non-ACGT characters, if one is open.
+    fn end_ambiguous(&mut self) {
         if let Some((start, byte)) = self.amb_open.take() {
             self.ambiguous.push(Run {
                 start,
@@ -268,13 +231,24 @@ impl Builder {
                 byte,
             });
         }
-        if let Some(start) = self.soft_open.take() {
+    }
+
+    /// Whether the next base is lowercase: opens or closes a soft-masked run.
+    fn soft_masked(&mut self, lower: bool) {
+        if lower {
+            self.soft_open.get_or_insert(self.total);
+        } else if let Some(start) = self.soft_open.take() {
             self.soft.push(Run {
                 start,
                 end: self.total,
                 byte: 0,
             });
         }
+    }
+
+    fn close_runs(&mut self) {
+        self.end_ambiguous();
+        self.soft_masked(false);
     }
 
     /// The builders of the pieces of a split read, in file order, as one. Each piece
