@@ -295,24 +295,17 @@ fn read_piece<S: SeqSink, F: Fn(u64) -> S>(
             buf,
         )
     };
+    // A piece whose range holds no header (it lies inside a record) reads nothing.
+    let empty = |error| PieceResult {
+        sink: new_sink(shared.size),
+        names: Vec::new(),
+        newlines: 0,
+        error,
+    };
     let start = match start {
         Ok(Some(start)) => start,
-        Ok(None) => {
-            return PieceResult {
-                sink: new_sink(shared.size),
-                names: Vec::new(),
-                newlines: 0,
-                error: None,
-            }
-        }
-        Err(e) => {
-            return PieceResult {
-                sink: new_sink(shared.size),
-                names: Vec::new(),
-                newlines: 0,
-                error: Some((1, Error::io(shared.path, e))),
-            }
-        }
+        Ok(None) => return empty(None),
+        Err(e) => return empty(Some((1, Error::io(shared.path, e)))),
     };
     let mut sink = new_sink(start);
     let mut parser = Parser::new(shared.path, &mut sink);
