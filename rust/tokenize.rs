@@ -431,30 +431,20 @@ pub fn tokenize_fasta_to_npy<T: TokenId>(
 ) -> Result<(Vec<RecordFile>, ReadSummary)> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let mut progress = progress;
-    let mut pieces = Vec::new();
-    let split = fasta::read_fasta_split(
-        path,
-        opts,
-        |first| {
-            let mut sink = npy_sink::<T>(tok, out_dir);
-            sink.emitter.piece = Some(first);
-            sink
-        },
-        fasta::reborrow(&mut progress),
-    )
-    .map(|r| {
-        r.map(|(sinks, summary)| {
-            pieces = sinks
-                .into_iter()
-                .map(|mut s| std::mem::take(&mut s.emitter.files))
-                .collect();
-            summary
-        })
-    });
-    match split {
-        Ok(Some(summary)) => return name_pieces(out_dir, pieces).map(|files| (files, summary)),
-        Ok(None) => {}
-        Err(e) => return Err(e),
+    let piece_sink = |first| {
+        let mut sink = npy_sink::<T>(tok, out_dir);
+        sink.emitter.piece = Some(first);
+        sink
+    };
+    // On error the pieces' sinks are dropped, which removes their files.
+    if let Some((sinks, summary)) =
+        fasta::read_fasta_split(path, opts, piece_sink, fasta::reborrow(&mut progress))?
+    {
+        let pieces = sinks
+            .into_iter()
+            .map(|mut s| std::mem::take(&mut s.emitter.files))
+            .collect();
+        return name_pieces(out_dir, pieces).map(|files| (files, summary));
     }
     let mut sink = npy_sink::<T>(tok, out_dir);
     match fasta::read_fasta(path, opts, &mut sink, progress) {
