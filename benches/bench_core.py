@@ -201,6 +201,14 @@ def compare_encoders(rep: Report, seq: str, workdir: Path, quick: bool) -> None:
     )
 
 
+def two_threads_row(
+    rep: Report, what: str, bases: int, one: Timing, two: Threaded, note: str = ""
+) -> None:
+    """The wall-clock rate of a 2-thread call against one thread's CPU time."""
+    parts = [f"{one.cpu / two.wall:.2f}x one thread's CPU time", note, f"load {load()}"]
+    rep.row(f"{what}, 2 threads (wall)", gbps(bases, two.wall), "; ".join(p for p in parts if p))
+
+
 def file_throughput(rep: Report, label: str, path: Path, bases: int, repeat: int) -> None:
     """tokenize_fasta (file -> arrays, one thread) against reading the file, and against
     writing an output-sized uint16 array, the two ends of the work."""
@@ -253,27 +261,21 @@ def file_throughput(rep: Report, label: str, path: Path, bases: int, repeat: int
     # a second core being free.
     two = best_threaded(lambda: _core.tokenize_fasta(str(path), tok, threads=2), repeat)
     pieces = _core.tokenize_fasta(str(path), tok, threads=2)[1]["pieces"]
-    rep.row(
-        f"tokenize_fasta {label}, 2 threads (wall)",
-        gbps(bases, two.wall),
-        f"{run.cpu / two.wall:.2f}x one thread's CPU time; {pieces} piece(s) with records; "
-        f"CPU: all threads {gbps(bases, two.total)}; load {load()}",
+    two_threads_row(
+        rep, f"tokenize_fasta {label}", bases, run, two,
+        f"{pieces} piece(s) with records; CPU: all threads {gbps(bases, two.total)}",
     )
     # Genome.open packs the same file 2 bits a base (one thread, then pieces in parallel).
     opened = best_of(lambda: dnakmer.Genome.open(path, threads=1), repeat)
     assert sum(opened.result.lengths) == bases
     del opened.result
-    opened2 = best_threaded(lambda: dnakmer.Genome.open(path, threads=2), repeat)
     rep.row(
         f"Genome.open {label}, 1 thread",
         gbps(bases, opened.cpu),
         f"wall {gbps(bases, opened.wall)}",
     )
-    rep.row(
-        f"Genome.open {label}, 2 threads (wall)",
-        gbps(bases, opened2.wall),
-        f"{opened.cpu / opened2.wall:.2f}x one thread's CPU time; load {load()}",
-    )
+    opened2 = best_threaded(lambda: dnakmer.Genome.open(path, threads=2), repeat)
+    two_threads_row(rep, f"Genome.open {label}", bases, opened, opened2)
     best = max(size / run.cpu, size / two.wall)
     share = best / (size / read.cpu)
     rep.target(

@@ -23,6 +23,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def pretrained_files() -> frozenset[str]:
+    """What `dnakmer pretrain` leaves in its output folder."""
+    return frozenset(
+        {
+            "config.json",
+            "model.safetensors",
+            "vocab.txt",
+            "tokenizer_config.json",
+            "dnakmer.json",
+            "history.json",
+        }
+    )
+
+
 def save_tiny_checkpoint(folder: Path, k: int, **kwargs: int) -> Path:
     """A random tiny BertForMaskedLM and its DNABERT tokenizer files in ``folder``."""
     from dnakmer.models import DnaKmerTokenizer, tiny_bert

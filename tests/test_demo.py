@@ -26,14 +26,6 @@ from dnakmer.demo import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_FILES = {
-    "config.json",
-    "model.safetensors",
-    "vocab.txt",
-    "tokenizer_config.json",
-    "dnakmer.json",
-    "history.json",
-}
 
 
 def _options(args: list[str]) -> dict[str, str]:
@@ -81,7 +73,7 @@ def test_shipped_models_are_what_their_recorded_commands_make() -> None:
     assert len(budgets) == 1, "the three models must share one budget"
 
 
-def test_shipped_models_load_with_their_tokenizers() -> None:
+def test_shipped_models_load_with_their_tokenizers(pretrained_files: frozenset[str]) -> None:
     from dnakmer.models import load
 
     expected = {"overlapping-6mer": (6, 1), "nonoverlapping-6mer": (6, 6), "nucleotide": (1, 1)}
@@ -89,7 +81,7 @@ def test_shipped_models_load_with_their_tokenizers() -> None:
         loaded = load(folder, device="cpu")
         assert (loaded.tokenizer.k, loaded.tokenizer.stride) == expected[name]
         assert loaded.has_mlm_head
-        assert {p.name for p in folder.iterdir()} == MODEL_FILES
+        assert {p.name for p in folder.iterdir()} == pretrained_files
 
 
 def test_package_data_is_small_and_in_the_wheel() -> None:
