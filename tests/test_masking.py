@@ -113,3 +113,51 @@ def test_bad_arguments() -> None:
         MaskingCollator([0], 4, np.arange(5, 10), scheme="whole-word")
     with pytest.raises(ValueError, match="probability"):
         random_token_mask(np.ones((1, 3), bool), 1.5, np.random.default_rng(0))
+
+
+def _span_runs(selected: np.ndarray) -> list[int]:
+    """Lengths of the runs of selected positions in one row."""
+    runs, n = [], 0
+    for s in selected.tolist() + [False]:
+        if s:
+            n += 1
+        elif n:
+            runs.append(n)
+            n = 0
+    return runs
+
+
+def test_warmup_masks_single_tokens_then_spans_and_evaluation_always_spans() -> None:
+    tok = KmerTokenizer(6)
+    rng = np.random.default_rng(7)
+    seqs = ["".join(rng.choice(list("ACGT"), 600)) for _ in range(64)]
+    ids = tok.encode_batch(seqs, max_length=512)["input_ids"]
+    rows = [{"input_ids": ids[i], "attention_mask": np.ones(512, np.int64), "index": i}
+            for i in range(64)]  # fmt: skip
+    coll = MaskingCollator(
+        [0, 1, 2, 3, 4],
+        tok.mask_token_id,
+        tok.kmer_ids.astype(np.int64),
+        scheme="span",
+        k=6,
+        probability=0.025,
+        warmup_steps=10,
+        warmup_probability=0.15,
+    )
+
+    def runs(batch_rows: list[dict]) -> list[int]:
+        selected = coll(batch_rows)["labels"].numpy() != IGNORE_INDEX
+        return [n for row in selected for n in _span_runs(row)]
+
+    warm = runs(rows)
+    # Independent 15 % masking: most selected positions stand alone.
+    assert np.mean(np.array(warm) == 1) > 0.7
+    coll.batches = 10
+    span = runs(rows)
+    # DNABERT spans: every run is at least k = 6 tokens long (clipped only at the ends).
+    assert np.mean(np.array(span) >= 6) > 0.95
+    coll.batches = 0
+    final = runs([r | {"final": True} for r in rows])
+    assert final == span
+    with pytest.raises(ValueError, match="warmup_steps"):
+        MaskingCollator([0], 4, np.arange(5, 10), warmup_steps=-1)

@@ -145,3 +145,62 @@ def test_rust_tokenizer_in_forked_dataloader_workers() -> None:
     got = np.concatenate([b for b in loader])
     want = np.stack([Windows()[i] for i in range(32)])
     np.testing.assert_array_equal(got, want)
+
+
+def test_random_masking_steps_switch_to_spans_and_stop_after_keeps_the_schedule(
+    tmp_path: Path,
+) -> None:
+    import dnakmer.masking as masking
+
+    seen: list[tuple[int, bool]] = []
+    original = masking.MaskingCollator.mask_arrays
+
+    def spy(self, input_ids, rng=None, warmup=False):  # type: ignore[no-untyped-def]
+        seen.append((self.batches - 1, warmup))  # counted before masking
+        return original(self, input_ids, rng, warmup)
+
+    opts = TrainOptions(
+        max_steps=8, batch_size=4, eval_every=4, log_every=1, learning_rate=1e-3, quiet=True
+    )
+    masking.MaskingCollator.mask_arrays = spy  # type: ignore[method-assign]
+    try:
+        pretrain(
+            DATA / "phix174.fa",
+            tmp_path / "full",
+            k=3,
+            max_tokens=16,
+            shape=TINY,
+            options=opts,
+            n_train=64,
+            n_eval=8,
+            random_masking_steps=3,
+        )
+        short = pretrain(
+            DATA / "phix174.fa",
+            tmp_path / "short",
+            k=3,
+            max_tokens=16,
+            shape=TINY,
+            options=opts,
+            n_train=64,
+            n_eval=8,
+            random_masking_steps=3,
+            stop_after=5,
+        )
+    finally:
+        masking.MaskingCollator.mask_arrays = original  # type: ignore[method-assign]
+    train_calls = [(step, warm) for step, warm in seen if warm]
+    # Warm-up masking exactly for the batches of steps 0, 1, 2 (4 rows each), both runs.
+    assert sorted({b for b, _ in train_calls}) == [0, 1, 2] and len(train_calls) == 2 * 3 * 4
+    full = json.loads((tmp_path / "full" / "history.json").read_text())
+    part = json.loads((tmp_path / "short" / "history.json").read_text())
+    assert part["params"]["random_masking_steps"] == 3 and part["params"]["stop_after"] == 5
+    losses = [(e["step"], e["loss"]) for e in full["log_history"] if "loss" in e]
+    prefix = [(e["step"], e["loss"]) for e in part["log_history"] if "loss" in e]
+    # Stopping early follows the 8-step schedule: the first 5 logged losses are the same.
+    assert [s for s, _ in prefix] == [1, 2, 3, 4, 5]
+    assert [v for _, v in prefix] == pytest.approx([v for _, v in losses[:5]], abs=1e-4)
+    assert short.history["step"].max() == 5
+    with pytest.raises(ValueError, match="overlapping"):
+        pretrain(DATA / "phix174.fa", tmp_path / "x", tokenization="nucleotide",
+                 options=opts, random_masking_steps=2)  # fmt: skip

@@ -1,8 +1,8 @@
 """Findings, combined tables and the report of an interrogation run.
 
 Reads only the stage folders' files, so the report can be rebuilt from a finished run.
-The three findings (Sanabria et al. 2024) are computed here once, written to
-``findings.json`` and quoted from there in ``summary.md`` and ``report.html``.
+The three findings (Sanabria et al. 2024) are computed once by :mod:`dnakmer._findings`,
+written to ``findings.json`` and quoted from there in ``summary.md`` and ``report.html``.
 """
 
 from __future__ import annotations
@@ -13,151 +13,19 @@ from typing import Any
 
 import polars as pl
 
+from dnakmer._findings import (
+    embedding_findings,
+    finding_lines,
+    mask_findings,
+    nextkmer_findings,
+)
 from dnakmer._io import atomic_open, write_json
 from dnakmer.report import Figure, Section, Table, write_report, write_summary
 
-__all__ = ["embedding_findings", "mask_findings", "nextkmer_findings", "write_outputs"]
-
-TOPICS = {
-    "masked_tokens": "Masked tokens: how much the neighbour rule explains",
-    "embeddings": "Embeddings: how strongly they follow k-mer sequence",
-    "next_kmer": "Next-k-mer prediction: models vs baselines",
-}
-
+__all__ = ["pretraining_tables", "write_outputs"]
 
 def _json(path: Path) -> Any:
     return json.loads(path.read_text())
-
-
-def mask_findings(folder: Path) -> dict[str, Any]:
-    """Model and rule top-1 accuracy on real sequence (DNABERT masking when present), their
-    ratio, the share of the model's correct tokens that the rule also gets right
-    (``rule_explains``), their agreement, and the shuffled controls."""
-    if (folder / "skipped.json").is_file():
-        return {"status": "skipped", "reason": _json(folder / "skipped.json")["reason"]}
-    overall = pl.DataFrame(_json(folder / "summary.json")["overall"])
-    schemes = overall["scheme"].unique().sort().to_list()
-    scheme = "dnabert" if "dnabert" in schemes else schemes[0]
-    rows = {r["control"]: r for r in overall.filter(pl.col("scheme") == scheme).to_dicts()}
-    real = rows["none"]
-    model, rule = real["model_top1"], real["rule_top1"]
-    tokens = pl.read_parquet(
-        folder / "tokens.parquet", columns=["scheme", "control", "model_rank", "rule_rank"]
-    )
-    right = tokens.filter(
-        (pl.col("scheme") == scheme) & (pl.col("control") == "none") & (pl.col("model_rank") == 0)
-    )
-    return {
-        "status": "ran",
-        "scheme": scheme,
-        "n_masked": real["n"],
-        "model_top1": model,
-        "rule_top1": rule,
-        "rule_to_model_ratio": rule / model if model > 0 else None,
-        # Of the masked tokens the model gets right, the share the rule gets right too.
-        "rule_explains": float((right["rule_rank"] == 0).mean()) if right.height else None,  # type: ignore[arg-type]
-        "agreement": real["agreement"],
-        "nt_acc_hidden": real["nt_acc_hidden"],
-        "model_top1_mono_shuffled": rows.get("mono", {}).get("model_top1"),
-        "model_top1_di_shuffled": rows.get("di", {}).get("model_top1"),
-    }
-
-
-def embedding_findings(folder: Path) -> dict[str, Any]:
-    """Spearman correlation of static-embedding cosine with Hamming distance, reverse
-    complement vs random pair cosine, and last-layer probe accuracies (own bases vs the
-    bases right next to the token)."""
-    summary = _json(folder / "summary.json")
-    out: dict[str, Any] = {}
-    sim = {r["relation"]: r["value"] for r in summary.get("kmer_similarity", [])}
-    out["hamming_spearman"] = sim.get("hamming_distance")
-    out["rc_mean_cosine"] = sim.get("reverse_complement_pairs")
-    out["random_mean_cosine"] = sim.get("random_pairs")
-    probes = pl.DataFrame(summary["probes"]) if summary.get("probes") else None
-    if probes is not None and probes.height:
-        layer = int(probes["layer"].max())  # type: ignore[arg-type]
-        last = probes.filter(pl.col("layer") == layer)
-        own = last.filter(pl.col("target") == "own")
-        near = last.filter((pl.col("target") != "own") & (pl.col("distance") == 1))
-        out |= {
-            "probe_layer": layer,
-            "probe_own_accuracy": float(own["accuracy"].mean()),  # type: ignore[arg-type]
-            "probe_neighbour_accuracy": float(near["accuracy"].mean()),  # type: ignore[arg-type]
-            "probe_neighbour_chance": float(near["chance"].mean()),  # type: ignore[arg-type]
-        }
-    return out
-
-
-def nextkmer_findings(table: pl.DataFrame, label: str) -> list[dict[str, Any]]:
-    """Per k: test accuracy of the fine-tuned model (pretrained and random init), the best
-    Markov chain, the class prior and uniform guessing (rows of ``comparison.parquet``)."""
-    rows = []
-    for k in table["k"].unique().sort().to_list():
-        at_k = {r["predictor"]: r for r in table.filter(pl.col("k") == k).to_dicts()}
-        markov = next((p for p in at_k if p.startswith("Markov order")), None)
-        rows.append(
-            {
-                "k": k,
-                "pretrained": at_k[f"{label} (pretrained)"]["accuracy"],
-                "random_init": at_k[f"{label} (random)"]["accuracy"],
-                "best_markov": at_k[markov]["accuracy"] if markov else None,
-                "markov_order": int(markov.rsplit(" ", 1)[1]) if markov else None,
-                "prior": at_k["prior"]["accuracy"],
-                "uniform": at_k["uniform"]["accuracy"],
-            }
-        )
-    return rows
-
-
-def _mask_sentence(label: str, f: dict[str, Any]) -> str:
-    if f["status"] == "skipped":
-        return f"{label}: not analysed ({f['reason']})."
-    text = (
-        f"{label}: masked-token top-1 accuracy {f['model_top1']:.4f} ({f['scheme']} masking, "
-        f"{f['n_masked']} masked tokens); the neighbour rule alone reaches {f['rule_top1']:.4f}"
-    )
-    if f["rule_to_model_ratio"] is not None:
-        text += f" ({f['rule_to_model_ratio']:.2f} times the model's accuracy)"
-    if f["rule_explains"] is not None:
-        text += (
-            f"; of the tokens the model gets right, the rule gets {f['rule_explains']:.1%} "
-            "right too"
-        )
-    text += f"; model and rule pick the same token for {f['agreement']:.1%} of masked tokens."
-    if f["model_top1_di_shuffled"] is not None:
-        text += (
-            f" On dinucleotide-shuffled sequence the model reaches "
-            f"{f['model_top1_di_shuffled']:.4f}."
-        )
-    return text
-
-
-def _embed_sentence(label: str, f: dict[str, Any]) -> str:
-    parts = []
-    if f.get("hamming_spearman") is not None:
-        parts.append(
-            f"static k-mer embeddings: Spearman rho of cosine similarity vs Hamming distance "
-            f"{f['hamming_spearman']:.4f} (negative: k-mers sharing bases lie closer); "
-            f"reverse-complement pairs mean cosine {f['rc_mean_cosine']:.4f} vs random pairs "
-            f"{f['random_mean_cosine']:.4f}"
-        )
-    if "probe_layer" in f:
-        parts.append(
-            f"linear probes on layer {f['probe_layer']} read a token's own bases with accuracy "
-            f"{f['probe_own_accuracy']:.4f} and the base just outside it with "
-            f"{f['probe_neighbour_accuracy']:.4f} (chance {f['probe_neighbour_chance']:.4f})"
-        )
-    return f"{label}: " + ("; ".join(parts) or "no k-mer embedding analysis") + "."
-
-
-def _nextkmer_sentence(label: str, r: dict[str, Any]) -> str:
-    text = (
-        f"{label}, k = {r['k']}: test accuracy {r['pretrained']:.4f} fine-tuned from "
-        f"pretraining, {r['random_init']:.4f} from random init"
-    )
-    if r["best_markov"] is not None:
-        text += f"; best Markov chain (order {r['markov_order']}) {r['best_markov']:.4f}"
-    return text + f"; class prior {r['prior']:.4f}; uniform {r['uniform']:.4f}."
 
 
 def _combined_tables(out: Path, labels: list[str]) -> dict[str, pl.DataFrame]:
@@ -230,7 +98,7 @@ def _figures(out: Path, labels: list[str], pattern: str, caption: str) -> list[F
 def _sections(
     out: Path, labels: list[str], tables: dict[str, pl.DataFrame], findings: dict[str, Any]
 ) -> list[Section]:
-    lines = _finding_lines(labels, findings)
+    lines = finding_lines(labels, findings)
     sections = [Section("Findings", findings=[x for v in lines.values() for x in v])]
     sections.append(
         Section(
@@ -286,18 +154,6 @@ def _sections(
     return sections
 
 
-def _finding_lines(labels: list[str], findings: dict[str, Any]) -> dict[str, list[str]]:
-    return {
-        TOPICS["masked_tokens"]: [
-            _mask_sentence(lab, findings["masked_tokens"][lab]) for lab in labels
-        ],
-        TOPICS["embeddings"]: [_embed_sentence(lab, findings["embeddings"][lab]) for lab in labels],
-        TOPICS["next_kmer"]: [
-            _nextkmer_sentence(lab, r) for lab in labels for r in findings["next_kmer"][lab]
-        ],
-    }
-
-
 def _provenance(out: Path) -> Table:
     manifest = _json(out / "manifest.json")
     rows = [("genome", manifest["genome"]["path"]), ("genome sha256", manifest["genome"]["sha256"])]
@@ -350,7 +206,7 @@ def write_outputs(out: Path, labels: list[str], params: dict[str, Any]) -> dict[
     }
     write_json(out / "findings.json", findings)
     meta = {"genome": Path(params["genome"]).name, "models": ", ".join(labels)}
-    write_summary(out / "summary.md", "dnakmer interrogate", _finding_lines(labels, findings), meta)
+    write_summary(out / "summary.md", "dnakmer interrogate", finding_lines(labels, findings), meta)
     sections = _sections(out, labels, tables, findings)
     sections.append(Section("Provenance", tables=[_provenance(out)]))
     write_report(out / "report.html", "dnakmer interrogate", sections, meta)

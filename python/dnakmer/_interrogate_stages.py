@@ -185,6 +185,7 @@ class Run:
             folder,
             seeds=self.params["seeds"],
             options=self.budget.train_options(quiet=True),
+            pooling=self.budget.pooling,
             resume=True,
             on_run=lambda done, total, what: self.note(f"{what} ({done + 1}/{total})"),
         )

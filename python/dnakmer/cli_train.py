@@ -21,6 +21,12 @@ class Size(str, enum.Enum):
     dnabert = "dnabert"
 
 
+class Pooling(str, enum.Enum):
+    last = "last"
+    cls = "cls"
+    mean = "mean"
+
+
 StepsOpt = Annotated[int, typer.Option("--max-steps", help="Optimizer steps.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Samples per device per step.")]
 AccumOpt = Annotated[int, typer.Option("--grad-accum", help="Gradient accumulation steps.")]
@@ -52,7 +58,20 @@ def pretrain_command(
     eval_records: Annotated[
         list[str] | None, typer.Option("--eval-record", help="Hold out this record (repeat).")
     ] = None,
+    random_masking_steps: Annotated[
+        int,
+        typer.Option(
+            help="Overlapping k-mers: first N steps with BERT's random token masking, then "
+            "DNABERT's span masking (a small model does not start learning under span masking)."
+        ),
+    ] = 0,
     max_steps: StepsOpt = 1000,
+    stop_after: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop after N steps on the --max-steps schedule (continue with --resume)."
+        ),
+    ] = None,
     batch_size: BatchOpt = 32,
     grad_accum: AccumOpt = 1,
     lr: LrOpt = 5e-4,
@@ -96,6 +115,8 @@ def pretrain_command(
         n_train=n_train,
         n_eval=n_eval,
         eval_records=eval_records or None,
+        random_masking_steps=random_masking_steps,
+        stop_after=stop_after,
         resume=resume,
     )
     ev = result.final_eval
@@ -167,6 +188,13 @@ def finetune_nextkmer_command(
     orders: Annotated[
         str, typer.Option(help="Markov orders of the baselines, e.g. '0-12' or '0,2,4'.")
     ] = "0-12",
+    pooling: Annotated[
+        Pooling,
+        typer.Option(
+            help="Hidden state the head reads: the last token (default; the bases that follow "
+            "depend most on the window's end), [CLS] (Hugging Face's head), or the mean."
+        ),
+    ] = Pooling.last,
     max_steps: StepsOpt = 1000,
     batch_size: BatchOpt = 32,
     grad_accum: AccumOpt = 1,
@@ -198,6 +226,7 @@ def finetune_nextkmer_command(
         options=opts,
         freeze_encoder=freeze_encoder,
         resume=resume,
+        pooling=pooling.value,
     )  # type: ignore[arg-type]
     from dnakmer.finetune import is_main_process
 
@@ -217,6 +246,7 @@ def finetune_nextkmer_command(
                     "predictor",
                     "accuracy",
                     "accuracy_ci95",
+                    "accuracy_ci95_test",
                     "top5_accuracy",
                     "cross_entropy_bits",
                 ]

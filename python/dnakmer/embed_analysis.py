@@ -16,7 +16,7 @@ import polars as pl
 
 from dnakmer.embed import hidden_states, static_embeddings
 from dnakmer.genome import Genome
-from dnakmer.models import LoadedModel
+from dnakmer.models import LoadedModel, random_init
 from dnakmer.windows import (
     Windows,
     genome_kmer_counts,
@@ -324,11 +324,16 @@ def embedding_report(
     max_distance: int = 5,
     batch_size: int = 32,
     seed: int = 0,
+    control: bool = True,
 ) -> dict[str, Any]:
     """Run every embedding analysis on windows sampled from ``genome``; write
     ``kmer_similarity.csv``, ``strand.parquet``, ``probes.csv``, ``summary.json`` and
     the figures ``projection_pca.png`` (and ``projection_umap.png`` when umap-learn is
     installed) and ``probe_curves.png`` into ``out_dir``.
+
+    With ``control``, the static k-mer similarity relations are also measured on the same
+    architecture with random weights (seeded with ``seed``):
+    ``kmer_similarity_random_init.csv`` and ``summary["kmer_similarity_random_init"]``.
 
     Returns
     -------
@@ -348,10 +353,19 @@ def embedding_report(
     summary: dict[str, Any] = {"model": str(loaded.path), "genome": str(g.path), "seed": seed}
     if k is not None:
         static = static_embeddings(loaded)
-        sim = kmer_similarity(static, counts=genome_kmer_counts(g, k), seed=seed)
+        counts = genome_kmer_counts(g, k)
+        sim = kmer_similarity(static, counts=counts, seed=seed)
         with atomic_open(out / "kmer_similarity.csv") as f:
             sim.write_csv(f)
         summary["kmer_similarity"] = sim.to_dicts()
+        summary["n_kmers"] = int(static.shape[0])
+        if control:
+            # The same architecture untrained: what the relations look like by chance.
+            random_static = static_embeddings(random_init(loaded, seed=seed))
+            control_sim = kmer_similarity(random_static, counts=counts, seed=seed)
+            with atomic_open(out / "kmer_similarity_random_init.csv") as f:
+                control_sim.write_csv(f)
+            summary["kmer_similarity_random_init"] = control_sim.to_dicts()
         colours = kmer_colourings(k)
         for method in ("pca", "umap"):
             if method == "umap" and not _has_umap():

@@ -26,6 +26,7 @@ import polars as pl
 
 from dnakmer._dataset import load_arrays, read_manifest
 from dnakmer._io import staged_files, write_json
+from dnakmer._pooling import use_pooling
 from dnakmer._trainer import TrainOptions, quiet_transformers, training_arguments
 from dnakmer.tokenizer import KmerTokenizer, encode_code_rows
 
@@ -240,12 +241,20 @@ def _reduce_logits(num_labels: int) -> Any:
 def classification_metrics(y: np.ndarray, reduced: np.ndarray, num_labels: int) -> dict[str, float]:
     """Accuracy, top-5 accuracy, MCC, macro-F1, cross-entropy (bits) and, for at most 16
     classes, ROC AUC (binary, or one-vs-rest macro) — the same definitions as the
-    next-k-mer baselines (:func:`dnakmer.nextkmer_baselines.prediction_metrics`)."""
+    next-k-mer baselines (:func:`dnakmer.nextkmer_baselines.prediction_metrics`) — plus
+    ``majority_share`` (share of samples given the most common prediction) and
+    ``distinct_predictions`` (classes predicted at least once)."""
     from dnakmer.nextkmer_baselines import prediction_metrics
 
     m = min(5, num_labels)
     y = np.asarray(y, dtype=np.int64)
-    out = prediction_metrics(y, reduced[:, :m].astype(np.int64), reduced[:, m])
+    top = reduced[:, :m].astype(np.int64)
+    out = prediction_metrics(y, top, reduced[:, m])
+    # How varied the answers are: a classifier that collapsed onto one class (a common
+    # failure of short fine-tuning) has a majority share near 1.
+    counts = np.bincount(top[:, 0], minlength=num_labels)
+    out["majority_share"] = float(counts.max() / max(len(y), 1))
+    out["distinct_predictions"] = float((counts > 0).sum())
     if num_labels <= _FULL_PROBS_MAX and len(np.unique(y)) > 1:
         from sklearn.metrics import roc_auc_score
 
@@ -259,7 +268,13 @@ def classification_metrics(y: np.ndarray, reduced: np.ndarray, num_labels: int) 
 
 
 def _classifier(
-    model_dir: Path, num_labels: int, init: str, seed: int, freeze: bool, names: list[str]
+    model_dir: Path,
+    num_labels: int,
+    init: str,
+    seed: int,
+    freeze: bool,
+    names: list[str],
+    pooling: str = "cls",
 ) -> Any:
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
@@ -284,6 +299,7 @@ def _classifier(
             trust_remote_code=False,
             **({"use_safetensors": True} if safetensors else {}),
         )
+    use_pooling(model, pooling)
     if freeze:
         for p in model.base_model.parameters():
             p.requires_grad_(False)
@@ -337,6 +353,7 @@ def finetune(
     options: TrainOptions | None = None,
     freeze_encoder: bool = False,
     resume: bool = False,
+    pooling: str = "cls",
 ) -> FinetuneResult:
     """Fine-tune the encoder of ``model_dir`` with a ``num_labels``-way classification head.
 
@@ -356,6 +373,10 @@ def finetune(
         Train only the classification head (a linear probe of the encoder).
     resume : bool
         Continue from the newest complete checkpoint in ``out_dir/checkpoints``.
+    pooling : {"cls", "last", "mean"}
+        Hidden state the classification head reads: ``[CLS]`` through the pretrained
+        pooler (Hugging Face's default), the last token before ``[SEP]``, or the mean of
+        the tokens (see :mod:`dnakmer._pooling`).
 
     Returns
     -------
@@ -373,7 +394,7 @@ def finetune(
         shutil.rmtree(ckpt)
     with quiet_transformers(opts.quiet, errors_only=True):
         model = _classifier(
-            folder, data.num_labels, init, opts.seed, freeze_encoder, data.label_names
+            folder, data.num_labels, init, opts.seed, freeze_encoder, data.label_names, pooling
         )
     max_pos = int(getattr(model.config, "max_position_embeddings", 512))
     if data.ids["train"].shape[1] > max_pos:
@@ -439,6 +460,7 @@ def finetune(
                 {
                     "init": init,
                     "freeze_encoder": freeze_encoder,
+                    "pooling": pooling,
                     "options": asdict(opts),
                     "num_labels": data.num_labels,
                     "label_names": data.label_names,

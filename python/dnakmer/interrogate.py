@@ -75,6 +75,8 @@ class Budget:
     max_steps, batch_size, eval_every : int
         Fine-tuning steps, samples per step and evaluation interval.
     learning_rate : float
+    pooling : {"last", "cls", "mean"}
+        Hidden state the next-k-mer head reads (see :mod:`dnakmer._pooling`).
     device : {"auto", "cpu", "cuda"}
     """
 
@@ -91,6 +93,7 @@ class Budget:
     batch_size: int = 32
     eval_every: int = 50
     learning_rate: float = 5e-4
+    pooling: str = "last"
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -103,6 +106,8 @@ class Budget:
             raise ValueError(f"budget context_nt must be positive or None, got {self.context_nt}")
         if not self.learning_rate > 0:
             raise ValueError(f"budget learning_rate must be positive, got {self.learning_rate}")
+        if self.pooling not in ("last", "cls", "mean"):
+            raise ValueError(f"budget pooling must be last, cls or mean, not {self.pooling!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"budget device must be auto, cpu or cuda, not {self.device!r}")
         if not self.markov_orders or not all(0 <= m <= 12 for m in self.markov_orders):

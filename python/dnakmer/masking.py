@@ -10,6 +10,14 @@
 Both then apply BERT's 80/10/10 replacement in :func:`apply_mask`: of the selected
 positions 80 % become ``[MASK]``, 10 % a random k-mer token, 10 % stay unchanged.
 Special tokens (and padding) are never selected.
+
+:class:`MaskingCollator` can start with a number of steps of random token masking before
+its scheme takes over (``warmup_steps``). With span masking from the first step, a small
+model trained on overlapping k-mers stays for thousands of steps at the loss of copying
+the 10 % unchanged tokens: a span hides the nearest neighbours of most of its tokens, so
+nothing rewards reading neighbours until embeddings and attention already do it. Random
+masking leaves both neighbours of a masked k-mer visible and determines it completely;
+once a model reads them, span masking extends the reading to farther tokens.
 """
 
 from __future__ import annotations
@@ -132,6 +140,18 @@ class MaskingCollator:
         Centre probability (span) or token probability (random).
     seed : int
         Seed of the collator's own generator; each call advances it.
+    warmup_steps : int
+        Optimizer steps during which training batches use BERT's random token masking
+        with ``warmup_probability`` instead of ``scheme``. Rows carrying ``"final": True``
+        (evaluation rows) always use ``scheme``.
+    warmup_probability : float
+    grad_accum : int
+        Batches per optimizer step.
+    batches : int
+        Training batches collated so far; batch ``b`` belongs to step
+        ``b // grad_accum``. Counting batches, not reading the trainer's step, keeps the
+        switch exact when the data loader collates ahead; a resumed run sets it from the
+        checkpoint's step (:func:`dnakmer.pretrain.pretrain`).
     """
 
     special_ids: Sequence[int]
@@ -141,19 +161,31 @@ class MaskingCollator:
     k: int = 1
     probability: float = 0.15
     seed: int = 0
+    warmup_steps: int = 0
+    warmup_probability: float = 0.15
+    grad_accum: int = 1
+    batches: int = 0
 
     def __post_init__(self) -> None:
         if self.scheme not in ("span", "random"):
             raise ValueError(f"scheme must be 'span' or 'random', got {self.scheme!r}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must not be negative, got {self.warmup_steps}")
         self._rng = np.random.default_rng(self.seed)
 
     def mask_arrays(
-        self, input_ids: np.ndarray, rng: np.random.Generator | None = None
+        self,
+        input_ids: np.ndarray,
+        rng: np.random.Generator | None = None,
+        warmup: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Masked ids and labels (int64) for a (batch, length) id array."""
+        """Masked ids and labels (int64) for a (batch, length) id array; with ``warmup``,
+        BERT's random token masking with ``warmup_probability``."""
         rng = self._rng if rng is None else rng
         maskable = ~np.isin(input_ids, np.asarray(self.special_ids))
-        if self.scheme == "span":
+        if warmup:
+            selected = random_token_mask(maskable, self.warmup_probability, rng)
+        elif self.scheme == "span":
             selected = dnabert_span_mask(maskable, self.k, self.probability, rng)
         else:
             selected = random_token_mask(maskable, self.probability, rng)
@@ -170,17 +202,21 @@ class MaskingCollator:
 
         ids = np.stack([np.asarray(r["input_ids"]) for r in rows])
         mask = np.stack([np.asarray(r["attention_mask"]) for r in rows]).astype(np.int64)
+        warmup = False
+        if not any(r.get("final") for r in rows):
+            warmup = self.batches // max(self.grad_accum, 1) < self.warmup_steps
+            self.batches += 1
         if all("index" in r for r in rows):
             parts = [
                 self.mask_arrays(
-                    ids[i : i + 1], np.random.default_rng([self.seed, int(r["index"])])
+                    ids[i : i + 1], np.random.default_rng([self.seed, int(r["index"])]), warmup
                 )
                 for i, r in enumerate(rows)
             ]
             masked = np.concatenate([p[0] for p in parts])
             labels = np.concatenate([p[1] for p in parts])
         else:
-            masked, labels = self.mask_arrays(ids)
+            masked, labels = self.mask_arrays(ids, warmup=warmup)
         return {
             "input_ids": torch.from_numpy(masked),
             "attention_mask": torch.from_numpy(mask),

@@ -27,7 +27,14 @@ if TYPE_CHECKING:
 
     from dnakmer._hf_tokenizer import DnaKmerTokenizer
 
-__all__ = ["DnaKmerTokenizer", "LoadedModel", "forward_batches", "load", "tiny_bert"]
+__all__ = [
+    "DnaKmerTokenizer",
+    "LoadedModel",
+    "forward_batches",
+    "load",
+    "random_init",
+    "tiny_bert",
+]
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "vocab.json", "tokenizer.model")
@@ -168,6 +175,28 @@ def load(
     dev = default_device(device)
     model.to(dev).eval()
     return LoadedModel(model=model, tokenizer=tokenizer, path=folder, device=dev, config=config)
+
+
+def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
+    """The same architecture and tokenizer with freshly initialised weights.
+
+    The control of every "what did pretraining learn" question: what an untrained model
+    of the same shape shows. Weights are drawn with ``seed`` without touching the global
+    torch random state; the model is in eval mode on ``loaded.device``.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]), quiet_transformers():
+        torch.manual_seed(seed)
+        model = type(loaded.model)(loaded.model.config)
+    model.to(loaded.device or "cpu").eval()
+    return LoadedModel(
+        model=model,
+        tokenizer=loaded.tokenizer,
+        path=loaded.path,
+        device=loaded.device,
+        config=loaded.config,
+    )
 
 
 def _has_safetensors(folder: Path) -> bool:

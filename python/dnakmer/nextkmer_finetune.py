@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from dnakmer._findings import Z95
 from dnakmer._io import atomic_open, write_json
 from dnakmer._trainer import TrainOptions
 from dnakmer.finetune import data_from_dataset, finetune, load_results, seed_summary
@@ -33,12 +34,18 @@ def benchmark_model(
     freeze_encoder: bool = False,
     resume: bool = False,
     on_run: Callable[[int, int, str], None] | None = None,
+    pooling: str = "last",
 ) -> pl.DataFrame:
     """Fine-tune ``model_dir`` on every next-k-mer dataset, for each init and seed.
 
     Runs go to ``out_dir/k{K}/{init}/seed{S}``; with ``resume``, finished runs are kept
     and an interrupted one continues from its last complete checkpoint. ``on_run`` is
     called before each run with (runs done, runs in all, ``"k=K init seed S"``).
+
+    The head reads the last token's hidden state by default (``pooling="last"``): the
+    bases that follow a window depend most on its end, and a head over ``[CLS]``
+    (``pooling="cls"``, as Hugging Face's classifier) collapses to the class prior on
+    small budgets (see :mod:`dnakmer._pooling`).
 
     Returns
     -------
@@ -72,6 +79,7 @@ def benchmark_model(
                         options=opts,
                         freeze_encoder=freeze_encoder,
                         resume=resume,
+                        pooling=pooling,
                     ).metrics
                 rows.append(
                     {"k": k, "init": init, "seed": seed}
@@ -96,17 +104,24 @@ def comparison_table(runs: pl.DataFrame, baselines: pl.DataFrame, model: str) ->
     Returns
     -------
     polars.DataFrame
-        Columns ``k``, ``predictor``, ``accuracy``, ``accuracy_ci95``, ``top5_accuracy``,
-        ``mcc``, ``macro_f1``, ``cross_entropy_bits``, ``n_seeds``. The best Markov order
-        is the one with the highest test accuracy at that k.
+        Columns ``k``, ``predictor``, ``accuracy``, ``accuracy_ci95`` (half-width of the
+        Student-t interval over seeds; null for one seed), ``accuracy_ci95_test``
+        (half-width of the binomial interval over the ``n_test`` test windows),
+        ``top5_accuracy``, ``mcc``, ``macro_f1``, ``cross_entropy_bits``,
+        ``majority_share`` (models: mean share of test windows given the most common
+        class), ``n_seeds``, ``n_test``. The best Markov order is the one with the
+        highest test accuracy at that k.
     """
     metrics = ["accuracy", "top5_accuracy", "mcc", "macro_f1", "cross_entropy_bits"]
+    n_test = {
+        int(k): int(n) for k, n in baselines.group_by("k").agg(pl.col("n_test").max()).iter_rows()
+    }
     out = []
     for (k, init), group in runs.group_by(["k", "init"], maintain_order=True):
         summary = seed_summary(group.drop(["k", "init", "seed"]).to_dicts())
         vals = {r["metric"]: r for r in summary.to_dicts()}
         row = {"k": k, "predictor": f"{model} ({init})", "n_seeds": group.height}
-        row |= {m: vals[m]["mean"] for m in metrics if m in vals}
+        row |= {m: vals[m]["mean"] for m in [*metrics, "majority_share"] if m in vals}
         row["accuracy_ci95"] = vals["accuracy"]["ci95"] if "accuracy" in vals else None
         out.append(row)
     for k in runs["k"].unique().sort().to_list():
@@ -124,16 +139,25 @@ def comparison_table(runs: pl.DataFrame, baselines: pl.DataFrame, model: str) ->
                 {"k": k, "predictor": f"Markov order {best['order']}", "n_seeds": 1}
                 | {m: best[m] for m in metrics}
             )
+    for row in out:
+        n = n_test.get(int(row["k"]))
+        row["n_test"] = n
+        if n and row.get("accuracy") is not None:
+            p = float(row["accuracy"])
+            row["accuracy_ci95_test"] = Z95 * float(np.sqrt(p * (1.0 - p) / n))
     schema = {
         "k": pl.Int64,
         "predictor": pl.String,
         "accuracy": pl.Float64,
         "accuracy_ci95": pl.Float64,
+        "accuracy_ci95_test": pl.Float64,
         "top5_accuracy": pl.Float64,
         "mcc": pl.Float64,
         "macro_f1": pl.Float64,
         "cross_entropy_bits": pl.Float64,
+        "majority_share": pl.Float64,
         "n_seeds": pl.Int64,
+        "n_test": pl.Int64,
     }
     return pl.DataFrame(out, schema=schema).sort(["k", "predictor"])
 

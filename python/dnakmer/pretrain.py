@@ -90,17 +90,40 @@ def _record_ranges(
 
 
 class WindowDataset:
-    """Pre-tokenized windows as a map-style dataset of dicts (a torch ``Dataset``)."""
+    """Pre-tokenized windows as a map-style dataset of dicts (a torch ``Dataset``).
 
-    def __init__(self, rows: np.ndarray) -> None:
+    Rows of a ``final`` dataset (evaluation) are always masked with the final scheme,
+    never with the collator's warm-up masking.
+    """
+
+    def __init__(self, rows: np.ndarray, final: bool = False) -> None:
         self.rows = rows
+        self.final = final
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         ids = self.rows[i].astype(np.int64)
-        return {"input_ids": ids, "attention_mask": np.ones_like(ids), "index": i}
+        row = {"input_ids": ids, "attention_mask": np.ones_like(ids), "index": i}
+        return row | {"final": True} if self.final else row
+
+
+def _step_callbacks(collator: Any, stop_after: int | None) -> list[Any]:
+    """Start the collator's batch count at the (resumed) step; stop at ``stop_after``."""
+    from transformers import TrainerCallback
+
+    class Steps(TrainerCallback):  # type: ignore[misc]
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            collator.grad_accum = args.gradient_accumulation_steps
+            collator.batches = state.global_step * args.gradient_accumulation_steps
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if stop_after is not None and state.global_step >= stop_after:
+                control.should_training_stop = True
+                control.should_evaluate = control.should_save = True
+
+    return [Steps()]
 
 
 def _bert_mlm(tok: KmerTokenizer, shape: ModelShape, positions: int, seed: int) -> Any:
@@ -233,6 +256,8 @@ def pretrain(
     eval_fraction: float = 0.1,
     mlm_probability: float = 0.15,
     span_centre_probability: float = 0.025,
+    random_masking_steps: int = 0,
+    stop_after: int | None = None,
     resume: bool = False,
 ) -> PretrainResult:
     """Pretrain a BERT masked language model on windows of a genome.
@@ -261,6 +286,15 @@ def pretrain(
         Token masking probability (non-overlapping and nucleotide schemes).
     span_centre_probability : float
         Span-centre probability of DNABERT's scheme (overlapping k-mers).
+    random_masking_steps : int
+        Overlapping k-mers: train the first this many steps with BERT's random token
+        masking (``mlm_probability``), then with DNABERT's span masking. Evaluation always
+        uses span masking. A small model trained with span masking from the start stays
+        at the loss of copying unchanged tokens (see :mod:`dnakmer.masking`).
+    stop_after : int, optional
+        Stop after this many optimizer steps, with the schedule (warm-up, decay) of
+        ``max_steps``: the first points of the full run's curve, or a run continued
+        later with ``resume``. Evaluation and checkpoint happen at the stop.
     resume : bool
         Continue from the last checkpoint in ``out_dir/checkpoints``.
 
@@ -289,6 +323,13 @@ def pretrain(
         tok.mask_token_id,
     ]
     span = tokenization == "overlapping"
+    if random_masking_steps and not span:
+        raise ValueError("random_masking_steps applies to overlapping k-mers only")
+    if random_masking_steps < 0 or (stop_after is not None and stop_after < 1):
+        raise ValueError("random_masking_steps must be >= 0 and stop_after >= 1")
+    if random_masking_steps and opts.num_workers:
+        # Worker processes hold copies of the collator that never see the step count.
+        raise ValueError("random_masking_steps needs num_workers = 0")
     collator = MaskingCollator(
         specials,
         tok.mask_token_id,
@@ -297,6 +338,8 @@ def pretrain(
         k=tok.k,
         probability=span_centre_probability if span else mlm_probability,
         seed=opts.seed,
+        warmup_steps=random_masking_steps,
+        warmup_probability=mlm_probability,
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -309,12 +352,13 @@ def pretrain(
         remove_unused_columns=False,
     )
     callbacks = [EarlyStoppingCallback(opts.early_stopping)] if opts.early_stopping else []
+    callbacks += _step_callbacks(collator, stop_after)
     trainer = Trainer(
         model=model,
         args=args,
         data_collator=collator,
         train_dataset=WindowDataset(train_rows),
-        eval_dataset=WindowDataset(eval_rows),
+        eval_dataset=WindowDataset(eval_rows, final=True),
         compute_metrics=_mlm_metrics,
         preprocess_logits_for_metrics=_argmax_logits,
         callbacks=callbacks,
@@ -349,6 +393,8 @@ def pretrain(
                     "eval_fraction": eval_fraction,
                     "mlm_probability": mlm_probability,
                     "span_centre_probability": span_centre_probability,
+                    "random_masking_steps": random_masking_steps,
+                    "stop_after": stop_after,
                 },
                 final,
             )
