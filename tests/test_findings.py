@@ -100,13 +100,14 @@ def test_mask_finding_states_the_direction_its_numbers_show(tmp_path: Path) -> N
     assert f["rule_explains"] == 1.0 and f["degenerate"] is None
     text = mask_sentence("m", f)
     assert "0.80 times the rule's accuracy, less than the neighbour rule" in text
-    assert "lower than on real sequence: it uses the genome's sequence statistics" in text
+    assert "lower than on real sequence: beyond the overlaps it uses the genome's" in text
 
     # Same accuracy on shuffled sequence: no claim that context is used.
     f = mask_findings(_write_mask(tmp_path / "same", real, real.clone()))
     assert f["di_vs_real"] == "overlapping"
     text = mask_sentence("same", f)
-    assert "not distinguishable from real sequence." in text and "statistics" not in text
+    assert "not distinguishable from real sequence: nothing beyond the overlaps" in text
+    assert "statistics" not in text
 
 
 def test_mask_finding_flags_a_degenerate_model(tmp_path: Path) -> None:

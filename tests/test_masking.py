@@ -118,7 +118,7 @@ def test_bad_arguments() -> None:
 def _span_runs(selected: np.ndarray) -> list[int]:
     """Lengths of the runs of selected positions in one row."""
     runs, n = [], 0
-    for s in selected.tolist() + [False]:
+    for s in [*selected.tolist(), False]:
         if s:
             n += 1
         elif n:

@@ -334,16 +334,19 @@ def mask_sentence(label: str, f: dict[str, Any]) -> str:
     if f["rule_explains"] is not None:
         text += f"; the rule also gets {f['rule_explains']:.1%} of the model's correct tokens"
     text += f"; model and rule agree on {f['agreement']:.1%}."
-    if f.get("model_top1_di_shuffled") is not None:
+    shuffles = [
+        f"{name}-shuffled sequence {f[f'model_top1_{c}_shuffled']:.4f} "
+        f"({_ci(f[f'model_top1_{c}_shuffled_ci95'])}), {_VS_REAL[f[f'{c}_vs_real']]}"
+        for c, name in (("di", "dinucleotide"), ("mono", "mononucleotide"))
+        if f.get(f"model_top1_{c}_shuffled") is not None
+    ]
+    if shuffles:
+        text += " On " + "; on ".join(shuffles)
+        lower = [c for c in ("di", "mono") if f.get(f"{c}_vs_real") == "lower"]
         text += (
-            f" On dinucleotide-shuffled sequence the model recovers "
-            f"{f['model_top1_di_shuffled']:.4f} ({_ci(f['model_top1_di_shuffled_ci95'])}), "
-            f"{_VS_REAL[f['di_vs_real']]}"
-        )
-        text += (
-            ": it uses the genome's sequence statistics, not only the overlaps."
-            if f["di_vs_real"] == "lower"
-            else "."
+            ": beyond the overlaps it uses the genome's sequence statistics."
+            if lower
+            else ": nothing beyond the overlaps is detected."
         )
     return text
 

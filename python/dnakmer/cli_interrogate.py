@@ -123,6 +123,13 @@ def demo_command(
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", help="With --retrain: commands run at once.")
     ] = 1,
+    stop_after: Annotated[
+        int | None,
+        typer.Option(
+            help="With --retrain: train only the first N steps of each recorded schedule "
+            "and compare that part of the curves."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Run the whole study offline on the E. coli genome shipped with dnakmer, for three
@@ -132,7 +139,7 @@ def demo_command(
     from dnakmer import demo
 
     if retrain is not None:
-        check = demo.retrain(retrain, jobs=jobs, quiet=quiet)
+        check = demo.retrain(retrain, jobs=jobs, quiet=quiet, stop_after=stop_after)
         typer.echo(check.table.write_csv(), nl=False)
         if not check.reproduced:
             typer.secho(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +54,9 @@ def pretrain_command(
     size: Annotated[
         Size, typer.Option(help="tiny (CPU tests), small, or dnabert (12x768, for GPUs).")
     ] = Size.tiny,
+    dropout: Annotated[
+        float | None, typer.Option(help="Dropout probability (default: 0.1, as BERT).")
+    ] = None,
     n_train: Annotated[int, typer.Option(help="Training windows drawn from the genome.")] = 20_000,
     n_eval: Annotated[int, typer.Option(help="Held-out evaluation windows.")] = 512,
     eval_records: Annotated[
@@ -110,7 +114,7 @@ def pretrain_command(
         tokenization=tokenization.value,
         k=k,
         max_tokens=max_tokens,
-        shape=shapes[size],
+        shape=shapes[size] if dropout is None else replace(shapes[size], dropout=dropout),
         options=opts,
         n_train=n_train,
         n_eval=n_eval,

@@ -1,0 +1,129 @@
+"""Why the demo models are trained the way they are: learning curves and fine-tuning heads.
+
+    python benches/bench_recipe.py [--steps 8000] [--out recipe]
+
+1. Pretraining of the overlapping 6-mer model. The shipped model's recorded command starts
+   with 4,000 steps of BERT's random token masking before DNABERT's span masking. This
+   runs the same command with span masking from the first step (``--stop-after`` keeps
+   the same learning-rate schedule) and plots both curves: ``recipe_curves.png``.
+2. Fine-tuning heads on the next-k-mer benchmark. The shipped nucleotide model and its
+   random-init control are fine-tuned with the demo budget, reading ``[CLS]`` (Hugging
+   Face's head) or the last token, next to the class prior and the best Markov chain.
+
+Prints Markdown tables for benches/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+
+def span_only_command(out: Path, steps: int) -> list[str]:
+    """The recorded overlapping-6mer command without the random-masking warm-up."""
+    from dnakmer.data import demo_genome
+    from dnakmer.demo import recorded_commands
+
+    args = recorded_commands()["overlapping-6mer"]
+    i = args.index("--random-masking-steps")
+    args = args[:i] + args[i + 2 :]
+    args = [str(demo_genome()) if a == "$GENOME" else a for a in args]
+    args[args.index("--out") + 1] = str(out)
+    return [sys.executable, "-m", "dnakmer", *args, "--stop-after", str(steps), "--quiet"]
+
+
+def pretraining_curves(out: Path, steps: int) -> pl.DataFrame:
+    from dnakmer.demo import demo_models
+    from dnakmer.plots import pretraining_curves as plot
+    from dnakmer.pretrain import history_curve
+
+    folder = out / "span-only"
+    if not (folder / "history.json").is_file():
+        cmd = span_only_command(folder, steps)
+        print("$", shlex.join(cmd), flush=True)
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        print(f"span-only run: {time.perf_counter() - start:.0f} s", flush=True)
+    shipped = json.loads((demo_models()[0] / "history.json").read_text())
+    span = json.loads((folder / "history.json").read_text())
+    warm = shipped["params"]["random_masking_steps"]
+    labels = ("span masking from step 0", f"random masking for {warm:,} steps, then span")
+    curves = pl.concat(
+        [
+            history_curve(span).select(pl.lit(labels[0]).alias("model"), pl.all()),
+            history_curve(shipped)
+            .filter(pl.col("step") <= steps)
+            .select(pl.lit(labels[1]).alias("model"), pl.all()),
+        ]
+    )
+    plot(curves, out / "recipe_curves.png")
+    return (
+        curves.filter(pl.col("quantity") == "eval_loss")
+        .pivot(on="model", index="step", values="value")
+        .sort("step")
+    )
+
+
+def finetune_heads(out: Path) -> pl.DataFrame:
+    import torch
+
+    from dnakmer import nextkmer
+    from dnakmer.data import demo_genome
+    from dnakmer.demo import DEMO_KS, demo_budget, demo_models
+    from dnakmer.nextkmer import NextKmerDataset
+    from dnakmer.nextkmer_baselines import baselines
+    from dnakmer.nextkmer_finetune import benchmark_model, comparison_table
+
+    torch.set_num_threads(1)
+    budget = demo_budget()
+    model = demo_models()[2]
+    dirs = []
+    for k in DEMO_KS:
+        d = out / f"nk{k}"
+        if not (d / "manifest.json").is_file():
+            nextkmer.build(demo_genome(), k, budget.context_nt, None, n_train=budget.n_train,
+                           n_val=budget.n_val, n_test=budget.n_test, seed=0).save(d)  # fmt: skip
+        dirs.append(d)
+    base = pl.concat(
+        [baselines(NextKmerDataset.load(d), budget.markov_orders, ks=[k], seed=0)
+         for k, d in zip(DEMO_KS, dirs, strict=True)],
+        how="diagonal_relaxed",
+    )  # fmt: skip
+    rows = []
+    for pooling in ("cls", "last"):
+        runs = benchmark_model(model, dirs, out / f"ft-{pooling}",
+                               options=budget.train_options(quiet=True), pooling=pooling,
+                               resume=True)  # fmt: skip
+        table = comparison_table(runs, base, f"nucleotide, {pooling}")
+        rows.append(table)
+    table = pl.concat(rows).unique(["k", "predictor"], keep="first").sort(["k", "predictor"])
+    return table.select("k", "predictor", "accuracy", "accuracy_ci95_test", "mcc",
+                        "majority_share", "cross_entropy_bits")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8000, help="steps of the span-only run")
+    parser.add_argument("--out", type=Path, default=Path("recipe"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    cfg = pl.Config(tbl_formatting="MARKDOWN", tbl_rows=50, tbl_hide_dataframe_shape=True,
+                    tbl_hide_column_data_types=True, float_precision=4)  # fmt: skip
+    with cfg:
+        print("\nHeld-out masked-LM loss (DNABERT span masking) of the overlapping 6-mer model:")
+        print(pretraining_curves(args.out, args.steps))
+        print(f"curves: {args.out / 'recipe_curves.png'}")
+        print("\nNext-k-mer fine-tuning of the nucleotide model, demo budget, by head:")
+        print(finetune_heads(args.out))
+
+
+if __name__ == "__main__":
+    main()
