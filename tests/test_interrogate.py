@@ -103,6 +103,8 @@ def test_every_stage_writes_its_files(run: tuple[Path, dict]) -> None:
     skipped = json.loads((out / "mask/disjoint2/skipped.json").read_text())
     assert "stride 2" in skipped["reason"]
     assert (out / "embed/over3/probe_curves.png").is_file()
+    control = pl.read_csv(out / "embed/over3/kmer_similarity_random_init.csv")
+    assert "hamming_distance" in control["relation"].to_list()
     assert (out / "embed/disjoint2/projection_pca.png").is_file()
     for k in KS:
         ds = json.loads((out / f"datasets/k{k}/manifest.json").read_text())
@@ -168,6 +170,9 @@ def test_findings_equal_the_tables_and_the_summary(run: tuple[Path, dict]) -> No
     sim = pl.read_csv(out / "embed/over3/kmer_similarity.csv")
     rho = sim.filter(pl.col("relation") == "hamming_distance")["value"][0]
     assert findings["embeddings"]["over3"]["hamming_spearman"] == rho
+    rho_c = control_rho(out / "embed/over3/kmer_similarity_random_init.csv")
+    assert findings["embeddings"]["over3"]["control_hamming_spearman"] == rho_c
+    assert f"random-init control {rho_c:.4f}" in summary
     assert f"{rho:.4f}" in summary
     own = findings["embeddings"]["over3"]["probe_own_accuracy"]
     assert 0.0 < own <= 1.0 and f"{own:.4f}" in summary
@@ -185,6 +190,11 @@ def test_findings_equal_the_tables_and_the_summary(run: tuple[Path, dict]) -> No
     # Every number in the summary is a real fraction or a correlation, never NaN.
     assert "nan" not in summary.lower()
     assert all(-1.0 <= float(x) <= 1.0 for x in re.findall(r"-?\d\.\d{4}\b", summary))
+
+
+def control_rho(path: Path) -> float:
+    table = pl.read_csv(path)
+    return float(table.filter(pl.col("relation") == "hamming_distance")["value"][0])
 
 
 def test_rerun_skips_completed_stages(run: tuple[Path, dict], models: list[Path]) -> None:

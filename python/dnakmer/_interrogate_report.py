@@ -40,11 +40,13 @@ def _combined_tables(out: Path, labels: list[str]) -> dict[str, pl.DataFrame]:
     if mask:
         tables["mask_summary"] = pl.concat(mask, how="diagonal_relaxed")
     sims = [
-        pl.read_csv(out / "embed" / lab / "kmer_similarity.csv").select(
-            pl.lit(lab).alias("model"), pl.all()
-        )
+        pl.read_csv(out / "embed" / lab / name).select(pl.lit(label).alias("model"), pl.all())
         for lab in labels
-        if (out / "embed" / lab / "kmer_similarity.csv").is_file()
+        for name, label in (
+            ("kmer_similarity.csv", lab),
+            ("kmer_similarity_random_init.csv", f"{lab} (random init)"),
+        )
+        if (out / "embed" / lab / name).is_file()
     ]
     if sims:
         tables["kmer_similarity"] = pl.concat(sims)
@@ -99,7 +101,24 @@ def _sections(
     out: Path, labels: list[str], tables: dict[str, pl.DataFrame], findings: dict[str, Any]
 ) -> list[Section]:
     lines = finding_lines(labels, findings)
-    sections = [Section("Findings", findings=[x for v in lines.values() for x in v])]
+    sections = [
+        Section(
+            "Findings",
+            findings=[x for v in lines.values() for x in v],
+            text=[
+                "Every direction stated above is decided from the numbers with 95 % "
+                "confidence intervals: Wilson intervals for accuracies over masked tokens "
+                "and probe test sets, for fine-tuned models the wider of the interval over "
+                "seeds and the binomial interval over the test windows, Fisher's z for "
+                "Spearman correlations (n = number of k-mers). Two estimates differ only "
+                "when their intervals are apart; a model beats a baseline scored on the "
+                "same test windows when the baseline lies below the model's interval. A "
+                "model that gives one answer for 90 % or more of its inputs, recovers no "
+                "masked token, or is no better than the class prior with an MCC below "
+                "0.01 is marked DEGENERATE, and no finding is drawn from it."
+            ],
+        )
+    ]
     sections.append(
         Section(
             "Genome",
@@ -144,6 +163,12 @@ def _sections(
     sections.append(
         Section(
             "Next-k-mer prediction",
+            text=[
+                "accuracy_ci95: half-width of the Student-t interval over seeds; "
+                "accuracy_ci95_test: half-width of the binomial interval over the test "
+                "windows; majority_share: share of test windows given the model's most "
+                "common class (1.0 is a constant predictor)."
+            ],
             tables=[Table("Test metrics per k", tables["nextkmer_comparison"])],
             figures=[
                 Figure(out / "tables" / "accuracy_vs_k.png", "Test accuracy vs k"),
