@@ -291,6 +291,7 @@ def test_cli_embed_and_probe_embeddings(tiny3_dir: Path, tmp_path: Path) -> None
     names = sorted(p.name for p in rep.iterdir())
     assert names == [
         "kmer_similarity.csv",
+        "kmer_similarity_random_init.csv",
         "probe_curves.png",
         "probes.csv",
         "projection_pca.png",
@@ -299,5 +300,10 @@ def test_cli_embed_and_probe_embeddings(tiny3_dir: Path, tmp_path: Path) -> None
     ]
     summary = json.loads((rep / "summary.json").read_text())
     assert 0 <= summary["strand"]["agree"] <= 1
+    assert summary["n_kmers"] == 4**3
+    # The untrained control is another set of weights than the model's.
+    rho = {r["relation"]: r["value"] for r in summary["kmer_similarity"]}
+    rho_c = {r["relation"]: r["value"] for r in summary["kmer_similarity_random_init"]}
+    assert set(rho) == set(rho_c) and rho["random_pairs"] != rho_c["random_pairs"]
     assert len(summary["probes"]) == 3 * (3 + 2 * 2)
     assert (rep / "probe_curves.png").read_bytes()[:4] == b"\x89PNG"

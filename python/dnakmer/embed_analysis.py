@@ -332,7 +332,7 @@ def embedding_report(
     installed) and ``probe_curves.png`` into ``out_dir``.
 
     With ``control``, the static k-mer similarity relations are also measured on the same
-    architecture with random weights (seeded with ``seed``):
+    architecture with random weights (seeded with ``seed + 1``):
     ``kmer_similarity_random_init.csv`` and ``summary["kmer_similarity_random_init"]``.
 
     Returns
@@ -360,8 +360,9 @@ def embedding_report(
         summary["kmer_similarity"] = sim.to_dicts()
         summary["n_kmers"] = int(static.shape[0])
         if control:
-            # The same architecture untrained: what the relations look like by chance.
-            random_static = static_embeddings(random_init(loaded, seed=seed))
+            # The same architecture untrained: what the relations look like by chance
+            # (seed + 1, so that a model initialised with ``seed`` is not its own control).
+            random_static = static_embeddings(random_init(loaded, seed=seed + 1))
             control_sim = kmer_similarity(random_static, counts=counts, seed=seed)
             with atomic_open(out / "kmer_similarity_random_init.csv") as f:
                 control_sim.write_csv(f)
