@@ -57,7 +57,7 @@ def test_shipped_models_are_what_their_recorded_commands_make() -> None:
         assert o["seed"] == int(opt["seed"])
         assert params["shape"] == {
             "hidden": 64,
-            "layers": 2,
+            "layers": int(opt["layers"]),
             "heads": 2,
             "intermediate": 256,
             "dropout": float(opt["dropout"]),

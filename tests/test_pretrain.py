@@ -11,7 +11,7 @@ import pytest
 
 from dnakmer import Genome, KmerTokenizer
 from dnakmer._trainer import TrainOptions
-from dnakmer.pretrain import ModelShape, _record_ranges, pretrain
+from dnakmer.pretrain import ModelShape, PretrainResult, _record_ranges, pretrain
 from dnakmer.windows import sample_windows
 
 pytest.importorskip("torch")
@@ -162,31 +162,15 @@ def test_random_masking_steps_switch_to_spans_and_stop_after_keeps_the_schedule(
     opts = TrainOptions(
         max_steps=8, batch_size=4, eval_every=4, log_every=1, learning_rate=1e-3, quiet=True
     )
+    def run(out: str, stop_after: int | None) -> PretrainResult:
+        return pretrain(DATA / "phix174.fa", tmp_path / out, k=3, max_tokens=16, shape=TINY,
+                        options=opts, n_train=64, n_eval=8, random_masking_steps=3,
+                        stop_after=stop_after)  # fmt: skip
+
     masking.MaskingCollator.mask_arrays = spy  # type: ignore[method-assign]
     try:
-        pretrain(
-            DATA / "phix174.fa",
-            tmp_path / "full",
-            k=3,
-            max_tokens=16,
-            shape=TINY,
-            options=opts,
-            n_train=64,
-            n_eval=8,
-            random_masking_steps=3,
-        )
-        short = pretrain(
-            DATA / "phix174.fa",
-            tmp_path / "short",
-            k=3,
-            max_tokens=16,
-            shape=TINY,
-            options=opts,
-            n_train=64,
-            n_eval=8,
-            random_masking_steps=3,
-            stop_after=5,
-        )
+        run("full", None)
+        short = run("short", 5)
     finally:
         masking.MaskingCollator.mask_arrays = original  # type: ignore[method-assign]
     train_calls = [(step, warm) for step, warm in seen if warm]

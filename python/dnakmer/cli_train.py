@@ -5,9 +5,12 @@ from __future__ import annotations
 import enum
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from dnakmer.pretrain import ModelShape
 
 
 class Tokenization(str, enum.Enum):
@@ -54,6 +57,9 @@ def pretrain_command(
     size: Annotated[
         Size, typer.Option(help="tiny (CPU tests), small, or dnabert (12x768, for GPUs).")
     ] = Size.tiny,
+    layers: Annotated[
+        int | None, typer.Option(help="Encoder layers (default: the --size's).")
+    ] = None,
     dropout: Annotated[
         float | None, typer.Option(help="Dropout probability (default: 0.1, as BERT).")
     ] = None,
@@ -114,7 +120,7 @@ def pretrain_command(
         tokenization=tokenization.value,
         k=k,
         max_tokens=max_tokens,
-        shape=shapes[size] if dropout is None else replace(shapes[size], dropout=dropout),
+        shape=_shape(shapes[size], layers, dropout),
         options=opts,
         n_train=n_train,
         n_eval=n_eval,
@@ -128,6 +134,18 @@ def pretrain_command(
         f"eval loss {ev.get('eval_loss', float('nan')):.4f}, masked-token accuracy "
         f"{ev.get('eval_mlm_accuracy', float('nan')):.4f}; model in {result.out_dir}/"
     )
+
+
+def _shape(base: ModelShape, layers: int | None, dropout: float | None) -> ModelShape:
+    if layers is not None:
+        if layers < 1:
+            raise typer.BadParameter(f"must be at least 1, got {layers}", param_hint="--layers")
+        base = replace(base, layers=layers)
+    if dropout is not None:
+        if not 0.0 <= dropout < 1.0:
+            raise typer.BadParameter(f"must be in [0, 1), got {dropout}", param_hint="--dropout")
+        base = replace(base, dropout=dropout)
+    return base
 
 
 finetune_app = typer.Typer(
