@@ -75,6 +75,7 @@ def _mask_tokens(model_right: list[bool], rule_right: list[bool], preds: list[in
         "agree": [a == b for a, b in zip(model_right, rule_right, strict=True)],
         "n_hidden": [1] * n,
         "nt_correct_hidden": [0] * n,
+        "span_pos": [i % 6 for i in range(n)],
     }
     return pl.DataFrame(rows)
 
@@ -100,6 +101,13 @@ def test_mask_finding_states_the_direction_its_numbers_show(tmp_path: Path) -> N
     assert f["rule_explains"] == 1.0 and f["degenerate"] is None
     text = mask_sentence("m", f)
     assert "0.80 times the rule's accuracy, less than the neighbour rule" in text
+    ends = [i for i in range(n) if i % 6 in (0, 5)]
+    assert f["ends_n"] == len(ends)
+    assert f["ends_model_top1"] == sum(model[i] for i in ends) / len(ends)
+    assert f["inner_rule_top1"] == sum(rule[i] for i in range(n) if i % 6 not in (0, 5)) / (
+        n - len(ends)
+    )
+    assert f"next to a visible neighbour, the model recovers {f['ends_model_top1']:.4f}" in text
     assert "lower than on real sequence: beyond the overlaps it uses the genome's" in text
 
     # Same accuracy on shuffled sequence: no claim that context is used.

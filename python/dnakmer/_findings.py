@@ -141,6 +141,7 @@ def mask_findings(folder: Path) -> dict[str, Any]:
         "nt_acc_hidden": _nt_hidden(real),
         "majority_share": share,
     }
+    out |= _span_part_findings(real)
     for control in ("di", "mono"):
         rows = by_control.get(control)
         if rows is None or rows.height == 0:
@@ -152,6 +153,30 @@ def mask_findings(folder: Path) -> dict[str, Any]:
         out[f"model_top1_{control}_shuffled_ci95"] = list(ci)
         out[f"{control}_vs_real"] = compare_intervals(ci, model_ci)
     out["degenerate"] = _mask_degenerate(model_hits, share)
+    return out
+
+
+def _span_part_findings(real: pl.DataFrame) -> dict[str, Any]:
+    """Model vs rule at the span's end tokens (a visible neighbour right next to them)
+    and inside the span (visible neighbours farther away)."""
+    if "span_pos" not in real.columns or real.height == 0:
+        return {}
+    last = int(real["span_pos"].max())  # type: ignore[arg-type]
+    if last < 2:
+        return {}
+    out: dict[str, Any] = {}
+    ends = pl.col("span_pos").is_in([0, last])
+    for part, rows in (("ends", real.filter(ends)), ("inner", real.filter(~ends))):
+        n = rows.height
+        model_hits = int((rows["model_rank"] == 0).sum())
+        rule_hits = int((rows["rule_rank"] == 0).sum())
+        model_ci, rule_ci = wilson_interval(model_hits, n), wilson_interval(rule_hits, n)
+        out |= {
+            f"{part}_n": n,
+            f"{part}_model_top1": model_hits / n,
+            f"{part}_rule_top1": rule_hits / n,
+            f"{part}_model_vs_rule": compare_intervals(model_ci, rule_ci),
+        }
     return out
 
 
@@ -334,6 +359,15 @@ def mask_sentence(label: str, f: dict[str, Any]) -> str:
     if f["rule_explains"] is not None:
         text += f"; the rule also gets {f['rule_explains']:.1%} of the model's correct tokens"
     text += f"; model and rule agree on {f['agreement']:.1%}."
+    if "ends_model_top1" in f:
+        level = {"higher": "above", "lower": "below", "overlapping": "at"}
+        text += (
+            f" At the span's two end tokens, next to a visible neighbour, the model recovers "
+            f"{f['ends_model_top1']:.4f} (rule {f['ends_rule_top1']:.4f}: "
+            f"{level[f['ends_model_vs_rule']]} the rule's level); inside the span "
+            f"{f['inner_model_top1']:.4f} (rule {f['inner_rule_top1']:.4f}: "
+            f"{level[f['inner_model_vs_rule']]} it)."
+        )
     shuffles = [
         f"{name}-shuffled sequence {f[f'model_top1_{c}_shuffled']:.4f} "
         f"({_ci(f[f'model_top1_{c}_shuffled_ci95'])}), {_VS_REAL[f[f'{c}_vs_real']]}"
