@@ -186,9 +186,9 @@ def test_demo_findings(demo_run: tuple[Path, str]) -> None:
         rows = findings["next_kmer"][name]
         assert [r["k"] for r in rows] == list(DEMO_KS)
         for r in rows:
-            # Uniform guessing on 2,000 test windows: within 4 standard errors of 4^-k.
+            # Uniform guessing on 4,000 test windows: within 4 standard errors of 4^-k.
             chance = 4.0 ** -r["k"]
-            assert abs(r["uniform"] - chance) < 4 * (chance * (1 - chance) / 2000) ** 0.5
+            assert abs(r["uniform"] - chance) < 4 * (chance * (1 - chance) / 4000) ** 0.5
             # Every model is set against the best Markov chain (orders 0-8).
             assert r["best_markov"] > r["prior"] and r["pretrained_vs_markov"] is not None
             assert f"the best Markov chain (order {r['markov_order']}" in output

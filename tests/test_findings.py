@@ -160,7 +160,8 @@ def test_embedding_finding_reads_the_sign_and_the_control(tmp_path: Path) -> Non
     assert f["hamming_direction"] == "negative" and f["vs_control"] == "more negative"
     assert f["own_vs_chance"] == "higher" and f["neighbour_vs_chance"] == "overlapping"
     text = embed_sentence("a", f)
-    assert "k-mers sharing bases lie closer" in text and "organised them by sequence" in text
+    assert "k-mers sharing bases lie closer" in text
+    assert "more negative than the control: pretraining organised them by sequence" in text
     assert "(above chance, chance 0.2700)" in text and "(at chance, chance 0.2700)" in text
 
     # A correlation of +0.005 is no relation, however the sentence used to read it.
@@ -168,7 +169,7 @@ def test_embedding_finding_reads_the_sign_and_the_control(tmp_path: Path) -> Non
     assert f["hamming_direction"] == "none" and f["vs_control"] == "overlapping"
     text = embed_sentence("b", f)
     assert "no relation distinguishable from zero" in text and "lie closer" not in text
-    assert "not distinguishable from it" in text
+    assert "(not distinguishable from the control)" in text
 
     f = embedding_findings(_embed_summary(tmp_path / "c", 0.2, 0.0, 0.3))
     assert f["hamming_direction"] == "positive" and f["vs_control"] == "less negative"

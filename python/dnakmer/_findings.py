@@ -400,14 +400,13 @@ def embed_sentence(label: str, f: dict[str, Any]) -> str:
         )
         if f.get("control_hamming_spearman") is not None:
             verdict = {
-                "more negative": "pretraining organised them by sequence",
-                "less negative": "pretraining made the relation weaker",
-                "overlapping": "not distinguishable from it",
+                "more negative": "more negative than the control: pretraining organised "
+                "them by sequence",
+                "less negative": "less negative than the control: pretraining made the "
+                "relation weaker",
+                "overlapping": "not distinguishable from the control",
             }[f["vs_control"]]
-            text += (
-                f", random-init control {f['control_hamming_spearman']:.4f} "
-                f"({f['vs_control']} than the control: {verdict})"
-            )
+            text += f", random-init control {f['control_hamming_spearman']:.4f} ({verdict})"
         parts.append(text)
     if "probe_layer" in f:
         chance_words = {
