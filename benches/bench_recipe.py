@@ -1,6 +1,6 @@
 """Why the demo models are trained the way they are: learning curves and fine-tuning heads.
 
-    python benches/bench_recipe.py [--steps 8000] [--out recipe]
+    python benches/bench_recipe.py [--steps 6000] [--out recipe]
 
 1. Pretraining of the overlapping 6-mer model. The shipped model's recorded command starts
    with 4,000 steps of BERT's random token masking before DNABERT's span masking. This
@@ -111,7 +111,7 @@ def finetune_heads(out: Path) -> pl.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=8000, help="steps of the span-only run")
+    parser.add_argument("--steps", type=int, default=6000, help="steps of the span-only run")
     parser.add_argument("--out", type=Path, default=Path("recipe"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
