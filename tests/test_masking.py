@@ -72,6 +72,14 @@ def test_apply_mask_replacement_fractions() -> None:
     assert 0.09 < unchanged < 0.11  # 10 % kept plus ~0 % random draws of the same id
 
 
+def _span_collator(tok: KmerTokenizer, **options: float) -> MaskingCollator:
+    """DNABERT span masking of 6-mers; specials are ids 0-4 in DNABERT's layout."""
+    return MaskingCollator(
+        [0, 1, 2, 3, 4], tok.mask_token_id, tok.kmer_ids.astype(np.int64), scheme="span", k=6,
+        **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
 def test_collator_never_masks_specials_and_is_seeded_per_sample() -> None:
     tok = KmerTokenizer(6)
     seqs = ["ACGTTGCA" * 40, "GATTACA" * 30]
@@ -87,15 +95,7 @@ def test_collator_never_masks_specials_and_is_seeded_per_sample() -> None:
         tok.sep_token_id,
         tok.mask_token_id,
     ]
-    coll = MaskingCollator(
-        specials,
-        tok.mask_token_id,
-        tok.kmer_ids.astype(np.int64),
-        scheme="span",
-        k=6,
-        probability=0.1,
-        seed=3,
-    )
+    coll = _span_collator(tok, probability=0.1, seed=3)
     batch = coll(rows)
     labels = batch["labels"].numpy()
     ids = enc["input_ids"].astype(np.int64)
@@ -134,16 +134,7 @@ def test_warmup_masks_single_tokens_then_spans_and_evaluation_always_spans() -> 
     ids = tok.encode_batch(seqs, max_length=512)["input_ids"]
     rows = [{"input_ids": ids[i], "attention_mask": np.ones(512, np.int64), "index": i}
             for i in range(64)]  # fmt: skip
-    coll = MaskingCollator(
-        [0, 1, 2, 3, 4],
-        tok.mask_token_id,
-        tok.kmer_ids.astype(np.int64),
-        scheme="span",
-        k=6,
-        probability=0.025,
-        warmup_steps=10,
-        warmup_probability=0.15,
-    )
+    coll = _span_collator(tok, probability=0.025, warmup_steps=10, warmup_probability=0.15)
 
     def runs(batch_rows: list[dict]) -> list[int]:
         selected = coll(batch_rows)["labels"].numpy() != IGNORE_INDEX
