@@ -162,6 +162,7 @@ def test_random_masking_steps_switch_to_spans_and_stop_after_keeps_the_schedule(
     opts = TrainOptions(
         max_steps=8, batch_size=4, eval_every=4, log_every=1, learning_rate=1e-3, quiet=True
     )
+
     def run(out: str, stop_after: int | None) -> PretrainResult:
         return pretrain(DATA / "phix174.fa", tmp_path / out, k=3, max_tokens=16, shape=TINY,
                         options=opts, n_train=64, n_eval=8, random_masking_steps=3,
@@ -188,3 +189,78 @@ def test_random_masking_steps_switch_to_spans_and_stop_after_keeps_the_schedule(
     with pytest.raises(ValueError, match="overlapping"):
         pretrain(DATA / "phix174.fa", tmp_path / "x", tokenization="nucleotide",
                  options=opts, random_masking_steps=2)  # fmt: skip
+
+
+def test_sinusoidal_table_matches_the_transformer_formula() -> None:
+    import torch
+
+    from dnakmer.pretrain import SINUSOIDAL_SCALE, sinusoidal_table
+
+    table = sinusoidal_table(40, 8).double()
+    assert table.shape == (40, 8)
+    for p in (0, 1, 7, 39):
+        for i in range(4):
+            angle = p / 10000 ** (2 * i / 8)
+            assert table[p, 2 * i].item() == pytest.approx(
+                SINUSOIDAL_SCALE * math.sin(angle), abs=1e-6
+            )
+            assert table[p, 2 * i + 1].item() == pytest.approx(
+                SINUSOIDAL_SCALE * math.cos(angle), abs=1e-6
+            )
+    # Shifting by d positions is one fixed rotation per frequency, whatever the position:
+    # what lets an attention head look d tokens away from the first step.
+    for d in (1, 3):
+        for i in range(4):
+            w = d / 10000 ** (2 * i / 8)
+            rot = torch.tensor([[math.cos(w), -math.sin(w)], [math.sin(w), math.cos(w)]]).double()
+            pair = table[:, 2 * i : 2 * i + 2]
+            assert torch.allclose(pair[:-d] @ rot, pair[d:], atol=1e-6)
+    with pytest.raises(ValueError, match="even"):
+        sinusoidal_table(4, 7)
+
+
+def test_position_init_sets_the_position_embeddings(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from dnakmer.pretrain import _bert_mlm, sinusoidal_table, tokenizer_for
+
+    tok = tokenizer_for("overlapping", 3)
+    sin = _bert_mlm(tok, replace(TINY, position_init="sinusoidal"), 18, seed=0)
+    rnd = _bert_mlm(tok, TINY, 18, seed=0)
+    pe = sin.bert.embeddings.position_embeddings.weight.detach()
+    assert pe.equal(sinusoidal_table(*pe.shape))
+    assert not rnd.bert.embeddings.position_embeddings.weight.detach().equal(pe)
+    # Everything else starts the same (same seed, same draws).
+    assert sin.bert.embeddings.word_embeddings.weight.equal(
+        rnd.bert.embeddings.word_embeddings.weight
+    )
+    with pytest.raises(ValueError, match="position_init"):
+        _bert_mlm(tok, replace(TINY, position_init="rope"), 18, seed=0)
+
+
+def test_cli_pretrain_heads_and_position_init(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dnakmer.cli import app
+
+    def run(out: str, *extra: str):  # type: ignore[no-untyped-def]
+        args = ["pretrain", str(DATA / "phix174.fa"), "--out", str(tmp_path / out), "--k", "3",
+                "--max-tokens", "16", "--n-train", "64", "--n-eval", "8", "--max-steps", "2",
+                "--eval-every", "2", "--batch-size", "4", "--device", "cpu", "--quiet",
+                "--layers", "1", *extra]  # fmt: skip
+        return CliRunner().invoke(app, args)
+
+    ok = run("m", "--heads", "4", "--position-init", "sinusoidal")
+    assert ok.exit_code == 0, ok.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert (config["num_attention_heads"], config["num_hidden_layers"]) == (4, 1)
+    shape = json.loads((tmp_path / "m" / "history.json").read_text())["params"]["shape"]
+    assert shape["heads"] == 4 and shape["position_init"] == "sinusoidal"
+    for bad, message in (
+        (["--heads", "3"], "divide the hidden size 64"),
+        (["--heads", "0"], "at least 1"),
+        (["--position-init", "rope"], "rope"),
+    ):
+        res = run("bad", *bad)
+        assert res.exit_code == 2 and message in " ".join(res.output.split()), res.output
+        assert not (tmp_path / "bad").exists()

@@ -25,6 +25,11 @@ class Size(str, enum.Enum):
     dnabert = "dnabert"
 
 
+class PositionInit(str, enum.Enum):
+    random = "random"
+    sinusoidal = "sinusoidal"
+
+
 class Pooling(str, enum.Enum):
     last = "last"
     cls = "cls"
@@ -60,9 +65,22 @@ def pretrain_command(
     layers: Annotated[
         int | None, typer.Option(help="Encoder layers (default: the --size's).")
     ] = None,
+    heads: Annotated[
+        int | None,
+        typer.Option(
+            help="Attention heads per layer (default: the --size's); must divide the hidden size."
+        ),
+    ] = None,
     dropout: Annotated[
         float | None, typer.Option(help="Dropout probability (default: 0.1, as BERT).")
     ] = None,
+    position_init: Annotated[
+        PositionInit,
+        typer.Option(
+            help="How the learned position embeddings start: random (BERT) or the scaled "
+            "sine/cosine table (a small model then learns to read neighbours much sooner)."
+        ),
+    ] = PositionInit.random,
     n_train: Annotated[int, typer.Option(help="Training windows drawn from the genome.")] = 20_000,
     n_eval: Annotated[int, typer.Option(help="Held-out evaluation windows.")] = 512,
     eval_records: Annotated[
@@ -120,7 +138,9 @@ def pretrain_command(
         tokenization=tokenization.value,
         k=k,
         max_tokens=max_tokens,
-        shape=_shape(shapes[size], layers, dropout),
+        shape=replace(
+            _shape(shapes[size], layers, heads, dropout), position_init=position_init.value
+        ),
         options=opts,
         n_train=n_train,
         n_eval=n_eval,
@@ -136,11 +156,20 @@ def pretrain_command(
     )
 
 
-def _shape(base: ModelShape, layers: int | None, dropout: float | None) -> ModelShape:
+def _shape(
+    base: ModelShape, layers: int | None, heads: int | None, dropout: float | None
+) -> ModelShape:
     if layers is not None:
         if layers < 1:
             raise typer.BadParameter(f"must be at least 1, got {layers}", param_hint="--layers")
         base = replace(base, layers=layers)
+    if heads is not None:
+        if heads < 1 or base.hidden % heads:
+            raise typer.BadParameter(
+                f"must be at least 1 and divide the hidden size {base.hidden}, got {heads}",
+                param_hint="--heads",
+            )
+        base = replace(base, heads=heads)
     if dropout is not None:
         if not 0.0 <= dropout < 1.0:
             raise typer.BadParameter(f"must be in [0, 1), got {dropout}", param_hint="--dropout")

@@ -15,6 +15,7 @@ end of each record, so no evaluated base was seen in training.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,20 +31,37 @@ from dnakmer.genome import Genome
 from dnakmer.tokenizer import KmerTokenizer, encode_code_rows
 from dnakmer.windows import sample_windows
 
-__all__ = ["ModelShape", "PretrainResult", "history_curve", "pretrain", "tokenizer_for"]
+__all__ = [
+    "ModelShape",
+    "PretrainResult",
+    "history_curve",
+    "pretrain",
+    "sinusoidal_table",
+    "tokenizer_for",
+]
 
 TOKENIZATIONS = ("overlapping", "nonoverlapping", "nucleotide")
+POSITION_INITS = ("random", "sinusoidal")
+# Sine/cosine values span [-1, 1]; scaled down so that, next to token embeddings drawn
+# with BERT's standard deviation 0.02, positions do not swamp the tokens.
+SINUSOIDAL_SCALE = 0.05
 
 
 @dataclass
 class ModelShape:
-    """Size of the BERT encoder: tiny for CPU tests, ``dnabert()`` for GPUs."""
+    """Size of the BERT encoder: tiny for CPU tests, ``dnabert()`` for GPUs.
+
+    ``position_init`` is how the (learned) position embeddings start: ``"random"`` as
+    BERT, or ``"sinusoidal"``, the Transformer's sine/cosine table scaled to
+    :data:`SINUSOIDAL_SCALE` (see :func:`sinusoidal_table`).
+    """
 
     hidden: int = 64
     layers: int = 2
     heads: int = 2
     intermediate: int = 256
     dropout: float = 0.1
+    position_init: str = "random"
 
     @classmethod
     def dnabert(cls) -> ModelShape:
@@ -126,12 +144,38 @@ def _step_callbacks(collator: Any, stop_after: int | None) -> list[Any]:
     return [Steps()]
 
 
+def sinusoidal_table(positions: int, hidden: int, scale: float = SINUSOIDAL_SCALE) -> Any:
+    """``scale`` times the Transformer's position table (Vaswani et al. 2017): column
+    ``2i`` is ``sin(p / 10000^(2i/hidden))``, column ``2i+1`` the cosine, as a float32
+    torch tensor of shape (positions, hidden).
+
+    The embedding of position ``p + d`` is a fixed rotation of that of ``p`` for every
+    ``p``, so one attention head can look a given number of tokens to the left or right
+    from the first step; learned from random values, that takes a small model thousands
+    of steps.
+    """
+    import torch
+
+    if hidden % 2:
+        raise ValueError(f"a sinusoidal table needs an even hidden size, got {hidden}")
+    pos = torch.arange(positions, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, hidden, 2, dtype=torch.float32) / hidden)
+    table = torch.zeros(positions, hidden)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq)
+    return table * scale
+
+
 def _bert_mlm(tok: KmerTokenizer, shape: ModelShape, positions: int, seed: int) -> Any:
     import torch
     from transformers import BertConfig
 
     if shape.hidden % shape.heads:
         raise ValueError(f"hidden ({shape.hidden}) must be a multiple of heads ({shape.heads})")
+    if shape.position_init not in POSITION_INITS:
+        raise ValueError(
+            f"position_init must be one of {POSITION_INITS}, got {shape.position_init!r}"
+        )
     config = BertConfig(
         vocab_size=tok.vocab_size,
         hidden_size=shape.hidden,
@@ -144,7 +188,12 @@ def _bert_mlm(tok: KmerTokenizer, shape: ModelShape, positions: int, seed: int) 
         pad_token_id=tok.pad_token_id,
     )
     torch.manual_seed(seed)
-    return _masked_positions_mlm()(config)
+    model = _masked_positions_mlm()(config)
+    if shape.position_init == "sinusoidal":
+        weight = model.bert.embeddings.position_embeddings.weight
+        with torch.no_grad():
+            weight.copy_(sinusoidal_table(*weight.shape))
+    return model
 
 
 @functools.cache
