@@ -27,6 +27,7 @@ from typing import Any
 import polars as pl
 
 __all__ = [
+    "PROBE_SUFFIX",
     "Z95",
     "compare_intervals",
     "embedding_findings",
@@ -40,6 +41,9 @@ __all__ = [
 
 Z95 = 1.959963984540054
 """Standard normal quantile of a two-sided 95 % interval."""
+
+PROBE_SUFFIX = "linear probe"
+"""Predictor names of the frozen-encoder probes: ``"<model> linear probe (<init>)"``."""
 
 CONSTANT_SHARE = 0.9
 """A predictor whose most common top-1 answer covers this share of inputs is constant."""
@@ -298,8 +302,35 @@ def nextkmer_findings(table: pl.DataFrame, label: str) -> list[dict[str, Any]]:
         row["pretrained_vs_random"] = compare_intervals(
             tuple(row["pretrained_ci95"]), tuple(row["random_init_ci95"])
         )
+        row |= _probe_row(at_k, f"{label} {PROBE_SUFFIX}", prior, best)
         rows.append(row)
     return rows
+
+
+def _probe_row(
+    at_k: dict[str, dict[str, Any]], name: str, prior: float, best: float | None
+) -> dict[str, Any]:
+    """The linear-probe fields of a next-k-mer finding (all None without probe rows)."""
+    keys = ("pretrained", "random_init")
+    if f"{name} (pretrained)" not in at_k or f"{name} (random)" not in at_k:
+        return {"probe_pretrained_vs_random": None} | {
+            f"probe_{key}{suffix}": None
+            for key in keys
+            for suffix in ("", "_ci95", "_vs_prior", "_vs_markov", "_degenerate")
+        }
+    row: dict[str, Any] = {}
+    for init, key in (("pretrained", "pretrained"), ("random", "random_init")):
+        r = at_k[f"{name} ({init})"]
+        ci = _model_interval(r)
+        row[f"probe_{key}"] = r["accuracy"]
+        row[f"probe_{key}_ci95"] = list(ci)
+        row[f"probe_{key}_vs_prior"] = position(prior, ci)
+        row[f"probe_{key}_vs_markov"] = position(best, ci) if best is not None else None
+        row[f"probe_{key}_degenerate"] = _model_degenerate(r, prior, ci)
+    row["probe_pretrained_vs_random"] = compare_intervals(
+        tuple(row["probe_pretrained_ci95"]), tuple(row["probe_random_init_ci95"])
+    )
+    return row
 
 
 def _model_interval(r: dict[str, Any]) -> tuple[float, float]:
@@ -455,7 +486,40 @@ def nextkmer_sentence(label: str, r: dict[str, Any]) -> str:
     text += f"; uniform {r['uniform']:.4f}."
     if flags:
         text += " " + "; ".join(flags) + "; no finding is drawn from it."
+    if r.get("probe_pretrained_vs_random") is not None:
+        text += " " + _probe_sentence(r)
     return text
+
+
+_PROBE_VS_RANDOM = {
+    "higher": "the pretrained representation holds more",
+    "lower": "the random-init representation holds more",
+    "overlapping": "no difference from pretraining (intervals overlap)",
+}
+
+
+def _probe_sentence(r: dict[str, Any]) -> str:
+    """The linear-probe part of a next-k-mer sentence."""
+    text = (
+        f"Linear probe of the frozen encoder: {r['probe_pretrained']:.4f} pretrained "
+        f"({_ci(r['probe_pretrained_ci95'])}), {r['probe_random_init']:.4f} random init "
+        f"({_ci(r['probe_random_init_ci95'])})"
+    )
+    if r["probe_pretrained_degenerate"]:
+        return text + (
+            f"; the pretrained probe is DEGENERATE: it {r['probe_pretrained_degenerate']}; "
+            "no finding is drawn from it."
+        )
+    text += f": {_PROBE_VS_RANDOM[r['probe_pretrained_vs_random']]}"
+    text += (
+        f"; the pretrained probe is {_VS_BASELINE[r['probe_pretrained_vs_prior']]} the class prior"
+    )
+    if r["probe_pretrained_vs_markov"] is not None:
+        text += f" and {_VS_BASELINE[r['probe_pretrained_vs_markov']]} the best Markov chain"
+    if r["probe_random_init_degenerate"]:
+        # The untrained control at the prior is what a probe of no information gives.
+        text += f"; the random-init control {r['probe_random_init_degenerate']}"
+    return text + "."
 
 
 TOPICS = {

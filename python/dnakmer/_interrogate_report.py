@@ -167,7 +167,11 @@ def _sections(
                 "accuracy_ci95: half-width of the Student-t interval over seeds; "
                 "accuracy_ci95_test: half-width of the binomial interval over the test "
                 "windows; majority_share: share of test windows given the model's most "
-                "common class (1.0 is a constant predictor)."
+                "common class (1.0 is a constant predictor). Rows '<model> (pretrained)' "
+                "and '<model> (random)' are fine-tuned (every weight trained); rows "
+                "'<model> linear probe (...)' fit a logistic regression on the frozen "
+                "encoder's pooled states: what the representation holds before "
+                "fine-tuning changes it."
             ],
             tables=[Table("Test metrics per k", tables["nextkmer_comparison"])],
             figures=[

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from dnakmer._findings import PROBE_SUFFIX
 from dnakmer._io import atomic_open, write_json
 from dnakmer.genome import Genome
 
@@ -177,7 +178,12 @@ class Run:
     def finetune(self, label: str, folder: Path) -> None:
         """Pretrained and random-init fine-tuning on every k and seed, next to the
         baselines: ``comparison.parquet/.json``, ``runs.parquet``, ``accuracy_vs_k.png``."""
-        from dnakmer.nextkmer_finetune import benchmark_model, comparison_table, write_comparison
+        from dnakmer.nextkmer_finetune import (
+            benchmark_model,
+            comparison_table,
+            linear_probe,
+            write_comparison,
+        )
 
         runs = benchmark_model(
             self.models[label],
@@ -190,7 +196,28 @@ class Run:
             on_run=lambda done, total, what: self.note(f"{what} ({done + 1}/{total})"),
         )
         base = pl.read_parquet(self.out / "baselines" / "baselines.parquet")
-        write_comparison(comparison_table(runs, base, label), runs, folder)
+        table = comparison_table(runs, base, label)
+        runs = runs.with_columns(protocol=pl.lit("fine-tuned"))
+        if self.budget.linear_probe:
+            self.note("linear probe of the frozen encoder")
+            probes = linear_probe(
+                self.models[label],
+                self.dataset_dirs(),
+                pooling=self.budget.pooling,
+                seed=0,
+                batch_size=self.budget.batch_size,
+                device=None if self.budget.device == "auto" else self.budget.device,
+            )
+            name = f"{label} {PROBE_SUFFIX}"
+            rows = comparison_table(probes, base, name)
+            table = pl.concat(
+                [table, rows.filter(pl.col("predictor").str.starts_with(f"{name} ("))]
+            ).sort(["k", "predictor"])
+            runs = pl.concat(
+                [runs, probes.with_columns(protocol=pl.lit("linear probe"))],
+                how="diagonal_relaxed",
+            )
+        write_comparison(table, runs, folder)
 
     def report(self) -> dict[str, Any]:
         """``report.html``, ``summary.md`` and ``findings.json``; returns the findings."""

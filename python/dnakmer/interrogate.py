@@ -77,6 +77,10 @@ class Budget:
     learning_rate : float
     pooling : {"last", "cls", "mean"}
         Hidden state the next-k-mer head reads (see :mod:`dnakmer._pooling`).
+    linear_probe : bool
+        Also fit a linear probe of each frozen encoder, pretrained and random init
+        (:func:`dnakmer.nextkmer_finetune.linear_probe`): what the representation holds
+        before fine-tuning changes it.
     device : {"auto", "cpu", "cuda"}
     """
 
@@ -94,6 +98,7 @@ class Budget:
     eval_every: int = 50
     learning_rate: float = 5e-4
     pooling: str = "last"
+    linear_probe: bool = True
     device: str = "auto"
 
     def __post_init__(self) -> None:

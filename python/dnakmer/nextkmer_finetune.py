@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -16,7 +17,7 @@ from dnakmer._trainer import TrainOptions
 from dnakmer.finetune import data_from_dataset, finetune, load_results, seed_summary
 from dnakmer.tokenizer import model_tokenizer
 
-__all__ = ["benchmark_model", "comparison_table", "plot_accuracy_vs_k"]
+__all__ = ["benchmark_model", "comparison_table", "linear_probe", "plot_accuracy_vs_k"]
 
 
 def _run_dir(out: Path, k: int, init: str, seed: int) -> Path:
@@ -85,6 +86,95 @@ def benchmark_model(
                     {"k": k, "init": init, "seed": seed}
                     | {m: v for m, v in metrics.items() if m.startswith("test_")}
                 )
+    return pl.DataFrame(rows)
+
+
+def _pooled_states(
+    loaded: Any, ids: np.ndarray, pad_token_id: int, pooling: str, batch_size: int
+) -> np.ndarray:
+    """Last-layer states of ``ids`` pooled per row (float64, (n, hidden))."""
+    import torch
+
+    from dnakmer._pooling import pool_hidden
+    from dnakmer.models import forward_batches
+
+    mask = (np.asarray(ids) != pad_token_id).astype(np.int64)
+    out = np.empty((len(ids), loaded.model.config.hidden_size), dtype=np.float64)
+    for rows, output in forward_batches(
+        loaded, ids, mask, batch_size=batch_size, encoder_only=True
+    ):
+        hidden = output[0].float()
+        pooled = pool_hidden(hidden, torch.as_tensor(mask[rows], device=hidden.device), pooling)
+        out[rows] = pooled.cpu().numpy()
+    return out
+
+
+def linear_probe(
+    model_dir: str | os.PathLike[str],
+    data_dirs: Sequence[str | os.PathLike[str]],
+    *,
+    inits: Sequence[str] = ("pretrained", "random"),
+    pooling: str = "last",
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str | None = "cpu",
+) -> pl.DataFrame:
+    """Next-k-mer prediction from the frozen encoder: a logistic regression on its states.
+
+    Fine-tuning changes every weight, so a random-init model can learn from the training
+    windows what a pretrained one brought along. A linear probe keeps the encoder as it
+    is and asks what its representation already holds: the pooled last-layer state of
+    each window (``pooling``, as for fine-tuning) is standardised and a multinomial
+    logistic regression (L2, C = 1) is fitted on the training windows and scored on the
+    test windows, with the metrics of :func:`dnakmer.finetune.classification_metrics`.
+    ``"random"`` probes the same architecture with fresh weights (drawn with ``seed``):
+    the control that tells what pretraining put there.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per (k, init) with ``seed`` and every ``test_*`` metric, as
+        :func:`benchmark_model`.
+    """
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from dnakmer.finetune import _reduce_logits, classification_metrics
+    from dnakmer.models import load, random_init
+    from dnakmer.nextkmer import NextKmerDataset
+
+    bad = [i for i in inits if i not in ("pretrained", "random")]
+    if bad:
+        raise ValueError(f"inits must be 'pretrained' or 'random', got {bad}")
+    loaded = load(model_dir, device=device)
+    rows = []
+    for init in inits:
+        model = loaded if init == "pretrained" else random_init(loaded, seed)
+        for data_dir in data_dirs:
+            k = NextKmerDataset.load(data_dir).k
+            data = data_from_dataset(data_dir, loaded.tokenizer)
+            if "test" not in data.ids:
+                raise ValueError(f"{data_dir}: a linear probe needs a test split")
+            states = {
+                s: _pooled_states(model, data.ids[s], data.pad_token_id, pooling, batch_size)
+                for s in ("train", "test")
+            }
+            scaler = StandardScaler().fit(states["train"])
+            y_train = np.asarray(data.labels["train"], dtype=np.int64)
+            y_test = np.asarray(data.labels["test"], dtype=np.int64)
+            clf = LogisticRegression(C=1.0, max_iter=2000)
+            clf.fit(scaler.transform(states["train"]), y_train)
+            # Classes absent from the training windows get (almost) no probability.
+            logp = np.full((len(y_test), data.num_labels), -30.0)
+            logp[:, clf.classes_] = clf.predict_log_proba(scaler.transform(states["test"]))
+            reduced = _reduce_logits(data.num_labels)(
+                torch.from_numpy(logp), torch.from_numpy(y_test)
+            )
+            metrics = classification_metrics(y_test, reduced.numpy(), data.num_labels)
+            rows.append(
+                {"k": k, "init": init, "seed": seed} | {f"test_{m}": v for m, v in metrics.items()}
+            )
     return pl.DataFrame(rows)
 
 
