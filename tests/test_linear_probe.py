@@ -120,3 +120,33 @@ def test_probe_findings_and_sentence_follow_the_intervals() -> None:
     (flat,) = nextkmer_findings(_table({"pretrained": (0.255, 0.0), "random": (0.30, 0.06)}), "m")
     text = nextkmer_sentence("m", flat)
     assert "pretrained probe is DEGENERATE" in text and "holds more" not in text
+
+
+def test_cli_finetune_nextkmer_linear_probe(tiny3_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from dnakmer.cli import app
+    from dnakmer.nextkmer_finetune import linear_probe as probe_fn
+
+    nextkmer.build(DATA / "lambda_phage.fa.gz", 1, 30, None, n_train=300, n_val=32, n_test=200,
+                   seed=0).save(tmp_path / "k1")  # fmt: skip
+    args = ["finetune", "nextkmer", "--model", str(tiny3_dir), "--data", str(tmp_path / "k1"),
+            "--out", str(tmp_path / "out"), "--max-steps", "4", "--batch-size", "8",
+            "--eval-every", "2", "--orders", "0-1", "--device", "cpu", "--quiet",
+            "--linear-probe"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    table = pl.read_parquet(tmp_path / "out" / "comparison.parquet")
+    name = tiny3_dir.name
+    probe = table.filter(pl.col("predictor").str.contains("linear probe"))
+    assert probe["predictor"].to_list() == [f"{name} linear probe (pretrained)",
+                                            f"{name} linear probe (random)"]  # fmt: skip
+    # The same numbers as the library function with the command's seed and pooling.
+    direct = probe_fn(tiny3_dir, [tmp_path / "k1"], pooling="last", seed=0)
+    assert probe["accuracy"].to_list() == pytest.approx(direct["test_accuracy"].to_list())
+    runs = pl.read_parquet(tmp_path / "out" / "runs.parquet")
+    assert sorted(set(runs["protocol"])) == ["fine-tuned", "linear probe"]
+    assert len(json.loads((tmp_path / "out" / "comparison.json").read_text())) == table.height
+    assert "linear probe (pretrained)" in res.output

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from dnakmer._findings import PROBE_SUFFIX
 from dnakmer._io import atomic_open, write_json
 from dnakmer.genome import Genome
 
@@ -179,6 +178,7 @@ class Run:
         """Pretrained and random-init fine-tuning on every k and seed, next to the
         baselines: ``comparison.parquet/.json``, ``runs.parquet``, ``accuracy_vs_k.png``."""
         from dnakmer.nextkmer_finetune import (
+            add_probe_rows,
             benchmark_model,
             comparison_table,
             linear_probe,
@@ -208,11 +208,7 @@ class Run:
                 batch_size=self.budget.batch_size,
                 device=None if self.budget.device == "auto" else self.budget.device,
             )
-            name = f"{label} {PROBE_SUFFIX}"
-            rows = comparison_table(probes, base, name)
-            table = pl.concat(
-                [table, rows.filter(pl.col("predictor").str.starts_with(f"{name} ("))]
-            ).sort(["k", "predictor"])
+            table = add_probe_rows(table, probes, base, label)
             runs = pl.concat(
                 [runs, probes.with_columns(protocol=pl.lit("linear probe"))],
                 how="diagonal_relaxed",

@@ -233,6 +233,13 @@ def finetune_nextkmer_command(
     freeze_encoder: Annotated[
         bool, typer.Option(help="Train only the head (linear probe).")
     ] = False,
+    linear_probe: Annotated[
+        bool,
+        typer.Option(
+            help="Also fit a logistic regression on each frozen encoder's pooled states "
+            "(pretrained and random init): what the representation holds before fine-tuning."
+        ),
+    ] = False,
     early_stopping: Annotated[
         int | None, typer.Option(help="Stop after N evaluations without improvement.")
     ] = None,
@@ -259,10 +266,11 @@ def finetune_nextkmer_command(
     """Fine-tune on next-k-mer datasets (4^k classes) and compare with the baselines."""
     import polars as pl
 
+    from dnakmer import nextkmer_finetune
     from dnakmer.cli_nextkmer import parse_orders
     from dnakmer.nextkmer import NextKmerDataset
     from dnakmer.nextkmer_baselines import baselines
-    from dnakmer.nextkmer_finetune import benchmark_model, comparison_table, write_comparison
+    from dnakmer.nextkmer_finetune import benchmark_model, comparison_table
 
     inits = ["pretrained", "random"] if init is Init.both else [init.value]
     opts = _options(
@@ -287,9 +295,34 @@ def finetune_nextkmer_command(
     for d in data:
         ds = NextKmerDataset.load(d)
         base.append(baselines(ds, parse_orders(orders), ks=[ds.k]))
-    table = comparison_table(runs, pl.concat(base, how="diagonal_relaxed"), model.name)
-    files = write_comparison(table, runs, out)
-    with pl.Config(tbl_rows=100, tbl_cols=12, tbl_hide_dataframe_shape=True):
+    base_table = pl.concat(base, how="diagonal_relaxed")
+    table = comparison_table(runs, base_table, model.name)
+    if linear_probe:
+        probes = nextkmer_finetune.linear_probe(
+            model,
+            data,
+            inits=inits,
+            pooling=pooling.value,
+            seed=seed,
+            batch_size=batch_size,
+            device=None if device == "auto" else device,
+        )
+        table = nextkmer_finetune.add_probe_rows(table, probes, base_table, model.name)
+        runs = pl.concat(
+            [
+                runs.with_columns(protocol=pl.lit("fine-tuned")),
+                probes.with_columns(protocol=pl.lit("linear probe")),
+            ],
+            how="diagonal_relaxed",
+        )
+    files = nextkmer_finetune.write_comparison(table, runs, out)
+    with pl.Config(
+        tbl_rows=100,
+        tbl_cols=12,
+        tbl_hide_dataframe_shape=True,
+        fmt_str_lengths=80,
+        tbl_width_chars=200,
+    ):
         typer.echo(
             table.select(
                 [
@@ -334,6 +367,13 @@ def finetune_classify_command(
     ] = Init.pretrained,
     freeze_encoder: Annotated[
         bool, typer.Option(help="Train only the head (linear probe).")
+    ] = False,
+    linear_probe: Annotated[
+        bool,
+        typer.Option(
+            help="Also fit a logistic regression on each frozen encoder's pooled states "
+            "(pretrained and random init): what the representation holds before fine-tuning."
+        ),
     ] = False,
     max_length: Annotated[int, typer.Option(help="Tokens per sequence incl. [CLS]/[SEP].")] = 512,
     max_steps: StepsOpt = 1000,

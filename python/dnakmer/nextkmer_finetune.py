@@ -17,7 +17,13 @@ from dnakmer._trainer import TrainOptions
 from dnakmer.finetune import data_from_dataset, finetune, load_results, seed_summary
 from dnakmer.tokenizer import model_tokenizer
 
-__all__ = ["benchmark_model", "comparison_table", "linear_probe", "plot_accuracy_vs_k"]
+__all__ = [
+    "add_probe_rows",
+    "benchmark_model",
+    "comparison_table",
+    "linear_probe",
+    "plot_accuracy_vs_k",
+]
 
 
 def _run_dir(out: Path, k: int, init: str, seed: int) -> Path:
@@ -250,6 +256,19 @@ def comparison_table(runs: pl.DataFrame, baselines: pl.DataFrame, model: str) ->
         "n_test": pl.Int64,
     }
     return pl.DataFrame(out, schema=schema).sort(["k", "predictor"])
+
+
+def add_probe_rows(
+    table: pl.DataFrame, probes: pl.DataFrame, baselines: pl.DataFrame, model: str
+) -> pl.DataFrame:
+    """``table`` (:func:`comparison_table`) with the rows of :func:`linear_probe` runs,
+    named ``"<model> linear probe (<init>)"``."""
+    from dnakmer._findings import PROBE_SUFFIX
+
+    name = f"{model} {PROBE_SUFFIX}"
+    rows = comparison_table(probes, baselines, name)
+    rows = rows.filter(pl.col("predictor").str.starts_with(f"{name} ("))
+    return pl.concat([table, rows]).sort(["k", "predictor"])
 
 
 def plot_accuracy_vs_k(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
