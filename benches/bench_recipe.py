@@ -1,11 +1,12 @@
 """Why the demo models are trained the way they are: learning curves and fine-tuning heads.
 
-    python benches/bench_recipe.py [--steps 6000] [--out recipe]
+    python benches/bench_recipe.py [--steps 6000] [--jobs 2] [--out recipe]
 
 1. Pretraining of the overlapping 6-mer model. The shipped model's recorded command starts
-   with 4,000 steps of BERT's random token masking before DNABERT's span masking. This
-   runs the same command with span masking from the first step (``--stop-after`` keeps
-   the same learning-rate schedule) and plots both curves: ``recipe_curves.png``.
+   its position embeddings from the sine/cosine table (``--position-init sinusoidal``)
+   and its training with 4,000 steps of BERT's random token masking before DNABERT's span
+   masking. This runs the same command without each of the two choices (``--stop-after``
+   keeps the learning-rate schedule) and plots the three curves: ``recipe_curves.png``.
 2. Fine-tuning heads on the next-k-mer benchmark. The shipped nucleotide model and its
    random-init control are fine-tuned with the demo budget, reading ``[CLS]`` (Hugging
    Face's head) or the last token, next to the class prior and the best Markov chain.
@@ -27,49 +28,67 @@ from pathlib import Path
 import polars as pl
 
 
-def span_only_command(out: Path, steps: int) -> list[str]:
-    """The recorded overlapping-6mer command without the random-masking warm-up."""
+def variant_command(out: Path, steps: int, drop: str) -> list[str]:
+    """The recorded overlapping-6mer command without option ``drop`` (and its value)."""
     from dnakmer.data import demo_genome
     from dnakmer.demo import recorded_commands
 
     args = recorded_commands()["overlapping-6mer"]
-    i = args.index("--random-masking-steps")
+    i = args.index(drop)
     args = args[:i] + args[i + 2 :]
     args = [str(demo_genome()) if a == "$GENOME" else a for a in args]
     args[args.index("--out") + 1] = str(out)
     return [sys.executable, "-m", "dnakmer", *args, "--stop-after", str(steps), "--quiet"]
 
 
-def pretraining_curves(out: Path, steps: int) -> pl.DataFrame:
+# Each variant leaves one choice out of the recorded command.
+VARIANTS = {
+    "span-only": ("--random-masking-steps", "span masking from step 0"),
+    "random-positions": ("--position-init", "random position init"),
+}
+
+
+def pretraining_curves(out: Path, steps: int, jobs: int) -> pl.DataFrame:
     from dnakmer.demo import demo_models
     from dnakmer.plots import pretraining_curves as plot
     from dnakmer.pretrain import history_curve
 
-    folder = out / "span-only"
-    if not (folder / "history.json").is_file():
-        cmd = span_only_command(folder, steps)
+    running = []
+    for name, (drop, _) in VARIANTS.items():
+        folder = out / name
+        if (folder / "history.json").is_file():
+            continue
+        cmd = variant_command(folder, steps, drop)
         print("$", shlex.join(cmd), flush=True)
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
-        print(f"span-only run: {time.perf_counter() - start:.0f} s", flush=True)
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        running.append((name, time.perf_counter(), subprocess.Popen(cmd, env=env)))
+        if len(running) >= jobs:
+            wait_for(running.pop(0))
+    for run in running:
+        wait_for(run)
     shipped = json.loads((demo_models()[0] / "history.json").read_text())
-    span = json.loads((folder / "history.json").read_text())
-    warm = shipped["params"]["random_masking_steps"]
-    labels = ("span masking from step 0", f"random masking for {warm:,} steps, then span")
-    curves = pl.concat(
-        [
-            history_curve(span).select(pl.lit(labels[0]).alias("model"), pl.all()),
-            history_curve(shipped)
-            .filter(pl.col("step") <= steps)
-            .select(pl.lit(labels[1]).alias("model"), pl.all()),
-        ]
-    )
-    plot(curves, out / "recipe_curves.png")
+    curves = [
+        history_curve(shipped)
+        .filter(pl.col("step") <= steps)
+        .select(pl.lit("recorded command").alias("model"), pl.all())
+    ]
+    for name, (_, label) in VARIANTS.items():
+        run = json.loads((out / name / "history.json").read_text())
+        curves.append(history_curve(run).select(pl.lit(label).alias("model"), pl.all()))
+    table = pl.concat(curves)
+    plot(table, out / "recipe_curves.png")
     return (
-        curves.filter(pl.col("quantity") == "eval_loss")
+        table.filter(pl.col("quantity") == "eval_loss")
         .pivot(on="model", index="step", values="value")
         .sort("step")
     )
+
+
+def wait_for(run: tuple[str, float, subprocess.Popen[bytes]]) -> None:
+    name, start, proc = run
+    if proc.wait() != 0:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args)
+    print(f"{name} run: {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def finetune_heads(out: Path) -> pl.DataFrame:
@@ -111,7 +130,8 @@ def finetune_heads(out: Path) -> pl.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6000, help="steps of the span-only run")
+    parser.add_argument("--steps", type=int, default=6000, help="steps of each variant run")
+    parser.add_argument("--jobs", type=int, default=2, help="variant runs at once (1 thread each)")
     parser.add_argument("--out", type=Path, default=Path("recipe"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +139,7 @@ def main() -> None:
                     tbl_hide_column_data_types=True, float_precision=4)  # fmt: skip
     with cfg:
         print("\nHeld-out masked-LM loss (DNABERT span masking) of the overlapping 6-mer model:")
-        print(pretraining_curves(args.out, args.steps))
+        print(pretraining_curves(args.out, args.steps, args.jobs))
         print(f"curves: {args.out / 'recipe_curves.png'}")
         print("\nNext-k-mer fine-tuning of the nucleotide model, demo budget, by head:")
         print(finetune_heads(args.out))
