@@ -239,7 +239,8 @@ def test_budget_file_is_checked(tmp_path: Path) -> None:
     path.write_text(json.dumps({"max_step": 7}))
     with pytest.raises(ValueError, match=r"unknown budget fields \['max_step'\]"):
         Budget.from_json(path)
-    for bad in ({"max_steps": 0}, {"device": "tpu"}, {"markov_orders": [13]}):
+    for bad in ({"max_steps": 0}, {"device": "tpu"}, {"markov_orders": [13]},
+                {"linear_probe": "no"}):  # fmt: skip
         path.write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=f"budget {next(iter(bad))}"):
             Budget.from_json(path)

@@ -113,6 +113,10 @@ class Budget:
             raise ValueError(f"budget learning_rate must be positive, got {self.learning_rate}")
         if self.pooling not in ("last", "cls", "mean"):
             raise ValueError(f"budget pooling must be last, cls or mean, not {self.pooling!r}")
+        if not isinstance(self.linear_probe, bool):
+            raise ValueError(
+                f"budget linear_probe must be true or false, not {self.linear_probe!r}"
+            )
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"budget device must be auto, cpu or cuda, not {self.device!r}")
         if not self.markov_orders or not all(0 <= m <= 12 for m in self.markov_orders):
