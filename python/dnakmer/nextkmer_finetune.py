@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from dnakmer._findings import Z95
+from dnakmer._findings import PROBE_SUFFIX, Z95
 from dnakmer._io import atomic_open, write_json
 from dnakmer._trainer import TrainOptions
 from dnakmer.finetune import data_from_dataset, finetune, load_results, seed_summary
@@ -263,16 +263,22 @@ def add_probe_rows(
 ) -> pl.DataFrame:
     """``table`` (:func:`comparison_table`) with the rows of :func:`linear_probe` runs,
     named ``"<model> linear probe (<init>)"``."""
-    from dnakmer._findings import PROBE_SUFFIX
-
     name = f"{model} {PROBE_SUFFIX}"
     rows = comparison_table(probes, baselines, name)
     rows = rows.filter(pl.col("predictor").str.starts_with(f"{name} ("))
     return pl.concat([table, rows]).sort(["k", "predictor"])
 
 
+def _model_of(predictor: str) -> str:
+    """``"m linear probe (random)"`` -> ``"m"``."""
+    name = predictor.rsplit(" (", 1)[0]
+    return name.removesuffix(f" {PROBE_SUFFIX}")
+
+
 def plot_accuracy_vs_k(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """PNG of test accuracy vs k: models with 95 % CI error bars, baselines as lines.
+    """PNG of test accuracy vs k: models with 95 % CI error bars (the wider of the seed
+    and test-window intervals), baselines as lines. Colour marks the model, a dashed line
+    its linear probe, a hollow marker random init.
 
     The y axis is logarithmic (chance falls as 4^-k); lower error bars are clipped at the
     axis, and a model that got no test sample right is drawn at the bottom edge.
@@ -282,11 +288,10 @@ def plot_accuracy_vs_k(table: pl.DataFrame, path: str | os.PathLike[str]) -> Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
-    floor = 0.5 / max(1, int(table["n_seeds"].max() or 1) * 1000)
+    fig, ax = plt.subplots(figsize=(8.5, 4.2), constrained_layout=True)
+    # The axis starts at half the smallest accuracy above zero; zeros sit on that edge.
     positive = table.filter(pl.col("accuracy") > 0)["accuracy"]
-    if positive.len():
-        floor = min(floor, float(positive.min()) / 2)
+    floor = float(positive.min()) / 2 if positive.len() else 0.5 / 1000
     baselines = (
         ("best Markov", "Markov", "-s", "tab:green"),
         ("prior", "prior", "--x", "black"),
@@ -298,18 +303,29 @@ def plot_accuracy_vs_k(table: pl.DataFrame, path: str | os.PathLike[str]) -> Pat
             ax.plot(sub["k"], sub["accuracy"].clip(floor), style, color=colour, label=label)
     models = table.filter(pl.col("predictor").str.contains(r"\("))
     colours = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
-    for i, name in enumerate(models["predictor"].unique().sort().to_list()):
+    # Colour: the model; line: fine-tuned (solid) or linear probe (dashed); marker:
+    # pretrained (filled) or random init (hollow).
+    names = models["predictor"].unique().sort().to_list()
+    bases = sorted({_model_of(n) for n in names})
+    for name in names:
         sub = models.filter(pl.col("predictor") == name).sort("k")
         acc = sub["accuracy"].clip(floor).to_numpy()
-        ci = sub["accuracy_ci95"].fill_null(0.0).to_numpy()
+        ci = np.maximum(
+            sub["accuracy_ci95"].fill_null(0.0).to_numpy(),
+            sub["accuracy_ci95_test"].fill_null(0.0).to_numpy()
+            if "accuracy_ci95_test" in sub.columns
+            else 0.0,
+        )
         lower = np.minimum(ci, acc - floor)
+        colour = colours[bases.index(_model_of(name)) % len(colours)]
         ax.errorbar(
             sub["k"],
             acc,
             yerr=[lower, ci],
-            fmt="-o",
+            fmt="--o" if f" {PROBE_SUFFIX} (" in name else "-o",
             capsize=3,
-            color=colours[i % len(colours)],
+            color=colour,
+            markerfacecolor="none" if name.endswith("(random)") else colour,
             label=name,
         )
     ks = table["k"].unique().sort().to_list()
@@ -321,7 +337,7 @@ def plot_accuracy_vs_k(table: pl.DataFrame, path: str | os.PathLike[str]) -> Pat
         title="Next-k-mer prediction",
         ylim=(floor * 0.8, None),
     )
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
