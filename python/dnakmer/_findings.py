@@ -292,13 +292,7 @@ def nextkmer_findings(table: pl.DataFrame, label: str) -> list[dict[str, Any]]:
             "n_test": at_k["prior"].get("n_test"),
         }
         for init, key in (("pretrained", "pretrained"), ("random", "random_init")):
-            r = at_k[f"{label} ({init})"]
-            ci = _model_interval(r)
-            row[key] = r["accuracy"]
-            row[f"{key}_ci95"] = list(ci)
-            row[f"{init}_vs_prior"] = position(prior, ci)
-            row[f"{init}_vs_markov"] = position(best, ci) if best is not None else None
-            row[f"{init}_degenerate"] = _model_degenerate(r, prior, ci)
+            row |= _model_fields(at_k[f"{label} ({init})"], prior, best, key, init)
         row["pretrained_vs_random"] = compare_intervals(
             tuple(row["pretrained_ci95"]), tuple(row["random_init_ci95"])
         )
@@ -320,17 +314,26 @@ def _probe_row(
         }
     row: dict[str, Any] = {}
     for init, key in (("pretrained", "pretrained"), ("random", "random_init")):
-        r = at_k[f"{name} ({init})"]
-        ci = _model_interval(r)
-        row[f"probe_{key}"] = r["accuracy"]
-        row[f"probe_{key}_ci95"] = list(ci)
-        row[f"probe_{key}_vs_prior"] = position(prior, ci)
-        row[f"probe_{key}_vs_markov"] = position(best, ci) if best is not None else None
-        row[f"probe_{key}_degenerate"] = _model_degenerate(r, prior, ci)
+        row |= _model_fields(at_k[f"{name} ({init})"], prior, best, f"probe_{key}", f"probe_{key}")
     row["probe_pretrained_vs_random"] = compare_intervals(
         tuple(row["probe_pretrained_ci95"]), tuple(row["probe_random_init_ci95"])
     )
     return row
+
+
+def _model_fields(
+    r: dict[str, Any], prior: float, best: float | None, key: str, verdict: str
+) -> dict[str, Any]:
+    """Accuracy ``key``, its interval ``key_ci95`` and the verdicts ``verdict_vs_prior``,
+    ``verdict_vs_markov``, ``verdict_degenerate`` of one model row of a comparison."""
+    ci = _model_interval(r)
+    return {
+        key: r["accuracy"],
+        f"{key}_ci95": list(ci),
+        f"{verdict}_vs_prior": position(prior, ci),
+        f"{verdict}_vs_markov": position(best, ci) if best is not None else None,
+        f"{verdict}_degenerate": _model_degenerate(r, prior, ci),
+    }
 
 
 def _model_interval(r: dict[str, Any]) -> tuple[float, float]:

@@ -368,13 +368,6 @@ def finetune_classify_command(
     freeze_encoder: Annotated[
         bool, typer.Option(help="Train only the head (linear probe).")
     ] = False,
-    linear_probe: Annotated[
-        bool,
-        typer.Option(
-            help="Also fit a logistic regression on each frozen encoder's pooled states "
-            "(pretrained and random init): what the representation holds before fine-tuning."
-        ),
-    ] = False,
     max_length: Annotated[int, typer.Option(help="Tokens per sequence incl. [CLS]/[SEP].")] = 512,
     max_steps: StepsOpt = 1000,
     batch_size: BatchOpt = 32,
