@@ -95,7 +95,7 @@ def main() -> None:
                 print(f"    {name}: {sec:.1f} s")
         if args.retrain:
             from dnakmer.data import demo_genome
-            from dnakmer.demo import DEMO_MODELS, recorded_commands
+            from dnakmer.study.demo import DEMO_MODELS, recorded_commands
 
             for name in DEMO_MODELS:
                 cmd = recorded_commands()[name]

@@ -6,7 +6,7 @@ and must give the same embeddings (checked before timing is reported):
 * naive: space-joined k-mer strings built in Python -> ``transformers.BertTokenizer``
   (``do_lower_case=False``) -> ``BertModel`` under ``torch.no_grad`` -> mean over the
   non-special tokens;
-* dnakmer: ``dnakmer.embed.hidden_states`` (Rust tokenization, zero-copy NumPy -> torch,
+* dnakmer: ``dnakmer.probes.embeddings.hidden_states`` (Rust tokenization, zero-copy NumPy -> torch,
   ``torch.inference_mode``, encoder only, bf16 autocast on CUDA).
 
 Run from the repository root::
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from dnakmer import Genome
-from dnakmer.embed import hidden_states
+from dnakmer.datasets.windows import sample_windows
 from dnakmer.models import DnaKmerTokenizer, load, tiny_bert
-from dnakmer.windows import sample_windows
+from dnakmer.probes.embeddings import hidden_states
 
 DEFAULT_GENOME = Path(__file__).resolve().parents[2] / "shared" / "data" / "ecoli_k12.fa.gz"
 

@@ -48,7 +48,7 @@ def peak_rss_mib() -> float:
 def build_child(genome_path: str, samples: int) -> dict:
     """One dataset build, measured inside a fresh process."""
     import dnakmer
-    from dnakmer.nextkmer import build
+    from dnakmer.datasets.nextkmer import build
 
     t0 = time.perf_counter()
     genome = dnakmer.Genome.open(genome_path, sha256=True)
@@ -72,7 +72,7 @@ def build_child(genome_path: str, samples: int) -> dict:
         s = int(ds.start[i])
         text = genome.fetch(name, s, s + 521).upper()
         assert ds.input_ids[i, 1:-1].tolist() == tok.encode(text[:515]).tolist(), i
-        assert dnakmer.nextkmer.label_to_kmer(ds.labels[i], 6) == text[515:], i
+        assert dnakmer.datasets.nextkmer.label_to_kmer(ds.labels[i], 6) == text[515:], i
     return {
         "samples": len(ds),
         "shape": list(ds.input_ids.shape),

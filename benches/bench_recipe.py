@@ -31,7 +31,7 @@ import polars as pl
 def variant_command(out: Path, steps: int, drop: str) -> list[str]:
     """The recorded overlapping-6mer command without option ``drop`` (and its value)."""
     from dnakmer.data import demo_genome
-    from dnakmer.demo import recorded_commands
+    from dnakmer.study.demo import recorded_commands
 
     args = recorded_commands()["overlapping-6mer"]
     i = args.index(drop)
@@ -49,9 +49,9 @@ VARIANTS = {
 
 
 def pretraining_curves(out: Path, steps: int, jobs: int) -> pl.DataFrame:
-    from dnakmer.demo import demo_models
     from dnakmer.plots import pretraining_curves as plot
-    from dnakmer.pretrain import history_curve
+    from dnakmer.study.demo import demo_models
+    from dnakmer.training.pretrain import history_curve
 
     running = []
     for name, (drop, _) in VARIANTS.items():
@@ -94,12 +94,12 @@ def wait_for(run: tuple[str, float, subprocess.Popen[bytes]]) -> None:
 def finetune_heads(out: Path) -> pl.DataFrame:
     import torch
 
-    from dnakmer import nextkmer
     from dnakmer.data import demo_genome
-    from dnakmer.demo import DEMO_KS, demo_budget, demo_models
-    from dnakmer.nextkmer import NextKmerDataset
-    from dnakmer.nextkmer_baselines import baselines
-    from dnakmer.nextkmer_finetune import benchmark_model, comparison_table
+    from dnakmer.datasets import nextkmer
+    from dnakmer.datasets.baselines import baselines
+    from dnakmer.datasets.nextkmer import NextKmerDataset
+    from dnakmer.probes.nextkmer import benchmark_model, comparison_table
+    from dnakmer.study.demo import DEMO_KS, demo_budget, demo_models
 
     torch.set_num_threads(1)
     budget = demo_budget()

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from dnakmer import Genome, KmerTokenizer
-from dnakmer.annotation import read_annotation
-from dnakmer.tasks import build_task
+from dnakmer.datasets.annotation import read_annotation
+from dnakmer.datasets.tasks import build_task
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 LOCAL = Path(__file__).resolve().parents[1] / "tests" / "data"

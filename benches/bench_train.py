@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dnakmer import KmerTokenizer, nextkmer
-from dnakmer.finetune import _Collate, _Rows, training_order
+from dnakmer import KmerTokenizer
+from dnakmer.datasets import nextkmer
+from dnakmer.training.finetune import _Collate, _Rows, training_order
 
 ROOT = Path(__file__).resolve().parents[1]
 ECOLI = ROOT.parent / "shared" / "data" / "ecoli_k12.fa.gz"

@@ -11,8 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::genome::Genome;
-use crate::window_tensors::oriented_slice;
-use crate::windows::Window;
+use crate::windows::{oriented_slice, Window};
 
 /// Highest supported order (4^13 counts = 256 MiB).
 pub const MAX_ORDER: usize = 12;

@@ -12,37 +12,7 @@
 use crate::error::{Error, Result};
 use crate::genome::Genome;
 use crate::kmer::{TokenId, Tokenizer};
-use crate::windows::Window;
-
-/// Set `buf` to the oriented codes (0–3) of the window's whole span.
-pub fn oriented_span(genome: &Genome, w: &Window, span: u64, buf: &mut Vec<u8>) {
-    oriented_slice(genome, w, span, 0, span, buf);
-}
-
-/// Set `buf` to oriented positions `[from, to)` of the window's span, reading only those
-/// bases: on the `-` strand they are the `+` strand bases `[start + span - to,
-/// start + span - from)`, reverse-complemented.
-pub fn oriented_slice(
-    genome: &Genome,
-    w: &Window,
-    span: u64,
-    from: u64,
-    to: u64,
-    buf: &mut Vec<u8>,
-) {
-    debug_assert!(from <= to && to <= span);
-    buf.clear();
-    let base = genome.records()[w.rec as usize].offset + w.start;
-    if w.minus {
-        genome.codes_into(base + span - to, base + span - from, buf);
-        buf.reverse();
-        for c in buf.iter_mut() {
-            *c ^= 1;
-        }
-    } else {
-        genome.codes_into(base + from, base + to, buf);
-    }
-}
+use crate::windows::{oriented_span, Window};
 
 /// Canonical k-mer index of ACGT codes.
 #[inline]

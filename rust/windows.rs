@@ -294,6 +294,36 @@ pub struct Window {
     pub split: u8,
 }
 
+/// Set `buf` to the oriented codes (0–3) of the window's whole span.
+pub fn oriented_span(genome: &Genome, w: &Window, span: u64, buf: &mut Vec<u8>) {
+    oriented_slice(genome, w, span, 0, span, buf);
+}
+
+/// Set `buf` to oriented positions `[from, to)` of the window's span, reading only those
+/// bases: on the `-` strand they are the `+` strand bases `[start + span - to,
+/// start + span - from)`, reverse-complemented.
+pub fn oriented_slice(
+    genome: &Genome,
+    w: &Window,
+    span: u64,
+    from: u64,
+    to: u64,
+    buf: &mut Vec<u8>,
+) {
+    debug_assert!(from <= to && to <= span);
+    buf.clear();
+    let base = genome.records()[w.rec as usize].offset + w.start;
+    if w.minus {
+        genome.codes_into(base + span - to, base + span - from, buf);
+        buf.reverse();
+        for c in buf.iter_mut() {
+            *c ^= 1;
+        }
+    } else {
+        genome.codes_into(base + from, base + to, buf);
+    }
+}
+
 /// What to draw.
 #[derive(Debug, Clone)]
 pub struct SampleSpec {
@@ -366,7 +396,7 @@ impl Candidates {
 
 /// 64-bit hash of the oriented codes of a window's whole span.
 fn span_hash(genome: &Genome, w: &Window, span: u64, buf: &mut Vec<u8>) -> u64 {
-    crate::window_tensors::oriented_span(genome, w, span, buf);
+    oriented_span(genome, w, span, buf);
     let mut h = 0x5EED_u64;
     for chunk in buf.chunks(32) {
         let word = chunk.iter().fold(0u64, |acc, &c| acc << 2 | u64::from(c));

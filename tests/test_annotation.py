@@ -22,7 +22,7 @@ from annotation_reference import (
     transcripts,
 )
 from dnakmer import Genome
-from dnakmer.annotation import Annotation, read_annotation
+from dnakmer.datasets.annotation import Annotation, read_annotation
 from dnakmer.exceptions import AnnotationError, DnakmerError
 
 DATA = Path(__file__).parent / "data"
@@ -151,7 +151,7 @@ def test_gff3_attributes_property(attrs: dict[str, str]) -> None:
         "line": [1], "seqid": ["r"], "source": ["s"], "type": ["exon"], "start": [0],
         "end": [1], "score": [None], "strand": ["+"], "phase": [None], "attributes": [text],
     })
-    from dnakmer.annotation import _parse_attributes
+    from dnakmer.datasets.annotation import _parse_attributes
 
     row = _parse_attributes(df, "gff3").row(0, named=True)
     assert row["id"] == ref.get("ID")

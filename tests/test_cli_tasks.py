@@ -12,8 +12,8 @@ import pytest
 
 from annotation_reference import read_lines
 from dnakmer.cli import main
+from dnakmer.datasets.tasks import TaskDataset, build_task
 from dnakmer.exceptions import AnnotationError
-from dnakmer.tasks import TaskDataset, build_task
 
 DATA = Path(__file__).parent / "data"
 YEAST_FA, YEAST_GFF = DATA / "yeast_chrI.fa.gz", DATA / "yeast_chrI.gff.gz"

@@ -16,7 +16,7 @@ from dnakmer.data import demo_genome, demo_models_dir
 
 pytest.importorskip("torch")
 
-from dnakmer.demo import (
+from dnakmer.study.demo import (
     DEMO_KS,
     DEMO_MODELS,
     compare_curves,

@@ -13,23 +13,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dnakmer import Genome
-from dnakmer._dataset import load_arrays, read_manifest
-from dnakmer.embed import (
-    embed_genome,
-    encode_windows,
-    hidden_states,
-    static_embeddings,
-    tokens_to_nucleotides,
-)
-from dnakmer.embed_analysis import (
+from dnakmer.datasets.store import load_arrays, read_manifest
+from dnakmer.datasets.windows import kmer_codes, reverse_complement_codes, sample_windows
+from dnakmer.models import LoadedModel
+from dnakmer.probes.embedding_analysis import (
     kmer_colourings,
     kmer_similarity,
     linear_probes,
     project,
     strand_consistency,
 )
-from dnakmer.models import LoadedModel
-from dnakmer.windows import kmer_codes, reverse_complement_codes, sample_windows
+from dnakmer.probes.embeddings import (
+    embed_genome,
+    encode_windows,
+    hidden_states,
+    static_embeddings,
+    tokens_to_nucleotides,
+)
 from probe_reference import nucleotide_mean_reference
 
 
@@ -134,7 +134,7 @@ def test_disjoint_kmer_checkpoint_tiles_every_token_once(tiny3_dir: Path, tmp_pa
 
     from dnakmer.data import phix174
     from dnakmer.models import load
-    from dnakmer.probe import mask_analysis
+    from dnakmer.probes.masked_tokens import mask_analysis
 
     folder = tmp_path / "disjoint"
     shutil.copytree(tiny3_dir, folder)

@@ -11,17 +11,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dnakmer._findings import (
-    compare_intervals,
+from dnakmer.confidence import compare_intervals, position, spearman_interval, wilson_interval
+from dnakmer.study.findings import (
     embed_sentence,
     embedding_findings,
     mask_findings,
     mask_sentence,
     nextkmer_findings,
     nextkmer_sentence,
-    position,
-    spearman_interval,
-    wilson_interval,
 )
 
 

@@ -14,8 +14,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dnakmer import Genome, KmerTokenizer, nextkmer
-from dnakmer.finetune import (
+from dnakmer import Genome, KmerTokenizer
+from dnakmer.datasets import nextkmer
+from dnakmer.training.finetune import (
     classification_metrics,
     data_from_dataset,
     data_from_tsv,
@@ -23,7 +24,7 @@ from dnakmer.finetune import (
     last_complete_checkpoint,
     seed_summary,
 )
-from dnakmer.pretrain import ModelShape, _bert_mlm, save_tokenizer_files
+from dnakmer.training.pretrain import ModelShape, _bert_mlm, save_tokenizer_files
 
 pytest.importorskip("torch")
 DATA = Path(__file__).parent / "data"
@@ -128,7 +129,7 @@ def test_seed_summary_is_student_t_interval() -> None:
 def test_finetune_writes_best_model_and_results(
     model_dir: Path, nextkmer_dir: Path, tmp_path: Path
 ) -> None:
-    from dnakmer._trainer import TrainOptions
+    from dnakmer.training.trainer import TrainOptions
 
     data = data_from_dataset(nextkmer_dir, KmerTokenizer(3))
     opts = TrainOptions(
@@ -277,8 +278,8 @@ def test_raw_base_dataset_is_tokenized_like_a_token_dataset(tmp_path: Path) -> N
 
 
 def test_classify_promoter_task_dataset(model_dir: Path, tmp_path: Path) -> None:
-    from dnakmer._trainer import TrainOptions
-    from dnakmer.tasks import build_task
+    from dnakmer.datasets.tasks import build_task
+    from dnakmer.training.trainer import TrainOptions
 
     tok = KmerTokenizer(3)
     task = build_task(
@@ -301,7 +302,7 @@ def test_classify_promoter_task_dataset(model_dir: Path, tmp_path: Path) -> None
 
 
 def test_bed_intervals_with_strand_and_record_splits(tmp_path: Path) -> None:
-    from dnakmer.finetune import data_from_bed
+    from dnakmer.training.finetune import data_from_bed
 
     genome = Genome.open(DATA / "yeast_chrI.fa.gz")
     name = genome.names[0]

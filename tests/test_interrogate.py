@@ -14,7 +14,7 @@ import pytest
 
 from browser import chromium, inspect_page
 from dnakmer import KmerTokenizer
-from dnakmer.interrogate import STAGE_MARKER, Budget, context_length, interrogate
+from dnakmer.study.interrogate import STAGE_MARKER, Budget, context_length, interrogate
 
 pytest.importorskip("torch")
 DATA = Path(__file__).parent / "data"
@@ -40,7 +40,7 @@ BUDGET = Budget(
 
 def _tiny_model(out: Path, k: int, stride: int) -> Path:
     from dnakmer.models import tiny_bert
-    from dnakmer.pretrain import save_tokenizer_files
+    from dnakmer.training.pretrain import save_tokenizer_files
 
     tiny_bert(k=k, hidden=32, layers=1, max_positions=64, seed=k).save_pretrained(out)
     kind = "overlapping" if stride == 1 else "nonoverlapping"

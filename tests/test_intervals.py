@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from annotation_reference import reverse_complement
-from dnakmer._intervals import (
+from dnakmer.datasets.tasks.genome_line import assign_split_regions
+from dnakmer.datasets.tasks.intervals import (
     complement_intervals,
     containing_interval,
     extract_windows,
@@ -21,7 +22,6 @@ from dnakmer._intervals import (
     subtract_intervals,
     tile_windows,
 )
-from dnakmer._task_genome import assign_split_regions
 
 LENGTH = 200
 

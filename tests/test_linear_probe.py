@@ -12,9 +12,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from dnakmer import nextkmer
-from dnakmer._findings import nextkmer_findings, nextkmer_sentence
-from dnakmer.nextkmer_finetune import linear_probe
+from dnakmer.datasets import nextkmer
+from dnakmer.probes.nextkmer import linear_probe
+from dnakmer.study.findings import nextkmer_findings, nextkmer_sentence
 
 DATA = Path(__file__).parent / "data"
 
@@ -26,8 +26,8 @@ def _reference_accuracy(model_dir: Path, data_dir: Path) -> tuple[float, np.ndar
     from sklearn.preprocessing import StandardScaler
     from transformers import BertModel
 
-    from dnakmer.finetune import data_from_dataset
     from dnakmer.models import load
+    from dnakmer.training.finetune import data_from_dataset
 
     tok = load(model_dir, device="cpu").tokenizer
     data = data_from_dataset(data_dir, tok)
@@ -128,7 +128,7 @@ def test_cli_finetune_nextkmer_linear_probe(tiny3_dir: Path, tmp_path: Path) -> 
     from typer.testing import CliRunner
 
     from dnakmer.cli import app
-    from dnakmer.nextkmer_finetune import linear_probe as probe_fn
+    from dnakmer.probes.nextkmer import linear_probe as probe_fn
 
     nextkmer.build(DATA / "lambda_phage.fa.gz", 1, 30, None, n_train=300, n_val=32, n_test=200,
                    seed=0).save(tmp_path / "k1")  # fmt: skip

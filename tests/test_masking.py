@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dnakmer import KmerTokenizer
-from dnakmer.masking import (
+from dnakmer.training.masking import (
     IGNORE_INDEX,
     MaskingCollator,
     apply_mask,

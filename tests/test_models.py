@@ -122,7 +122,7 @@ def test_non_kmer_model_loads_with_its_own_tokenizer(tmp_path: Path) -> None:
     from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
 
     from dnakmer import Genome, example_genome
-    from dnakmer.embed import hidden_states
+    from dnakmer.probes.embeddings import hidden_states
 
     text = Genome.open(example_genome())
     text = text.fetch(text.names[0], 0, 20_000)
@@ -158,11 +158,11 @@ def test_non_kmer_model_loads_with_its_own_tokenizer(tmp_path: Path) -> None:
     assert states[-1].shape == (2, 16) and states[-1].dtype == np.float32
     with pytest.raises(ValueError, match="needs a k-mer model"):
         hidden_states(loaded, codes, level="token")
-    from dnakmer._dataset import load_arrays
     from dnakmer.data import phix174
-    from dnakmer.embed import embed_genome
-    from dnakmer.embed_analysis import strand_consistency
-    from dnakmer.probe import mask_analysis
+    from dnakmer.datasets.store import load_arrays
+    from dnakmer.probes.embedding_analysis import strand_consistency
+    from dnakmer.probes.embeddings import embed_genome
+    from dnakmer.probes.masked_tokens import mask_analysis
 
     embed_genome(loaded, phix174(), tmp_path / "emb", window_tokens=100)
     arrays = load_arrays(tmp_path / "emb")

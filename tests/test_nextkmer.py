@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 
 import dnakmer
-from dnakmer import KmerTokenizer, RecordNotFoundError, nextkmer
-from dnakmer.nextkmer import NextKmerDataset, build, kmer_to_label, label_to_kmer
+from dnakmer import KmerTokenizer, RecordNotFoundError
+from dnakmer.datasets import nextkmer
+from dnakmer.datasets.nextkmer import NextKmerDataset, build, kmer_to_label, label_to_kmer
 from reference_nextkmer import kmer_label, revcomp
 
 DATA = Path(__file__).parent / "data"

@@ -14,10 +14,10 @@ import pytest
 
 import dnakmer
 from dnakmer import _core
-from dnakmer import nextkmer_baselines as nb
 from dnakmer.cli import main
-from dnakmer.nextkmer import NextKmerDataset, baselines, build
-from dnakmer.nextkmer_baselines import prediction_metrics
+from dnakmer.datasets import baselines as nb
+from dnakmer.datasets.baselines import baselines, prediction_metrics
+from dnakmer.datasets.nextkmer import NextKmerDataset, build
 
 DATA = Path(__file__).parent / "data"
 YEAST = DATA / "yeast_chrI.fa.gz"
@@ -143,7 +143,7 @@ def test_cli_build_and_baselines(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_cli_help_imports_no_heavy_libraries() -> None:
     code = (
         "import sys; from dnakmer.cli import app;"
-        "import dnakmer.nextkmer, dnakmer.nextkmer_baselines;"
+        "import dnakmer.datasets.nextkmer, dnakmer.datasets.baselines;"
         "heavy = ('torch', 'transformers', 'sklearn', 'matplotlib');"
         "print([m for m in heavy if m in sys.modules])"
     )

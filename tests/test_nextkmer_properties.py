@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import dnakmer
 import reference_nextkmer as ref
 from dnakmer import _core
-from dnakmer.nextkmer import build
+from dnakmer.datasets.nextkmer import build
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

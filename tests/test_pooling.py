@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnakmer import KmerTokenizer, nextkmer
-from dnakmer._pooling import pool_hidden, use_pooling
-from dnakmer.pretrain import ModelShape, _bert_mlm, save_tokenizer_files
+from dnakmer import KmerTokenizer
+from dnakmer.datasets import nextkmer
+from dnakmer.models.pooling import pool_hidden, use_pooling
+from dnakmer.training.pretrain import ModelShape, _bert_mlm, save_tokenizer_files
 
 torch = pytest.importorskip("torch")
 DATA = Path(__file__).parent / "data"
@@ -45,8 +46,8 @@ def test_pool_hidden_matches_a_loop(pooling: str) -> None:
 def test_last_token_head_reads_the_last_token_and_saves_as_bert(tmp_path: Path) -> None:
     from transformers import AutoModelForSequenceClassification
 
-    from dnakmer._trainer import TrainOptions
-    from dnakmer.finetune import data_from_dataset, finetune
+    from dnakmer.training.finetune import data_from_dataset, finetune
+    from dnakmer.training.trainer import TrainOptions
 
     model_dir = tmp_path / "model"
     tok = KmerTokenizer(3)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from dnakmer import Genome, KmerTokenizer
-from dnakmer._trainer import TrainOptions
-from dnakmer.pretrain import ModelShape, PretrainResult, _record_ranges, pretrain
-from dnakmer.windows import sample_windows
+from dnakmer.datasets.windows import sample_windows
+from dnakmer.training.pretrain import ModelShape, PretrainResult, _record_ranges, pretrain
+from dnakmer.training.trainer import TrainOptions
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -150,7 +150,7 @@ def test_rust_tokenizer_in_forked_dataloader_workers() -> None:
 def test_random_masking_steps_switch_to_spans_and_stop_after_keeps_the_schedule(
     tmp_path: Path,
 ) -> None:
-    import dnakmer.masking as masking
+    import dnakmer.training.masking as masking
 
     seen: list[tuple[int, bool]] = []
     original = masking.MaskingCollator.mask_arrays
@@ -194,7 +194,7 @@ def test_random_masking_steps_switch_to_spans_and_stop_after_keeps_the_schedule(
 def test_sinusoidal_table_matches_the_transformer_formula() -> None:
     import torch
 
-    from dnakmer.pretrain import SINUSOIDAL_SCALE, sinusoidal_table
+    from dnakmer.training.pretrain import SINUSOIDAL_SCALE, sinusoidal_table
 
     table = sinusoidal_table(40, 8).double()
     assert table.shape == (40, 8)
@@ -222,7 +222,7 @@ def test_sinusoidal_table_matches_the_transformer_formula() -> None:
 def test_position_init_sets_the_position_embeddings(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from dnakmer.pretrain import _bert_mlm, sinusoidal_table, tokenizer_for
+    from dnakmer.training.pretrain import _bert_mlm, sinusoidal_table, tokenizer_for
 
     tok = tokenizer_for("overlapping", 3)
     sin = _bert_mlm(tok, replace(TINY, position_init="sinusoidal"), 18, seed=0)

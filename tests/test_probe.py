@@ -16,8 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dnakmer import Genome, KmerTokenizer
+from dnakmer.datasets.windows import (
+    dinucleotide_shuffle,
+    genome_kmer_counts,
+    kmer_codes,
+    kmer_index,
+    sample_windows,
+)
 from dnakmer.models import LoadedModel
-from dnakmer.probe import (
+from dnakmer.probes.masked_tokens import (
     _base_marginals,
     _rank_of,
     mask_analysis,
@@ -25,13 +32,6 @@ from dnakmer.probe import (
     parse_scheme,
     shuffle_windows,
     visible_nucleotides,
-)
-from dnakmer.windows import (
-    dinucleotide_shuffle,
-    genome_kmer_counts,
-    kmer_codes,
-    kmer_index,
-    sample_windows,
 )
 from probe_reference import (
     dinucleotide_counts,

@@ -20,7 +20,7 @@ from annotation_reference import (
     transcription_starts,
 )
 from dnakmer import Genome, KmerTokenizer
-from dnakmer.tasks import TaskDataset, build_task
+from dnakmer.datasets.tasks import TaskDataset, build_task
 
 DATA = Path(__file__).parent / "data"
 INPUTS = {

@@ -165,7 +165,7 @@ def pretraining_curves(curves: pl.DataFrame, path: str | os.PathLike[str]) -> Pa
     optimizer step, one line per model.
 
     ``curves`` has columns ``model``, ``step``, ``quantity`` (``loss``, ``eval_loss``,
-    ``eval_mlm_accuracy``) and ``value``, as from :func:`dnakmer.pretrain.history_curve`.
+    ``eval_mlm_accuracy``) and ``value``, as from :func:`dnakmer.training.pretrain.history_curve`.
     """
     panels = (
         ("loss", "training loss"),

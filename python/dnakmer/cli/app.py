@@ -1,0 +1,77 @@
+"""The ``dnakmer`` command line: the root command, its groups and the entry point.
+Commands are thin: they parse options, call the package's functions and print what those
+return; each group lives in its own module of :mod:`dnakmer.cli`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from dnakmer import __version__
+from dnakmer.cli import genome, interrogate, train
+from dnakmer.cli.nextkmer import app as nextkmer_app
+from dnakmer.cli.probe import embed as _embed
+from dnakmer.cli.probe import probe_app as _probe_app
+from dnakmer.cli.tasks import app as tasks_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="dnakmer",
+    help="Genomes to model-ready k-mer tensors, and probes of what DNA language models learn.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dnakmer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """dnakmer: genomes to model-ready k-mer tensors, and probes of what DNA language
+    models learn."""
+
+
+app.command("stats")(genome.stats)
+app.command("vocab")(genome.vocab)
+app.command("tokenize")(genome.tokenize)
+app.add_typer(_probe_app, name="probe")
+app.command("embed")(_embed)
+
+
+app.add_typer(nextkmer_app, name="nextkmer")
+app.command("pretrain")(train.pretrain_command)
+app.add_typer(train.finetune_app, name="finetune")
+app.add_typer(tasks_app, name="tasks")
+app.command("interrogate")(interrogate.interrogate_command)
+app.command("demo")(interrogate.demo_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the package's errors become one red line and exit code 1
+    (set ``DNAKMER_DEBUG=1`` for the traceback); usage errors exit with code 2."""
+    from dnakmer.exceptions import DnakmerError
+
+    try:
+        app(args=argv, prog_name="dnakmer")
+    except (DnakmerError, OSError, ValueError) as e:
+        if os.environ.get("DNAKMER_DEBUG"):
+            raise
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print(f"[red]error:[/red] {e}", soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

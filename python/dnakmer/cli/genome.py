@@ -1,0 +1,162 @@
+"""``dnakmer stats``, ``dnakmer vocab`` and ``dnakmer tokenize``: genomes and their
+k-mer tokens."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dnakmer.data import example_genome
+
+__all__ = ["byte_progress", "stats", "tokenize", "vocab"]
+
+GenomeArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="FASTA file (plain, gzip or BGZF). Default: the phage lambda genome shipped "
+        "with dnakmer.",
+        show_default=False,
+    ),
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        "-t",
+        help="Threads for decompression and, when tokenizing a plain file, for its "
+        "records [default: all cores].",
+    ),
+]
+
+
+class StatsFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@contextmanager
+def byte_progress(label: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar fed as ``callback(bytes_done, bytes_total)``."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+    task = progress.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield update
+
+
+def stats(
+    genome: GenomeArg = None,
+    fmt: Annotated[
+        StatsFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = StatsFormat.table,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Per-record length, base counts, N, other IUPAC, soft-masked bases and GC."""
+    from dnakmer.genome import Genome
+
+    path = genome or example_genome()
+    df = Genome.open(path, threads=threads).stats()
+    if fmt is StatsFormat.json:
+        typer.echo(json.dumps(df.to_dicts(), indent=2))
+    elif fmt is StatsFormat.csv:
+        typer.echo(df.write_csv(), nl=False)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=str(path))
+        for col in df.columns:
+            table.add_column(col, justify="left" if col == "name" else "right")
+        for row in df.iter_rows():
+            table.add_row(
+                *(
+                    "" if v is None else f"{v:.4f}" if isinstance(v, float) else f"{v:,}"
+                    if isinstance(v, int) else str(v)
+                    for v in row
+                )
+            )
+        # Piped output is not cut to 80 columns: numbers must stay whole.
+        Console(width=None if sys.stdout.isatty() else 240).print(table)
+
+
+def vocab(
+    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length (1-8).")] = 6,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="File (or directory) to write vocab.txt to.")
+    ] = Path("vocab.txt"),
+) -> None:
+    """Write DNABERT's vocabulary for k: [PAD] [UNK] [CLS] [SEP] [MASK], then all 4^k
+    k-mers in itertools.product('ATCG') order."""
+    from dnakmer.tokenizer import KmerTokenizer
+
+    tok = KmerTokenizer(k)
+    path = tok.save_vocab(out)
+    typer.echo(f"wrote {path} ({tok.vocab_size} tokens)")
+
+
+def tokenize(
+    genome: GenomeArg = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output directory (one .npy per record).")
+    ] = Path("tokens"),
+    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length (1-8).")] = 6,
+    stride: Annotated[
+        int, typer.Option("--stride", "-s", help="Token stride: 1 = overlapping, k = disjoint.")
+    ] = 1,
+    vocab_file: Annotated[
+        Path | None,
+        typer.Option("--vocab", help="vocab.txt of the model (default: DNABERT layout for k)."),
+    ] = None,
+    threads: ThreadsOpt = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Write into a non-empty directory.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Tokenize every record into memory-mappable token-id arrays plus manifest.json."""
+    from dnakmer.tokenizer import KmerTokenizer, tokenize_genome
+
+    path = genome or example_genome()
+    if vocab_file is not None:
+        tok = KmerTokenizer.from_vocab(vocab_file, stride=stride)
+        if tok.k != k and k != 6:
+            raise typer.BadParameter(f"--k {k} does not match the {tok.k}-mer vocabulary")
+    else:
+        tok = KmerTokenizer(k, stride)
+    with byte_progress(f"tokenizing {path.name}", enabled=not quiet) as cb:
+        manifest = tokenize_genome(
+            path, tok, out, threads=threads, progress=cb, overwrite=overwrite
+        )
+    c = manifest["counts"]
+    typer.echo(
+        f"{c['records']} records, {c['bases']:,} bases -> {c['tokens']:,} tokens "
+        f"({c['unk_tokens']:,} [UNK], {manifest['dtype']}) in {out}/"
+    )

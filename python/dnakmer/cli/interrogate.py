@@ -1,0 +1,153 @@
+"""``dnakmer interrogate``: the whole study of one or more models on a genome."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+class Scale(str, enum.Enum):
+    cpu = "cpu"
+    paper = "paper"
+
+
+def _budget(scale: Scale, budget_file: Path | None, overrides: dict[str, Any]) -> Any:
+    from dnakmer.study.budget import Budget
+
+    if budget_file is not None:
+        base = Budget.from_json(budget_file)
+    else:
+        base = Budget.paper() if scale is Scale.paper else Budget()
+    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _print_outcome(result: Any) -> None:
+    ran = [s for s, v in result.stages.items() if v == "ran" and s != "report"]
+    skipped = [s for s, v in result.stages.items() if v == "skipped"]
+    typer.echo(f"stages run: {len(ran)}, skipped (done earlier): {len(skipped)}")
+    summary = (result.out_dir / "summary.md").read_text()
+    findings = [line[2:] for line in summary.splitlines() if line.startswith("- ")]
+    for line in findings:
+        typer.echo(f"  {line}")
+    typer.echo(f"report:  {result.report}")
+    typer.echo(f"summary: {result.out_dir / 'summary.md'}")
+
+
+def interrogate_command(
+    genome: Annotated[Path, typer.Argument(help="FASTA file (plain, gzip or BGZF).")],
+    models: Annotated[
+        list[Path],
+        typer.Option(
+            "--model", "-m", help="Checkpoint folder of a k-mer BERT model (repeat for more)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; re-running resumes it.")],
+    ks: Annotated[
+        list[int] | None,
+        typer.Option("--k", "-k", help="Next-k-mer label length (repeat); default 2 to 6."),
+    ] = None,
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="Fine-tuning seeds per model, k and init.")
+    ] = 1,
+    scale: Annotated[
+        Scale,
+        typer.Option(help="Default budget: cpu (minutes) or paper (Sanabria et al.; GPU)."),
+    ] = Scale.cpu,
+    budget_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--budget", help="JSON object of budget fields (see dnakmer.study.interrogate.Budget)."
+        ),
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Fine-tuning steps per run.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Samples per step.")
+    ] = None,
+    n_train: Annotated[
+        int | None, typer.Option("--n-train", help="Next-k-mer training windows per k.")
+    ] = None,
+    context_nt: Annotated[
+        int | None,
+        typer.Option("--context", help="Next-k-mer context in bases (lowered to fit the models)."),
+    ] = None,
+    mask_windows: Annotated[
+        int | None, typer.Option("--mask-windows", help="Windows for the masked-token analysis.")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto (default), cpu or cuda.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Run the whole study: genome stats, masked-token analysis, embeddings, next-k-mer
+    datasets, baselines and fine-tuning (pretrained and random init), then write
+    report.html, summary.md, tables, figures and manifest.json into --out."""
+    from dnakmer.study.interrogate import interrogate
+
+    budget = _budget(
+        scale,
+        budget_file,
+        {
+            "max_steps": max_steps,
+            "batch_size": batch_size,
+            "n_train": n_train,
+            "context_nt": context_nt,
+            "mask_windows": mask_windows,
+            "device": device,
+        },
+    )
+    result = interrogate(
+        genome, models, out, ks=tuple(ks or (2, 3, 4, 5, 6)), seeds=seeds, budget=budget,
+        quiet=quiet,
+    )  # fmt: skip
+    _print_outcome(result)
+
+
+def demo_command(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder; re-running resumes it.")
+    ] = Path("dnakmer-demo"),
+    retrain: Annotated[
+        Path | None,
+        typer.Option(
+            "--retrain",
+            help="Instead of the demo: re-run the recorded pretraining commands of the "
+            "shipped models into this folder and compare their training curves.",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="With --retrain: commands run at once.")
+    ] = 1,
+    stop_after: Annotated[
+        int | None,
+        typer.Option(
+            help="With --retrain: train only the first N steps of each recorded schedule "
+            "and compare that part of the curves."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Run the whole study offline on the E. coli genome shipped with dnakmer, for three
+    tiny models shipped with it (pretrained at an equal budget on that genome: overlapping
+    6-mers as DNABERT, non-overlapping 6-mers, single nucleotides), and print where the
+    report is."""
+    from dnakmer.study import demo
+
+    if retrain is not None:
+        check = demo.retrain(retrain, jobs=jobs, quiet=quiet, stop_after=stop_after)
+        typer.echo(check.table.write_csv(), nl=False)
+        if not check.reproduced:
+            typer.secho(
+                f"training curves differ from the shipped ones by more than {check.tolerance}",
+                fg="red",
+                err=True,
+            )
+            raise typer.Exit(1)
+        typer.echo(f"training curves reproduced (within {check.tolerance}); models in {retrain}/")
+        return
+    _print_outcome(demo.run_demo(out, quiet=quiet))

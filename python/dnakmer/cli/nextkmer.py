@@ -1,0 +1,150 @@
+"""``dnakmer nextkmer``: build next-k-mer datasets and score their baselines."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="nextkmer",
+    help="Next-k-mer benchmark: leakage-free datasets from any genome, and baselines.",
+    no_args_is_help=True,
+)
+
+
+class SplitMode(str, enum.Enum):
+    blocks = "blocks"
+    records = "records"
+
+
+class Strand(str, enum.Enum):
+    plus = "+"
+    minus = "-"
+    both = "both"
+
+
+def parse_orders(text: str) -> list[int]:
+    """Parse ``"0-12"`` or ``"0,2,4"`` (ranges inclusive)."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            out.extend(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not like '0-12' or '0,2,4'") from None
+    return out
+
+
+@app.command()
+def build(
+    genome: Annotated[Path, typer.Argument(help="FASTA file (plain, gzip or BGZF).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset directory.")],
+    k: Annotated[int, typer.Option("--k", "-k", help="Label length: next k bases (1-8).")] = 6,
+    context: Annotated[
+        int, typer.Option("--context", "-c", help="Context length in bases (DNABERT-6: 515).")
+    ] = 515,
+    n_train: Annotated[int, typer.Option(help="Train samples.")] = 100_000,
+    n_val: Annotated[int, typer.Option(help="Validation samples.")] = 10_000,
+    n_test: Annotated[int, typer.Option(help="Test samples.")] = 10_000,
+    split: Annotated[SplitMode, typer.Option(help="Hold out blocks or whole records.")] = (
+        SplitMode.blocks
+    ),
+    val_record: Annotated[
+        list[str] | None, typer.Option(help="Validation record (repeatable; --split records).")
+    ] = None,
+    test_record: Annotated[
+        list[str] | None, typer.Option(help="Test record (repeatable; --split records).")
+    ] = None,
+    val_fraction: Annotated[float, typer.Option(help="Share of blocks for validation.")] = 0.1,
+    test_fraction: Annotated[float, typer.Option(help="Share of blocks for test.")] = 0.1,
+    block_size: Annotated[
+        int | None, typer.Option(help="Block length [default: 100 kb, at most genome/20].")
+    ] = None,
+    strand: Annotated[Strand, typer.Option(help="Strands to sample.")] = Strand.plus,
+    dedup: Annotated[
+        bool, typer.Option("--dedup", help="Redraw train windows equal to a val/test window.")
+    ] = False,
+    token_k: Annotated[int, typer.Option("--token-k", help="k of the k-mer tokenizer.")] = 6,
+    stride: Annotated[int, typer.Option(help="Tokenizer stride.")] = 1,
+    vocab: Annotated[
+        Path | None, typer.Option(help="vocab.txt of the model (default: DNABERT layout).")
+    ] = None,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Store the context as uint8 base codes, no tokens.")
+    ] = False,
+    no_special_tokens: Annotated[
+        bool, typer.Option("--no-special-tokens", help="Rows without [CLS] ... [SEP].")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a non-dataset directory.")
+    ] = False,
+) -> None:
+    """Draw train/val/test windows, tokenize the contexts, label the next k bases and
+    write .npy fields, samples.parquet and manifest.json to OUT."""
+    from dnakmer.datasets.nextkmer import build as build_dataset
+    from dnakmer.tokenizer import KmerTokenizer
+
+    tokenizer = None
+    if not raw:
+        if vocab is not None:
+            tokenizer = KmerTokenizer.from_vocab(vocab, stride=stride)
+        else:
+            tokenizer = KmerTokenizer(token_k, stride)
+    ds = build_dataset(
+        genome, k, context, tokenizer, n_train=n_train, n_val=n_val, n_test=n_test,
+        split=split.value, val_records=val_record or [], test_records=test_record or [],
+        val_fraction=val_fraction, test_fraction=test_fraction, block_size=block_size,
+        strand=strand.value, dedup=dedup, add_special_tokens=not no_special_tokens,
+        seed=seed, threads=threads,
+    )  # fmt: skip
+    path = ds.save(out, overwrite=overwrite)
+    c = ds.manifest["counts"]
+    typer.echo(
+        f"{c['train']:,} train, {c['val']:,} val, {c['test']:,} test samples; input_ids "
+        f"{ds.input_ids.dtype}{list(ds.input_ids.shape)}; "
+        f"{ds.manifest['duplicates_rejected']:,} duplicate train windows redrawn -> {path}/"
+    )
+
+
+@app.command()
+def baselines(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory from `nextkmer build`.")],
+    orders: Annotated[str, typer.Option(help="Markov orders, e.g. '0-12' or '0,2,4'.")] = "0-12",
+    alpha: Annotated[float, typer.Option(help="Add-alpha smoothing.")] = 1.0,
+    genome: Annotated[
+        Path | None,
+        typer.Option(help="The genome FASTA, if it moved since the build (sha256-checked)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output directory [default: DATASET/baselines]."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the uniform guesses.")] = 0,
+    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads.")] = None,
+) -> None:
+    """Score uniform, class-prior and Markov baselines on the test split (fitted on train);
+    print a table and write baselines.json, baselines.parquet and baselines.png."""
+    from dnakmer.datasets.baselines import baselines as score
+    from dnakmer.datasets.baselines import save_baselines
+    from dnakmer.datasets.nextkmer import NextKmerDataset
+
+    ds = NextKmerDataset.load(dataset)
+    df = score(ds, parse_orders(orders), alpha=alpha, genome=genome, seed=seed, threads=threads)
+    paths = save_baselines(df, out or dataset / "baselines")
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"next-k-mer baselines, test split of {dataset}")
+    metrics = ["accuracy", "top5_accuracy", "mcc", "macro_f1", "cross_entropy_bits"]
+    for col in ["baseline", "order", "k", *metrics]:
+        table.add_column(col, justify="left" if col == "baseline" else "right")
+    for row in df.iter_rows(named=True):
+        order = "" if row["order"] is None else str(row["order"])
+        table.add_row(row["baseline"], order, str(row["k"]), *(f"{row[m]:.4f}" for m in metrics))
+    Console().print(table)
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))

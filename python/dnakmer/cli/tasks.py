@@ -1,0 +1,128 @@
+"""``dnakmer tasks``: build genome-biology fine-tuning tasks from an annotation."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="tasks",
+    help="Fine-tuning tasks (promoter, splice, coding) built from a genome and its "
+    "GFF3/GTF annotation.",
+    no_args_is_help=True,
+)
+
+
+class TaskChoice(str, enum.Enum):
+    promoter = "promoter"
+    splice = "splice"
+    coding = "coding"
+
+
+class SplitBy(str, enum.Enum):
+    block = "block"
+    record = "record"
+
+
+class StartsFrom(str, enum.Enum):
+    transcript = "transcript"
+    gene = "gene"
+
+
+class AnnotationFormatChoice(str, enum.Enum):
+    auto = "auto"
+    gff3 = "gff3"
+    gtf = "gtf"
+
+
+@app.command()
+def build(
+    genome: Annotated[Path, typer.Argument(help="FASTA file (plain, gzip or BGZF).")],
+    gff: Annotated[Path, typer.Option("--gff", help="GFF3 or GTF annotation of the genome.")],
+    task: Annotated[TaskChoice, typer.Option("--task", help="Task to build.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset directory.")],
+    k: Annotated[
+        int | None,
+        typer.Option("--k", "-k", help="Also store input_ids of this k-mer tokenizer (1-8)."),
+    ] = None,
+    window: Annotated[
+        int | None,
+        typer.Option("--window", help="Window length: splice (default 400), coding (300)."),
+    ] = None,
+    upstream: Annotated[
+        int, typer.Option(help="Promoter: bases before the transcription start.")
+    ] = 249,
+    downstream: Annotated[
+        int, typer.Option(help="Promoter: bases after the transcription start.")
+    ] = 50,
+    min_distance: Annotated[
+        int, typer.Option(help="Promoter background: minimum distance to any start.")
+    ] = 1000,
+    gc_matched: Annotated[
+        bool, typer.Option("--gc-matched", help="Promoter background matched in GC content.")
+    ] = False,
+    starts_from: Annotated[
+        StartsFrom, typer.Option(help="Promoter anchors: transcript or gene starts.")
+    ] = StartsFrom.transcript,
+    canonical_only: Annotated[
+        bool, typer.Option("--canonical-only", help="Splice: only GT donors, AG acceptors.")
+    ] = False,
+    split_by: Annotated[SplitBy, typer.Option(help="Split unit.")] = SplitBy.block,
+    block_size: Annotated[int, typer.Option(help="Block length for --split-by block.")] = 10_000,
+    dev_fraction: Annotated[float, typer.Option(help="Share of the dev split.")] = 0.1,
+    test_fraction: Annotated[float, typer.Option(help="Share of the test split.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    annotation_format: Annotated[
+        AnnotationFormatChoice, typer.Option("--format", help="Annotation format.")
+    ] = AnnotationFormatChoice.auto,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Features past their record's end are errors.")
+    ] = False,
+    dnabert_tsv: Annotated[
+        bool, typer.Option("--dnabert-tsv", help="Also write DNABERT train/dev/test.tsv.")
+    ] = False,
+    tsv_raw: Annotated[
+        bool, typer.Option("--tsv-raw", help="TSV sequences as raw bases, not k-mers.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a non-empty non-dataset directory.")
+    ] = False,
+) -> None:
+    """Build a task dataset: NPY fields + samples.parquet + manifest.json in OUT."""
+    from dnakmer.datasets.tasks import build_task
+    from dnakmer.tokenizer import KmerTokenizer
+
+    tokenizer = KmerTokenizer(k) if k is not None else None
+    ds = build_task(
+        genome,
+        gff,
+        task.value,  # type: ignore[arg-type]
+        tokenizer=tokenizer,
+        window=window,
+        upstream=upstream,
+        downstream=downstream,
+        min_distance=min_distance,
+        gc_matched=gc_matched,
+        starts_from=starts_from.value,  # type: ignore[arg-type]
+        canonical_only=canonical_only,
+        split_by=split_by.value,  # type: ignore[arg-type]
+        block_size=block_size,
+        dev_fraction=dev_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        annotation_format=annotation_format.value,  # type: ignore[arg-type]
+        strict=strict,
+    )
+    ds.save(out, overwrite=overwrite)
+    if dnabert_tsv:
+        ds.write_dnabert_tsv(out, kmer=None if tsv_raw else "auto")
+    for split, counts in ds.manifest["counts"].items():
+        parts = ", ".join(f"{n:,} {name}" for name, n in counts.items())
+        typer.echo(f"{split}: {parts}")
+    skipped = ds.manifest["annotation"]["skipped"]
+    if skipped:
+        typer.echo("skipped features: " + ", ".join(f"{n:,} {r}" for r, n in skipped.items()))
+    typer.echo(f"wrote {len(ds):,} windows of {ds.manifest['window_length']} bp to {out}/")

@@ -1,0 +1,424 @@
+"""``dnakmer pretrain``: training commands of the command line."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from dnakmer.training.pretrain import ModelShape
+
+
+class Tokenization(str, enum.Enum):
+    overlapping = "overlapping"
+    nonoverlapping = "nonoverlapping"
+    nucleotide = "nucleotide"
+
+
+class Size(str, enum.Enum):
+    tiny = "tiny"
+    small = "small"
+    dnabert = "dnabert"
+
+
+class PositionInit(str, enum.Enum):
+    random = "random"
+    sinusoidal = "sinusoidal"
+
+
+class Pooling(str, enum.Enum):
+    last = "last"
+    cls = "cls"
+    mean = "mean"
+
+
+StepsOpt = Annotated[int, typer.Option("--max-steps", help="Optimizer steps.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Samples per device per step.")]
+AccumOpt = Annotated[int, typer.Option("--grad-accum", help="Gradient accumulation steps.")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Peak learning rate.")]
+EvalOpt = Annotated[
+    int, typer.Option("--eval-every", help="Evaluate and checkpoint every N steps.")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (sampling, init, masking).")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def pretrain_command(
+    genome: Annotated[Path, typer.Argument(help="FASTA file to pretrain on.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output model folder.")],
+    tokenization: Annotated[
+        Tokenization, typer.Option(help="Token scheme (masking follows it).")
+    ] = Tokenization.overlapping,
+    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length.")] = 6,
+    max_tokens: Annotated[int, typer.Option(help="Tokens per window (plus [CLS]/[SEP]).")] = 128,
+    size: Annotated[
+        Size, typer.Option(help="tiny (CPU tests), small, or dnabert (12x768, for GPUs).")
+    ] = Size.tiny,
+    layers: Annotated[
+        int | None, typer.Option(help="Encoder layers (default: the --size's).")
+    ] = None,
+    heads: Annotated[
+        int | None,
+        typer.Option(
+            help="Attention heads per layer (default: the --size's); must divide the hidden size."
+        ),
+    ] = None,
+    dropout: Annotated[
+        float | None, typer.Option(help="Dropout probability (default: 0.1, as BERT).")
+    ] = None,
+    position_init: Annotated[
+        PositionInit,
+        typer.Option(
+            help="How the learned position embeddings start: random (BERT) or the scaled "
+            "sine/cosine table (a small model then learns to read neighbours much sooner)."
+        ),
+    ] = PositionInit.random,
+    n_train: Annotated[int, typer.Option(help="Training windows drawn from the genome.")] = 20_000,
+    n_eval: Annotated[int, typer.Option(help="Held-out evaluation windows.")] = 512,
+    eval_records: Annotated[
+        list[str] | None, typer.Option("--eval-record", help="Hold out this record (repeat).")
+    ] = None,
+    random_masking_steps: Annotated[
+        int,
+        typer.Option(
+            help="Overlapping k-mers: first N steps with BERT's random token masking, then "
+            "DNABERT's span masking (a small model does not start learning under span masking)."
+        ),
+    ] = 0,
+    max_steps: StepsOpt = 1000,
+    stop_after: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop after N steps on the --max-steps schedule (continue with --resume)."
+        ),
+    ] = None,
+    batch_size: BatchOpt = 32,
+    grad_accum: AccumOpt = 1,
+    lr: LrOpt = 5e-4,
+    eval_every: EvalOpt = 200,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Pretrain a BERT masked language model on a raw genome.
+
+    Run under `torchrun --nproc_per_node N -m dnakmer pretrain ...` for several GPUs/processes.
+    """
+    from dnakmer.training.pretrain import ModelShape, pretrain
+    from dnakmer.training.trainer import TrainOptions
+
+    shapes = {
+        Size.tiny: ModelShape(),
+        Size.small: ModelShape(hidden=256, layers=4, heads=4, intermediate=1024),
+        Size.dnabert: ModelShape.dnabert(),
+    }
+    opts = TrainOptions(
+        max_steps=max_steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        learning_rate=lr,
+        eval_every=eval_every,
+        log_every=max(1, min(50, eval_every // 2)),
+        seed=seed,
+        device=device,
+        quiet=quiet,
+    )
+    result = pretrain(
+        genome,
+        out,
+        tokenization=tokenization.value,
+        k=k,
+        max_tokens=max_tokens,
+        shape=replace(
+            _shape(shapes[size], layers, heads, dropout), position_init=position_init.value
+        ),
+        options=opts,
+        n_train=n_train,
+        n_eval=n_eval,
+        eval_records=eval_records or None,
+        random_masking_steps=random_masking_steps,
+        stop_after=stop_after,
+        resume=resume,
+    )
+    ev = result.final_eval
+    typer.echo(
+        f"eval loss {ev.get('eval_loss', float('nan')):.4f}, masked-token accuracy "
+        f"{ev.get('eval_mlm_accuracy', float('nan')):.4f}; model in {result.out_dir}/"
+    )
+
+
+def _shape(
+    base: ModelShape, layers: int | None, heads: int | None, dropout: float | None
+) -> ModelShape:
+    if layers is not None:
+        if layers < 1:
+            raise typer.BadParameter(f"must be at least 1, got {layers}", param_hint="--layers")
+        base = replace(base, layers=layers)
+    if heads is not None:
+        if heads < 1 or base.hidden % heads:
+            raise typer.BadParameter(
+                f"must be at least 1 and divide the hidden size {base.hidden}, got {heads}",
+                param_hint="--heads",
+            )
+        base = replace(base, heads=heads)
+    if dropout is not None:
+        if not 0.0 <= dropout < 1.0:
+            raise typer.BadParameter(f"must be in [0, 1), got {dropout}", param_hint="--dropout")
+        base = replace(base, dropout=dropout)
+    return base
+
+
+finetune_app = typer.Typer(
+    help="Fine-tune a model: next-k-mer benchmark or classification tasks.",
+    no_args_is_help=True,
+)
+
+
+def _options(
+    max_steps: int,
+    batch_size: int,
+    grad_accum: int,
+    lr: float,
+    eval_every: int,
+    seed: int,
+    device: str,
+    quiet: bool,
+    early_stopping: int | None = None,
+) -> object:
+    from dnakmer.training.trainer import TrainOptions
+
+    return TrainOptions(
+        max_steps=max_steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        learning_rate=lr,
+        eval_every=eval_every,
+        log_every=max(1, min(50, eval_every // 2)),
+        seed=seed,
+        device=device,
+        quiet=quiet,
+        early_stopping=early_stopping,
+    )
+
+
+class Init(str, enum.Enum):
+    pretrained = "pretrained"
+    random = "random"
+    both = "both"
+
+
+@finetune_app.command("nextkmer")
+def finetune_nextkmer_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            "--data", "-d", help="Dataset from `dnakmer nextkmer build` (repeat for several k)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    init: Annotated[
+        Init, typer.Option(help="Pretrained weights, random init (control), or both.")
+    ] = Init.both,
+    seeds: Annotated[int, typer.Option(help="Seeds per setting; mean ± 95 % CI are reported.")] = 1,
+    freeze_encoder: Annotated[
+        bool, typer.Option(help="Train only the head (linear probe).")
+    ] = False,
+    linear_probe: Annotated[
+        bool,
+        typer.Option(
+            help="Also fit a logistic regression on each frozen encoder's pooled states "
+            "(pretrained and random init): what the representation holds before fine-tuning."
+        ),
+    ] = False,
+    early_stopping: Annotated[
+        int | None, typer.Option(help="Stop after N evaluations without improvement.")
+    ] = None,
+    orders: Annotated[
+        str, typer.Option(help="Markov orders of the baselines, e.g. '0-12' or '0,2,4'.")
+    ] = "0-12",
+    pooling: Annotated[
+        Pooling,
+        typer.Option(
+            help="Hidden state the head reads: the last token (default; the bases that follow "
+            "depend most on the window's end), [CLS] (Hugging Face's head), or the mean."
+        ),
+    ] = Pooling.last,
+    max_steps: StepsOpt = 1000,
+    batch_size: BatchOpt = 32,
+    grad_accum: AccumOpt = 1,
+    lr: LrOpt = 5e-5,
+    eval_every: EvalOpt = 200,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fine-tune on next-k-mer datasets (4^k classes) and compare with the baselines."""
+    import polars as pl
+
+    from dnakmer.cli.nextkmer import parse_orders
+    from dnakmer.datasets.baselines import baselines
+    from dnakmer.datasets.nextkmer import NextKmerDataset
+    from dnakmer.probes import nextkmer as nextkmer_benchmark
+    from dnakmer.probes.nextkmer import benchmark_model, comparison_table
+
+    inits = ["pretrained", "random"] if init is Init.both else [init.value]
+    opts = _options(
+        max_steps, batch_size, grad_accum, lr, eval_every, seed, device, quiet, early_stopping
+    )
+    runs = benchmark_model(
+        model,
+        data,
+        out,
+        inits=inits,
+        seeds=[seed + i for i in range(seeds)],
+        options=opts,
+        freeze_encoder=freeze_encoder,
+        resume=resume,
+        pooling=pooling.value,
+    )  # type: ignore[arg-type]
+    from dnakmer.training.finetune import is_main_process
+
+    if not is_main_process():
+        return
+    base = []
+    for d in data:
+        ds = NextKmerDataset.load(d)
+        base.append(baselines(ds, parse_orders(orders), ks=[ds.k]))
+    base_table = pl.concat(base, how="diagonal_relaxed")
+    table = comparison_table(runs, base_table, model.name)
+    if linear_probe:
+        probes = nextkmer_benchmark.linear_probe(
+            model,
+            data,
+            inits=inits,
+            pooling=pooling.value,
+            seed=seed,
+            batch_size=batch_size,
+            device=None if device == "auto" else device,
+        )
+        table = nextkmer_benchmark.add_probe_rows(table, probes, base_table, model.name)
+        runs = pl.concat(
+            [
+                runs.with_columns(protocol=pl.lit("fine-tuned")),
+                probes.with_columns(protocol=pl.lit("linear probe")),
+            ],
+            how="diagonal_relaxed",
+        )
+    files = nextkmer_benchmark.write_comparison(table, runs, out)
+    with pl.Config(
+        tbl_rows=100,
+        tbl_cols=12,
+        tbl_hide_dataframe_shape=True,
+        fmt_str_lengths=80,
+        tbl_width_chars=200,
+    ):
+        typer.echo(
+            table.select(
+                [
+                    "k",
+                    "predictor",
+                    "accuracy",
+                    "accuracy_ci95",
+                    "accuracy_ci95_test",
+                    "top5_accuracy",
+                    "cross_entropy_bits",
+                ]
+            )
+        )
+    typer.echo(f"results in {files['comparison']} and {files['plot']}")
+
+
+@finetune_app.command("classify")
+def finetune_classify_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Dataset from `dnakmer tasks build`.")
+    ] = None,
+    train: Annotated[
+        Path | None, typer.Option(help="DNABERT train.tsv (sequence<TAB>label).")
+    ] = None,
+    dev: Annotated[Path | None, typer.Option(help="DNABERT dev.tsv.")] = None,
+    test: Annotated[Path | None, typer.Option(help="Optional test.tsv.")] = None,
+    bed: Annotated[Path | None, typer.Option(help="BED intervals (with --genome).")] = None,
+    genome: Annotated[Path | None, typer.Option(help="Reference FASTA for --bed.")] = None,
+    label_column: Annotated[
+        str, typer.Option(help="BED column holding the label: name, score or strand.")
+    ] = "name",
+    val_record: Annotated[
+        list[str] | None, typer.Option(help="BED: record held out for validation (repeat).")
+    ] = None,
+    test_record: Annotated[
+        list[str] | None, typer.Option(help="BED: record held out for testing (repeat).")
+    ] = None,
+    init: Annotated[
+        Init, typer.Option(help="Pretrained weights or random init.")
+    ] = Init.pretrained,
+    freeze_encoder: Annotated[
+        bool, typer.Option(help="Train only the head (linear probe).")
+    ] = False,
+    max_length: Annotated[int, typer.Option(help="Tokens per sequence incl. [CLS]/[SEP].")] = 512,
+    max_steps: StepsOpt = 1000,
+    batch_size: BatchOpt = 32,
+    grad_accum: AccumOpt = 1,
+    lr: LrOpt = 5e-5,
+    eval_every: EvalOpt = 200,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fine-tune a classifier on a task dataset, DNABERT tsv files, or BED + FASTA."""
+    from dnakmer.tokenizer import model_tokenizer
+    from dnakmer.training import finetune as ft
+
+    tok = model_tokenizer(model)
+    if data is not None:
+        cdata = ft.data_from_dataset(data, tok)
+    elif train is not None and dev is not None:
+        if tok is None:
+            raise ValueError(f"{model} has no k-mer vocab.txt")
+        cdata = ft.data_from_tsv(train, dev, tok, test=test, max_length=max_length)
+    elif bed is not None and genome is not None:
+        if tok is None:
+            raise ValueError(f"{model} has no k-mer vocab.txt")
+        cdata = ft.data_from_bed(
+            bed,
+            genome,
+            tok,
+            label_column=label_column,
+            val_records=val_record or [],
+            test_records=test_record or [],
+            max_length=max_length,
+        )
+    else:
+        raise typer.BadParameter("give --data, or --train and --dev, or --bed and --genome")
+    if init is Init.both:
+        raise typer.BadParameter("classify takes --init pretrained or --init random")
+    opts = _options(max_steps, batch_size, grad_accum, lr, eval_every, seed, device, quiet)
+    result = ft.finetune(
+        cdata,
+        model,
+        out,
+        init=init.value,
+        options=opts,  # type: ignore[arg-type]
+        freeze_encoder=freeze_encoder,
+        resume=resume,
+    )
+    shown = {
+        k: round(v, 4)
+        for k, v in result.metrics.items()
+        if k.split("_", 1)[-1] in ("accuracy", "macro_f1", "mcc", "auc", "loss")
+    }
+    typer.echo(f"{shown}\nmodel and results.json in {out}/")

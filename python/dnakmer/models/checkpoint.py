@@ -1,0 +1,305 @@
+"""What a checkpoint is: loading a local model folder with its tokenizer, a random-init
+twin, a tiny DNABERT-shaped model for tests, and batched forward passes.
+
+Everything here imports torch and transformers lazily, inside functions, so that
+``import dnakmer`` stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dnakmer.models.quiet import quiet_transformers
+from dnakmer.tokenizer import KmerTokenizer, model_tokenizer
+
+if TYPE_CHECKING:
+    import torch
+
+
+__all__ = [
+    "LoadedModel",
+    "as_long_tensor",
+    "default_device",
+    "forward_batches",
+    "load",
+    "random_init",
+    "tiny_bert",
+]
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "vocab.json", "tokenizer.model")
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with the tokenizer that goes with it.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        ``BertForMaskedLM`` (or any masked LM / encoder) in eval mode, on ``device``.
+    tokenizer : KmerTokenizer or transformers tokenizer
+        The Rust k-mer tokenizer when the folder's vocabulary is a k-mer vocabulary,
+        otherwise the folder's own Hugging Face tokenizer.
+    path : pathlib.Path
+        The checkpoint folder.
+    device : torch.device
+    """
+
+    model: Any
+    tokenizer: Any
+    path: Path | None = None
+    device: Any = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_kmer(self) -> bool:
+        """True when tokens are DNABERT-style overlapping k-mers (the Rust tokenizer)."""
+        return isinstance(self.tokenizer, KmerTokenizer)
+
+    @property
+    def k(self) -> int:
+        """k-mer length; raises ``ValueError`` for a non-k-mer model."""
+        if not self.is_kmer:
+            raise ValueError(f"{self.path}: not a k-mer model (tokenizer {type(self.tokenizer)})")
+        return int(self.tokenizer.k)
+
+    @property
+    def has_mlm_head(self) -> bool:
+        """Whether the model returns ``logits`` over the vocabulary."""
+        return hasattr(self.model, "get_output_embeddings") and (
+            self.model.get_output_embeddings() is not None
+        )
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input including special tokens (``max_position_embeddings``)."""
+        return int(getattr(self.model.config, "max_position_embeddings", 512))
+
+
+def _missing(path: Path, what: str) -> FileNotFoundError:
+    return FileNotFoundError(errno.ENOENT, f"{path}: checkpoint folder has no {what}", str(path))
+
+
+def _check_folder(path: Path) -> None:
+    """Fail early, naming exactly what a checkpoint folder lacks."""
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "No such checkpoint folder", str(path))
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "A checkpoint must be a folder", str(path))
+    if not (path / "config.json").is_file():
+        raise _missing(path, "config.json")
+    if not any((path / f).is_file() for f in WEIGHT_FILES) and not any(
+        path.glob("model-*.safetensors")
+    ):
+        raise _missing(path, "weights (model.safetensors or pytorch_model.bin)")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise _missing(path, "tokenizer (vocab.txt or tokenizer.json)")
+
+
+def _kmer_tokenizer(path: Path) -> KmerTokenizer | None:
+    """The Rust tokenizer if ``vocab.txt`` is a complete k-mer vocabulary, else None."""
+    return model_tokenizer(path)
+
+
+def default_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a torch.device; None picks CUDA when available, else CPU."""
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    device: str | torch.device | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load a local Hugging Face checkpoint folder, fully offline.
+
+    Parameters
+    ----------
+    path : path
+        Folder with ``config.json``, weights (``model.safetensors`` preferred, else
+        ``pytorch_model.bin``, read weights-only) and a tokenizer (``vocab.txt`` for
+        DNABERT, or ``tokenizer.json`` etc.). A ``dnakmer.json`` written by dnakmer's
+        pretraining sets the k-mer stride (default 1, overlapping). DNABERT's folders
+        (zhihan1996/DNA_bert_3..6) load as ``BertForMaskedLM``; their unused pooler
+        weights are ignored.
+    device : str or torch.device, optional
+        Default: CUDA when available, else CPU.
+    trust_remote_code : bool
+        Passed to transformers; off by default, so no code from the folder runs.
+
+    Returns
+    -------
+    LoadedModel
+        Masked LM when the config allows one, else the bare encoder; eval mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder, its ``config.json``, its weights or its tokenizer are missing
+        (the message says which).
+    """
+    import transformers
+
+    folder = Path(path)
+    _check_folder(folder)
+    config = json.loads((folder / "config.json").read_text())
+    kmer_tok = _kmer_tokenizer(folder)
+    common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
+    if kmer_tok is not None:
+        tokenizer: Any = kmer_tok
+    else:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **common)
+    weights = {"use_safetensors": True} if _has_safetensors(folder) else {}
+    with quiet_transformers():
+        try:
+            model = transformers.AutoModelForMaskedLM.from_pretrained(folder, **common, **weights)
+        except ValueError:
+            # Encoders without a masked-LM head (some BPE DNA models): hidden states only.
+            model = transformers.AutoModel.from_pretrained(folder, **common, **weights)
+    dev = default_device(device)
+    model.to(dev).eval()
+    return LoadedModel(model=model, tokenizer=tokenizer, path=folder, device=dev, config=config)
+
+
+def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
+    """The same architecture and tokenizer with freshly initialised weights.
+
+    The control of every "what did pretraining learn" question: what an untrained model
+    of the same shape shows. Weights are drawn with ``seed`` without touching the global
+    torch random state; the model is in eval mode on ``loaded.device``.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]), quiet_transformers():
+        torch.manual_seed(seed)
+        model = type(loaded.model)(loaded.model.config)
+    model.to(loaded.device or "cpu").eval()
+    return LoadedModel(
+        model=model,
+        tokenizer=loaded.tokenizer,
+        path=loaded.path,
+        device=loaded.device,
+        config=loaded.config,
+    )
+
+
+def _has_safetensors(folder: Path) -> bool:
+    return (folder / "model.safetensors").is_file() or any(folder.glob("model-*.safetensors"))
+
+
+def tiny_bert(
+    k: int = 6,
+    hidden: int = 32,
+    layers: int = 2,
+    *,
+    heads: int = 2,
+    intermediate: int | None = None,
+    max_positions: int = 512,
+    seed: int = 0,
+) -> Any:
+    """A small random ``BertForMaskedLM`` with DNABERT's layout, for tests and demos.
+
+    Vocabulary size ``4**k + 5`` (DNABERT's ids), 512 positions, two token types,
+    GELU, ``pad_token_id`` 0, as in zhihan1996/DNA_bert_k. Weights are drawn from a
+    generator seeded with ``seed``, so two calls give identical models without touching
+    the global torch random state. Save it with ``model.save_pretrained(dir)`` and
+    ``DnaKmerTokenizer(k).save_pretrained(dir)``, then :func:`load` the folder.
+    """
+    import torch
+    import transformers
+
+    if not 1 <= k <= 8:
+        raise ValueError(f"k must be 1 to 8, got {k}")
+    if hidden % heads:
+        raise ValueError(f"hidden ({hidden}) must be a multiple of heads ({heads})")
+    config = transformers.BertConfig(
+        vocab_size=4**k + 5,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate or 4 * hidden,
+        max_position_embeddings=max_positions,
+        type_vocab_size=2,
+        pad_token_id=0,
+        hidden_act="gelu",
+        architectures=["BertForMaskedLM"],
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = transformers.BertForMaskedLM(config)
+    return model.eval()
+
+
+def as_long_tensor(ids: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Token ids (any unsigned NumPy dtype) as an int64 tensor on ``device``.
+
+    ``torch.from_numpy`` shares the NumPy buffer; the one widening to int64 (which
+    embedding layers need) happens on the device, after the transfer of the narrow ids.
+    """
+    import torch
+
+    arr = np.ascontiguousarray(ids)
+    return torch.from_numpy(arr).to(device, non_blocking=True).long()
+
+
+def forward_batches(
+    loaded: LoadedModel,
+    input_ids: np.ndarray,
+    attention_mask: np.ndarray | None = None,
+    *,
+    batch_size: int = 32,
+    output_hidden_states: bool = False,
+    encoder_only: bool = False,
+) -> Iterator[tuple[slice, Any]]:
+    """Run the model over ``input_ids`` in batches, without gradients.
+
+    Parameters
+    ----------
+    input_ids : numpy.ndarray, shape (n, tokens), unsigned or signed integers
+    attention_mask : numpy.ndarray, shape (n, tokens), optional
+    batch_size : int
+    encoder_only : bool
+        Run only the encoder (``model.base_model``), skipping the masked-LM head: the
+        head's vocabulary projection is wasted work when only hidden states are used.
+
+    Yields
+    ------
+    (slice, output)
+        The rows of the batch and the model's output (``logits``, ``hidden_states``).
+        On CUDA the forward pass runs under bf16 autocast.
+    """
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    dev = loaded.device or torch.device("cpu")
+    module = getattr(loaded.model, "base_model", loaded.model) if encoder_only else loaded.model
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if dev.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    with torch.inference_mode(), autocast:
+        for lo in range(0, len(input_ids), batch_size):
+            rows = slice(lo, min(lo + batch_size, len(input_ids)))
+            kwargs: dict[str, Any] = {"input_ids": as_long_tensor(input_ids[rows], dev)}
+            if attention_mask is not None:
+                kwargs["attention_mask"] = as_long_tensor(attention_mask[rows], dev)
+            if output_hidden_states:
+                kwargs["output_hidden_states"] = True
+            yield rows, module(**kwargs)

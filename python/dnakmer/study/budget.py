@@ -1,0 +1,132 @@
+"""How much work each stage of :func:`dnakmer.study.interrogate.interrogate` does."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Budget"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work each stage does. The defaults finish in minutes on 2 CPU cores.
+
+    Attributes
+    ----------
+    mask_windows, mask_window_tokens : int
+        Windows sampled for the masked-token analysis and their length in tokens.
+    embed_windows, embed_window_tokens : int
+        Windows for the contextual embedding analysis and their length in tokens.
+    context_nt : int or None
+        Next-k-mer context in bases; lowered to the longest that every model's tokenizer
+        fits in its positions (and that ends on a token border). None: that longest.
+    n_train, n_val, n_test : int
+        Next-k-mer samples per split, for every k.
+    markov_orders : tuple of int
+        Markov chain orders tried as baselines (the best one is reported).
+    max_steps, batch_size, eval_every : int
+        Fine-tuning steps, samples per step and evaluation interval.
+    learning_rate : float
+    pooling : {"last", "cls", "mean"}
+        Hidden state the next-k-mer head reads (see :mod:`dnakmer.models.pooling`).
+    linear_probe : bool
+        Also fit a linear probe of each frozen encoder, pretrained and random init
+        (:func:`dnakmer.probes.nextkmer.linear_probe`): what the representation holds
+        before fine-tuning changes it.
+    device : {"auto", "cpu", "cuda"}
+    """
+
+    mask_windows: int = 64
+    mask_window_tokens: int = 32
+    embed_windows: int = 32
+    embed_window_tokens: int = 32
+    context_nt: int | None = 60
+    n_train: int = 2000
+    n_val: int = 200
+    n_test: int = 500
+    markov_orders: tuple[int, ...] = tuple(range(9))
+    max_steps: int = 200
+    batch_size: int = 32
+    eval_every: int = 50
+    learning_rate: float = 5e-4
+    pooling: str = "last"
+    linear_probe: bool = True
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        # Checked here so a bad budget fails before the first stage, not after an hour.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"budget {f.name} must be a positive integer, got {value!r}")
+        if self.context_nt is not None and self.context_nt < 1:
+            raise ValueError(f"budget context_nt must be positive or None, got {self.context_nt}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"budget learning_rate must be positive, got {self.learning_rate}")
+        if self.pooling not in ("last", "cls", "mean"):
+            raise ValueError(f"budget pooling must be last, cls or mean, not {self.pooling!r}")
+        if not isinstance(self.linear_probe, bool):
+            raise ValueError(
+                f"budget linear_probe must be true or false, not {self.linear_probe!r}"
+            )
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"budget device must be auto, cpu or cuda, not {self.device!r}")
+        if not self.markov_orders or not all(0 <= m <= 12 for m in self.markov_orders):
+            raise ValueError(f"budget markov_orders must be 0 to 12, got {self.markov_orders}")
+
+    @classmethod
+    def paper(cls) -> Budget:
+        """The scale of Sanabria et al. 2024: DNABERT contexts, 100k windows, 10k steps."""
+        return cls(
+            mask_windows=2048,
+            mask_window_tokens=510,
+            embed_windows=512,
+            embed_window_tokens=510,
+            context_nt=None,
+            n_train=100_000,
+            n_val=10_000,
+            n_test=10_000,
+            markov_orders=tuple(range(13)),
+            max_steps=10_000,
+            batch_size=64,
+            eval_every=1000,
+            learning_rate=1e-4,
+        )
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike[str]) -> Budget:
+        """A budget from a JSON object of field values; missing fields keep the defaults."""
+        import json
+
+        try:
+            values = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from e
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a JSON object of budget fields")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown budget fields {unknown}; known: {sorted(known)}")
+        if "markov_orders" in values:
+            values["markov_orders"] = tuple(values["markov_orders"])
+        return cls(**values)
+
+    def train_options(self, quiet: bool) -> Any:
+        """The fine-tuning :class:`~dnakmer.training.trainer.TrainOptions` of this budget."""
+        from dnakmer.training.trainer import TrainOptions
+
+        return TrainOptions(
+            max_steps=self.max_steps,
+            batch_size=self.batch_size,
+            eval_every=min(self.eval_every, self.max_steps),
+            log_every=min(self.eval_every, self.max_steps),
+            learning_rate=self.learning_rate,
+            device=self.device,
+            save_total_limit=1,
+            quiet=quiet,
+        )

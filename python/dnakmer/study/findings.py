@@ -1,0 +1,499 @@
+"""The three findings of an interrogation run, computed from the stage folders' files,
+and the sentences that state them.
+
+Every word of a sentence that states a direction (higher, lower, closer, above chance,
+helps) comes from a comparison made here, with 95 % confidence intervals:
+
+- accuracies over n samples: Wilson score intervals;
+- fine-tuned accuracies: the wider of the Student-t interval over seeds and the binomial
+  interval over the test windows (one seed has only the latter);
+- Spearman correlations: Fisher's z interval with n = the number of k-mers (pairs of
+  k-mers are not independent, so the number of pairs would overstate the evidence).
+
+Two estimates differ only when their intervals do not overlap. A model is compared with
+a baseline scored on the same test windows (class prior, best Markov chain) by whether
+the baseline's accuracy lies outside the model's interval. A model whose top-1 answer is
+one class for most inputs, or that recovers no masked token, is flagged as degenerate
+and its numbers are not presented as a finding.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from dnakmer.confidence import compare_intervals, position, spearman_interval, wilson_interval
+from dnakmer.probes.nextkmer import PROBE_SUFFIX
+
+__all__ = [
+    "embedding_findings",
+    "finding_lines",
+    "mask_findings",
+    "nextkmer_findings",
+]
+
+CONSTANT_SHARE = 0.9
+"""A predictor whose most common top-1 answer covers this share of inputs is constant."""
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def _interval(successes: float, n: int) -> list[float]:
+    return list(wilson_interval(successes, n))
+
+
+def _prediction_share(column: pl.Series) -> float:
+    """Share of the rows taken by the most common value."""
+    return float(column.value_counts(sort=True)["count"][0] / column.len()) if column.len() else 0.0
+
+
+def mask_findings(folder: Path) -> dict[str, Any]:
+    """Masked-token finding of one model (DNABERT masking when it was run).
+
+    Returns
+    -------
+    dict
+        ``status`` (``"ran"`` or ``"skipped"`` with ``reason``); ``scheme``,
+        ``n_masked``, ``model_top1`` / ``rule_top1`` with ``*_ci95`` intervals,
+        ``model_to_rule_ratio``, ``model_vs_rule`` (``higher``/``lower``/
+        ``overlapping``), ``rule_explains`` (share of the tokens the model gets right
+        that the rule gets right too), ``agreement``, ``nt_acc_hidden``, shuffled
+        controls (``model_top1_di_shuffled`` / ``_mono_shuffled`` with intervals and
+        ``di_vs_real`` / ``mono_vs_real``), ``majority_share`` (share of masked tokens
+        given the model's most common answer) and ``degenerate`` (a reason, or None).
+    """
+    if (folder / "skipped.json").is_file():
+        return {"status": "skipped", "reason": _json(folder / "skipped.json")["reason"]}
+    tokens = pl.read_parquet(folder / "tokens.parquet")
+    schemes = tokens["scheme"].unique().sort().to_list()
+    scheme = "dnabert" if "dnabert" in schemes else schemes[0]
+    by_control = {
+        c: tokens.filter((pl.col("scheme") == scheme) & (pl.col("control") == c))
+        for c in tokens.filter(pl.col("scheme") == scheme)["control"].unique().to_list()
+    }
+    real = by_control["none"]
+    n = real.height
+    model_hits = int((real["model_rank"] == 0).sum())
+    rule_hits = int((real["rule_rank"] == 0).sum())
+    model, rule = model_hits / n, rule_hits / n
+    model_ci, rule_ci = wilson_interval(model_hits, n), wilson_interval(rule_hits, n)
+    right = real.filter(pl.col("model_rank") == 0)
+    share = _prediction_share(real["model_top1"])
+    out: dict[str, Any] = {
+        "status": "ran",
+        "scheme": scheme,
+        "n_masked": n,
+        "model_top1": model,
+        "model_top1_ci95": list(model_ci),
+        "rule_top1": rule,
+        "rule_top1_ci95": list(rule_ci),
+        "model_to_rule_ratio": model / rule if rule > 0 else None,
+        "model_vs_rule": compare_intervals(model_ci, rule_ci),
+        "rule_explains": float((right["rule_rank"] == 0).mean()) if right.height else None,  # type: ignore[arg-type]
+        "agreement": float(real["agree"].mean()),  # type: ignore[arg-type]
+        "nt_acc_hidden": _nt_hidden(real),
+        "majority_share": share,
+    }
+    out |= _span_part_findings(real)
+    for control in ("di", "mono"):
+        rows = by_control.get(control)
+        if rows is None or rows.height == 0:
+            out[f"model_top1_{control}_shuffled"] = None
+            continue
+        hits = int((rows["model_rank"] == 0).sum())
+        ci = wilson_interval(hits, rows.height)
+        out[f"model_top1_{control}_shuffled"] = hits / rows.height
+        out[f"model_top1_{control}_shuffled_ci95"] = list(ci)
+        out[f"{control}_vs_real"] = compare_intervals(ci, model_ci)
+    out["degenerate"] = _mask_degenerate(model_hits, share)
+    return out
+
+
+def _span_part_findings(real: pl.DataFrame) -> dict[str, Any]:
+    """Model vs rule at the span's end tokens (a visible neighbour right next to them)
+    and inside the span (visible neighbours farther away)."""
+    if "span_pos" not in real.columns or real.height == 0:
+        return {}
+    last = int(real["span_pos"].max())  # type: ignore[arg-type]
+    if last < 2:
+        return {}
+    out: dict[str, Any] = {}
+    ends = pl.col("span_pos").is_in([0, last])
+    for part, rows in (("ends", real.filter(ends)), ("inner", real.filter(~ends))):
+        n = rows.height
+        model_hits = int((rows["model_rank"] == 0).sum())
+        rule_hits = int((rows["rule_rank"] == 0).sum())
+        model_ci, rule_ci = wilson_interval(model_hits, n), wilson_interval(rule_hits, n)
+        out |= {
+            f"{part}_n": n,
+            f"{part}_model_top1": model_hits / n,
+            f"{part}_rule_top1": rule_hits / n,
+            f"{part}_model_vs_rule": compare_intervals(model_ci, rule_ci),
+        }
+    return out
+
+
+def _nt_hidden(real: pl.DataFrame) -> float | None:
+    hidden = int(real["n_hidden"].sum())
+    return float(real["nt_correct_hidden"].sum() / hidden) if hidden else None
+
+
+def _mask_degenerate(model_hits: int, share: float) -> str | None:
+    if model_hits == 0:
+        return "recovers none of the masked tokens"
+    if share >= CONSTANT_SHARE:
+        return f"gives the same token for {share:.0%} of masked positions (a constant predictor)"
+    return None
+
+
+def _static_similarity(summary: dict[str, Any], key: str) -> dict[str, float]:
+    return {r["relation"]: r["value"] for r in summary.get(key, [])}
+
+
+def embedding_findings(folder: Path) -> dict[str, Any]:
+    """Embedding finding of one model.
+
+    Returns
+    -------
+    dict
+        ``hamming_spearman`` (Spearman rho of static-embedding cosine vs Hamming
+        distance) with ``hamming_spearman_ci95`` and ``hamming_direction``
+        (``negative``: k-mers sharing bases lie closer; ``positive``; ``none``); the
+        same for the random-init control (``control_hamming_spearman``) and
+        ``vs_control`` (``"more negative"``, ``"less negative"``, ``"overlapping"``);
+        reverse-complement and random pair cosines; last-layer linear probes
+        (``probe_own_accuracy`` / ``probe_neighbour_accuracy`` with chance levels and
+        ``own_vs_chance`` / ``neighbour_vs_chance``).
+    """
+    summary = _json(folder / "summary.json")
+    out: dict[str, Any] = {}
+    sim = _static_similarity(summary, "kmer_similarity")
+    control = _static_similarity(summary, "kmer_similarity_random_init")
+    n_kmers = summary.get("n_kmers")
+    rho = sim.get("hamming_distance")
+    out["hamming_spearman"] = rho
+    out["rc_mean_cosine"] = sim.get("reverse_complement_pairs")
+    out["random_mean_cosine"] = sim.get("random_pairs")
+    if rho is not None and n_kmers:
+        ci = spearman_interval(rho, n_kmers)
+        out["hamming_spearman_ci95"] = list(ci)
+        out["hamming_direction"] = {"lower": "negative", "higher": "positive"}.get(
+            position(0.0, ci), "none"
+        )
+        rho_c = control.get("hamming_distance")
+        out["control_hamming_spearman"] = rho_c
+        if rho_c is not None:
+            ci_c = spearman_interval(rho_c, n_kmers)
+            out["control_hamming_spearman_ci95"] = list(ci_c)
+            out["vs_control"] = {"lower": "more negative", "higher": "less negative"}.get(
+                compare_intervals(ci, ci_c), "overlapping"
+            )
+    probes = pl.DataFrame(summary["probes"]) if summary.get("probes") else None
+    if probes is not None and probes.height:
+        out |= _probe_findings(probes)
+    return out
+
+
+def _probe_findings(probes: pl.DataFrame) -> dict[str, Any]:
+    layer = int(probes["layer"].max())  # type: ignore[arg-type]
+    last = probes.filter(pl.col("layer") == layer)
+    own = last.filter(pl.col("target") == "own")
+    near = last.filter((pl.col("target") != "own") & (pl.col("distance") == 1))
+    out: dict[str, Any] = {"probe_layer": layer}
+    for name, rows in (("own", own), ("neighbour", near)):
+        acc, chance = float(rows["accuracy"].mean()), float(rows["chance"].mean())  # type: ignore[arg-type]
+        # The probes of one target share windows; the interval uses one probe's test set.
+        n = int(rows["n_test"].min())  # type: ignore[arg-type]
+        ci = wilson_interval(acc * n, n)
+        out |= {
+            f"probe_{name}_accuracy": acc,
+            f"probe_{name}_accuracy_ci95": list(ci),
+            f"probe_{name}_chance": chance,
+            f"{name}_vs_chance": position(chance, ci),
+        }
+    return out
+
+
+def nextkmer_findings(table: pl.DataFrame, label: str) -> list[dict[str, Any]]:
+    """Per k: the fine-tuned model (pretrained and random init) against each other, the
+    class prior, the best Markov chain and uniform guessing (rows of ``comparison.parquet``).
+
+    Returns
+    -------
+    list of dict
+        Per k: accuracies and intervals (``*_ci95``), ``pretrained_vs_random``,
+        ``pretrained_vs_prior``, ``random_vs_prior``, ``pretrained_vs_markov``,
+        ``random_vs_markov`` (``higher``/``lower``/``overlapping``), and
+        ``pretrained_degenerate`` / ``random_degenerate`` (a reason, or None).
+    """
+    rows = []
+    for k in table["k"].unique().sort().to_list():
+        at_k = {r["predictor"]: r for r in table.filter(pl.col("k") == k).to_dicts()}
+        markov = next((p for p in at_k if p.startswith("Markov order")), None)
+        prior = at_k["prior"]["accuracy"]
+        best = at_k[markov]["accuracy"] if markov else None
+        row: dict[str, Any] = {
+            "k": k,
+            "best_markov": best,
+            "markov_order": int(markov.rsplit(" ", 1)[1]) if markov else None,
+            "prior": prior,
+            "uniform": at_k["uniform"]["accuracy"],
+            "n_test": at_k["prior"].get("n_test"),
+        }
+        for init, key in (("pretrained", "pretrained"), ("random", "random_init")):
+            row |= _model_fields(at_k[f"{label} ({init})"], prior, best, key, init)
+        row["pretrained_vs_random"] = compare_intervals(
+            tuple(row["pretrained_ci95"]), tuple(row["random_init_ci95"])
+        )
+        row |= _probe_row(at_k, f"{label} {PROBE_SUFFIX}", prior, best)
+        rows.append(row)
+    return rows
+
+
+def _probe_row(
+    at_k: dict[str, dict[str, Any]], name: str, prior: float, best: float | None
+) -> dict[str, Any]:
+    """The linear-probe fields of a next-k-mer finding (all None without probe rows)."""
+    keys = ("pretrained", "random_init")
+    if f"{name} (pretrained)" not in at_k or f"{name} (random)" not in at_k:
+        return {"probe_pretrained_vs_random": None} | {
+            f"probe_{key}{suffix}": None
+            for key in keys
+            for suffix in ("", "_ci95", "_vs_prior", "_vs_markov", "_degenerate")
+        }
+    row: dict[str, Any] = {}
+    for init, key in (("pretrained", "pretrained"), ("random", "random_init")):
+        row |= _model_fields(at_k[f"{name} ({init})"], prior, best, f"probe_{key}", f"probe_{key}")
+    row["probe_pretrained_vs_random"] = compare_intervals(
+        tuple(row["probe_pretrained_ci95"]), tuple(row["probe_random_init_ci95"])
+    )
+    return row
+
+
+def _model_fields(
+    r: dict[str, Any], prior: float, best: float | None, key: str, verdict: str
+) -> dict[str, Any]:
+    """Accuracy ``key``, its interval ``key_ci95`` and the verdicts ``verdict_vs_prior``,
+    ``verdict_vs_markov``, ``verdict_degenerate`` of one model row of a comparison."""
+    ci = _model_interval(r)
+    return {
+        key: r["accuracy"],
+        f"{key}_ci95": list(ci),
+        f"{verdict}_vs_prior": position(prior, ci),
+        f"{verdict}_vs_markov": position(best, ci) if best is not None else None,
+        f"{verdict}_degenerate": _model_degenerate(r, prior, ci),
+    }
+
+
+def _model_interval(r: dict[str, Any]) -> tuple[float, float]:
+    """The wider of the seed interval and the test-window interval around the mean."""
+    acc = r["accuracy"]
+    half = max(r.get("accuracy_ci95") or 0.0, r.get("accuracy_ci95_test") or 0.0)
+    return max(0.0, acc - half), min(1.0, acc + half)
+
+
+def _model_degenerate(r: dict[str, Any], prior: float, ci: tuple[float, float]) -> str | None:
+    share = r.get("majority_share")
+    if share is not None and share >= CONSTANT_SHARE:
+        return (
+            f"predicts one class for {share:.0%} of test windows (a constant predictor, "
+            f"accuracy {r['accuracy']:.4f} vs class prior {prior:.4f})"
+        )
+    if position(prior, ci) != "higher" and (r.get("mcc") or 0.0) < 0.01:
+        return (
+            f"is no better than the class prior (accuracy {r['accuracy']:.4f} vs {prior:.4f}, "
+            f"MCC {r.get('mcc') or 0.0:.4f})"
+        )
+    return None
+
+
+# --- sentences ---------------------------------------------------------------------------
+
+
+def _ci(interval: list[float] | tuple[float, float]) -> str:
+    return f"95 % CI {interval[0]:.4f}-{interval[1]:.4f}"
+
+
+_VS_RULE = {
+    "higher": "more than the neighbour rule",
+    "lower": "less than the neighbour rule",
+    "overlapping": "as much as the neighbour rule (intervals overlap)",
+}
+_VS_REAL = {
+    "lower": "lower than on real sequence",
+    "higher": "higher than on real sequence",
+    "overlapping": "not distinguishable from real sequence",
+}
+
+
+def mask_sentence(label: str, f: dict[str, Any]) -> str:
+    """One sentence of the masked-token finding of a model."""
+    if f["status"] == "skipped":
+        return f"{label}: not analysed ({f['reason']})."
+    head = (
+        f"{label}: {f['scheme']} masking, {f['n_masked']} masked tokens: the model recovers "
+        f"{f['model_top1']:.4f} ({_ci(f['model_top1_ci95'])}), the neighbour rule "
+        f"{f['rule_top1']:.4f} ({_ci(f['rule_top1_ci95'])})"
+    )
+    if f.get("degenerate"):
+        return f"{head}. DEGENERATE model: it {f['degenerate']}; no finding is drawn from it."
+    text = head + f"; the model reaches {f['model_to_rule_ratio']:.2f} times the rule's accuracy, "
+    text += _VS_RULE[f["model_vs_rule"]]
+    if f["rule_explains"] is not None:
+        text += f"; the rule also gets {f['rule_explains']:.1%} of the model's correct tokens"
+    text += f"; model and rule agree on {f['agreement']:.1%}."
+    if "ends_model_top1" in f:
+        level = {"higher": "above", "lower": "below", "overlapping": "at"}
+        text += (
+            f" At the span's two end tokens, next to a visible neighbour, the model recovers "
+            f"{f['ends_model_top1']:.4f} (rule {f['ends_rule_top1']:.4f}: "
+            f"{level[f['ends_model_vs_rule']]} the rule's level); inside the span "
+            f"{f['inner_model_top1']:.4f} (rule {f['inner_rule_top1']:.4f}: "
+            f"{level[f['inner_model_vs_rule']]} it)."
+        )
+    shuffles = [
+        f"{name}-shuffled sequence {f[f'model_top1_{c}_shuffled']:.4f} "
+        f"({_ci(f[f'model_top1_{c}_shuffled_ci95'])}), {_VS_REAL[f[f'{c}_vs_real']]}"
+        for c, name in (("di", "dinucleotide"), ("mono", "mononucleotide"))
+        if f.get(f"model_top1_{c}_shuffled") is not None
+    ]
+    if shuffles:
+        text += " On " + "; on ".join(shuffles)
+        lower = [c for c in ("di", "mono") if f.get(f"{c}_vs_real") == "lower"]
+        text += (
+            ": beyond the overlaps it uses the genome's sequence statistics."
+            if lower
+            else ": nothing beyond the overlaps is detected."
+        )
+    return text
+
+
+def embed_sentence(label: str, f: dict[str, Any]) -> str:
+    """One sentence of the embedding finding of a model."""
+    parts = []
+    if f.get("hamming_spearman") is not None and "hamming_direction" in f:
+        meaning = {
+            "negative": "k-mers sharing bases lie closer",
+            "positive": "k-mers sharing bases lie farther apart",
+            "none": "no relation distinguishable from zero",
+        }[f["hamming_direction"]]
+        text = (
+            f"static k-mer embeddings: Spearman rho of cosine vs Hamming distance "
+            f"{f['hamming_spearman']:.4f} ({_ci(f['hamming_spearman_ci95'])}; {meaning})"
+        )
+        if f.get("control_hamming_spearman") is not None:
+            verdict = {
+                "more negative": "more negative than the control: pretraining organised "
+                "them by sequence",
+                "less negative": "less negative than the control: pretraining made the "
+                "relation weaker",
+                "overlapping": "not distinguishable from the control",
+            }[f["vs_control"]]
+            text += f", random-init control {f['control_hamming_spearman']:.4f} ({verdict})"
+        parts.append(text)
+    if "probe_layer" in f:
+        chance_words = {
+            "higher": "above chance",
+            "lower": "below chance",
+            "overlapping": "at chance",
+        }
+        parts.append(
+            f"linear probes on layer {f['probe_layer']} read a token's own bases with accuracy "
+            f"{f['probe_own_accuracy']:.4f} ({chance_words[f['own_vs_chance']]}, chance "
+            f"{f['probe_own_chance']:.4f}) and the base just outside it with "
+            f"{f['probe_neighbour_accuracy']:.4f} ({chance_words[f['neighbour_vs_chance']]}, "
+            f"chance {f['probe_neighbour_chance']:.4f})"
+        )
+    return f"{label}: " + ("; ".join(parts) or "no k-mer embedding analysis") + "."
+
+
+_VS_BASELINE = {"higher": "above", "lower": "below", "overlapping": "level with"}
+_PRE_VS_RANDOM = {
+    "higher": "pretraining helps",
+    "lower": "pretraining hurts",
+    "overlapping": "no difference from pretraining (intervals overlap)",
+}
+
+
+def nextkmer_sentence(label: str, r: dict[str, Any]) -> str:
+    """One sentence of the next-k-mer finding of a model at one k."""
+    text = (
+        f"{label}, k = {r['k']}: test accuracy {r['pretrained']:.4f} fine-tuned from "
+        f"pretraining ({_ci(r['pretrained_ci95'])}), {r['random_init']:.4f} from random init "
+        f"({_ci(r['random_init_ci95'])})"
+    )
+    inits = (("pretrained", "pretrained_degenerate"), ("random-init", "random_degenerate"))
+    flags = [f"{name} model is DEGENERATE: it {r[key]}" for name, key in inits if r.get(key)]
+    if not r.get("pretrained_degenerate") and not r.get("random_degenerate"):
+        text += f": {_PRE_VS_RANDOM[r['pretrained_vs_random']]}"
+    text += (
+        f"; the pretrained model is {_VS_BASELINE[r['pretrained_vs_prior']]} the class prior "
+        f"({r['prior']:.4f})"
+    )
+    if r["best_markov"] is not None:
+        text += (
+            f" and {_VS_BASELINE[r['pretrained_vs_markov']]} the best Markov chain "
+            f"(order {r['markov_order']}, {r['best_markov']:.4f})"
+        )
+    text += f"; uniform {r['uniform']:.4f}."
+    if flags:
+        text += " " + "; ".join(flags) + "; no finding is drawn from it."
+    if r.get("probe_pretrained_vs_random") is not None:
+        text += " " + _probe_sentence(r)
+    return text
+
+
+_PROBE_VS_RANDOM = {
+    "higher": "the pretrained representation holds more",
+    "lower": "the random-init representation holds more",
+    "overlapping": "no difference from pretraining (intervals overlap)",
+}
+
+
+def _probe_sentence(r: dict[str, Any]) -> str:
+    """The linear-probe part of a next-k-mer sentence."""
+    text = (
+        f"Linear probe of the frozen encoder: {r['probe_pretrained']:.4f} pretrained "
+        f"({_ci(r['probe_pretrained_ci95'])}), {r['probe_random_init']:.4f} random init "
+        f"({_ci(r['probe_random_init_ci95'])})"
+    )
+    if r["probe_pretrained_degenerate"]:
+        return text + (
+            f"; the pretrained probe is DEGENERATE: it {r['probe_pretrained_degenerate']}; "
+            "no finding is drawn from it."
+        )
+    text += f": {_PROBE_VS_RANDOM[r['probe_pretrained_vs_random']]}"
+    text += (
+        f"; the pretrained probe is {_VS_BASELINE[r['probe_pretrained_vs_prior']]} the class prior"
+    )
+    if r["probe_pretrained_vs_markov"] is not None:
+        text += f" and {_VS_BASELINE[r['probe_pretrained_vs_markov']]} the best Markov chain"
+    if r["probe_random_init_degenerate"]:
+        # The untrained control at the prior is what a probe of no information gives.
+        text += f"; the random-init control {r['probe_random_init_degenerate']}"
+    return text + "."
+
+
+TOPICS = {
+    "masked_tokens": "Masked tokens: how much the neighbour rule explains",
+    "embeddings": "Embeddings: how strongly they follow k-mer sequence",
+    "next_kmer": "Next-k-mer prediction: models vs baselines",
+}
+
+
+def finding_lines(labels: list[str], findings: dict[str, Any]) -> dict[str, list[str]]:
+    """The sentences of every finding, grouped by topic title."""
+    return {
+        TOPICS["masked_tokens"]: [
+            mask_sentence(lab, findings["masked_tokens"][lab]) for lab in labels
+        ],
+        TOPICS["embeddings"]: [embed_sentence(lab, findings["embeddings"][lab]) for lab in labels],
+        TOPICS["next_kmer"]: [
+            nextkmer_sentence(lab, r) for lab in labels for r in findings["next_kmer"][lab]
+        ],
+    }

@@ -1,0 +1,339 @@
+"""The whole study in one call: what do DNA language models learn from a genome?
+
+:func:`interrogate` runs, for one genome and one or more checkpoint folders, the stages
+
+1. ``genome``: per-record composition;
+2. ``mask/<model>``: masked-token accuracy against the neighbour rule
+   (:func:`dnakmer.probes.masked_tokens.mask_analysis`; overlapping k-mer masked LMs only);
+3. ``embed/<model>``: static and contextual embedding analysis
+   (:func:`dnakmer.probes.embedding_analysis.embedding_report`);
+4. ``datasets``: next-k-mer datasets for every k, stored as raw bases so that each model
+   tokenizes the same context (:func:`dnakmer.datasets.nextkmer.build`);
+5. ``baselines``: uniform, class prior and Markov chains on those datasets;
+6. ``finetune/<model>``: fine-tuning of each model and of its random-init control
+   (:func:`dnakmer.probes.nextkmer.benchmark_model`);
+7. ``report``: ``report.html``, ``summary.md`` and ``findings.json``.
+
+Every stage writes into its own subfolder of the run folder and drops a ``COMPLETE``
+marker there last; a re-run skips stages whose marker exists, so an interrupted run
+continues where it stopped. ``manifest.json`` records inputs, models, parameters, seeds
+and versions; a re-run with different parameters is refused rather than mixed in.
+
+The default :class:`Budget` is sized for a laptop CPU (minutes). To scale up, pass a
+larger one, e.g. ``Budget.paper()`` (DNABERT-sized contexts, 100k training windows,
+thousands of steps) on a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import functools
+import os
+import platform
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from dnakmer import __version__
+from dnakmer._io import atomic_open, write_json
+from dnakmer.models.quiet import quiet_transformers
+from dnakmer.study.budget import Budget
+
+__all__ = ["STAGE_MARKER", "Budget", "InterrogateResult", "context_length", "interrogate"]
+
+STAGE_MARKER = "COMPLETE"
+_MODEL_FILES = (
+    "config.json",
+    "model.safetensors",
+    "pytorch_model.bin",
+    "vocab.txt",
+    "dnakmer.json",
+)
+
+
+@dataclass
+class InterrogateResult:
+    """Where the run went and what it found.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+    stages : dict of str to str
+        Each stage's name and ``"ran"`` or ``"skipped"`` (completed by an earlier run).
+    findings : dict
+        The numbers behind ``summary.md`` (also in ``findings.json``).
+    report : pathlib.Path
+        ``report.html``.
+    """
+
+    out_dir: Path
+    stages: dict[str, str]
+    findings: dict[str, Any]
+    report: Path
+
+
+def _model_labels(models: Sequence[Path]) -> list[str]:
+    """Folder names, made unique with a numeric suffix."""
+    labels: list[str] = []
+    for path in models:
+        base = path.resolve().name or "model"
+        label, n = base, 2
+        while label in labels:
+            label, n = f"{base}-{n}", n + 1
+        labels.append(label)
+    return labels
+
+
+def _model_info(path: Path) -> dict[str, Any]:
+    from dnakmer import _core
+    from dnakmer.tokenizer import model_tokenizer
+
+    tok = model_tokenizer(path)
+    if tok is None:
+        raise ValueError(f"{path}: no k-mer vocab.txt; interrogate needs k-mer models")
+    import json
+
+    config = json.loads((path / "config.json").read_text())
+    files = {f: _core.sha256_file(path / f) for f in _MODEL_FILES if (path / f).is_file()}
+    return {
+        "path": str(path.resolve()),
+        "k": tok.k,
+        "stride": tok.stride,
+        "max_positions": int(config.get("max_position_embeddings", 512)),
+        "sha256": files,
+    }
+
+
+def context_length(models: Sequence[dict[str, Any]], wanted: int | None) -> int:
+    """The next-k-mer context (bases) used for every model.
+
+    The longest length, at most ``wanted``, whose tokens plus ``[CLS]``/``[SEP]`` fit every
+    model's positions and whose last token ends at the last base before the label
+    (``(context - k) % stride == 0`` for every tokenizer), so no model loses bases.
+
+    Parameters
+    ----------
+    models : sequence of dict
+        ``k``, ``stride`` and ``max_positions`` of each model.
+    wanted : int or None
+        Upper bound; None for no bound besides the models'.
+    """
+    if not models:
+        raise ValueError("need at least one model")
+    limit = min((m["max_positions"] - 3) * m["stride"] + m["k"] for m in models)
+    if wanted is not None:
+        if wanted < 1:
+            raise ValueError(f"context_nt must be positive, got {wanted}")
+        limit = min(limit, wanted)
+    floor = max(m["k"] for m in models)
+    for length in range(limit, floor - 1, -1):
+        if all((length - m["k"]) % m["stride"] == 0 for m in models):
+            return length
+    raise ValueError(
+        f"no context of at most {limit} bases suits every model's tokenizer "
+        f"(k, stride: {[(m['k'], m['stride']) for m in models]})"
+    )
+
+
+def _params(
+    genome: Path, models: list[Path], ks: tuple[int, ...], seeds: int, budget: Budget, context: int
+) -> dict[str, Any]:
+    return {
+        "genome": str(genome.resolve()),
+        "models": [str(m.resolve()) for m in models],
+        "ks": list(ks),
+        "seeds": list(range(seeds)),
+        "context_nt": context,
+        "budget": dataclasses.asdict(budget) | {"markov_orders": list(budget.markov_orders)},
+    }
+
+
+def _check_previous_run(out: Path, params: dict[str, Any]) -> None:
+    """A run folder holds one study: refuse to mix parameters into an existing one."""
+    from dnakmer.datasets.store import read_manifest
+
+    if not (out / "manifest.json").is_file():
+        return
+    old = read_manifest(out).get("parameters")
+    if old != params:
+        changed = sorted(k for k in params if old is None or old.get(k) != params[k])
+        raise ValueError(
+            f"{out} holds a run with other parameters ({', '.join(changed)}); "
+            "use a new --out folder"
+        )
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import sklearn
+    import torch
+    import transformers
+
+    return {
+        "dnakmer": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "polars": pl.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
+
+
+class _Stages:
+    """Runs stages with a progress line each; skips those already marked complete."""
+
+    def __init__(self, out: Path, quiet: bool) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.out = out
+        self.status: dict[str, str] = {}
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            disable=quiet,
+        )
+        self._current: tuple[Any, str] | None = None
+
+    def run(self, name: str, body: Callable[[Path], Any]) -> Path:
+        folder = self.out / name
+        if (folder / STAGE_MARKER).is_file():
+            self.status[name] = "skipped"
+            self.progress.add_task(f"{name} (done earlier)", total=1, completed=1)
+            return folder
+        task = self.progress.add_task(name, total=1)
+        self._current = (task, name)
+        folder.mkdir(parents=True, exist_ok=True)
+        body(folder)
+        self.progress.update(task, description=name)
+        when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        with atomic_open(folder / STAGE_MARKER) as f:
+            f.write(when + "\n")
+        self.progress.update(task, completed=1)
+        self.status[name] = "ran"
+        return folder
+
+    def note(self, text: str) -> None:
+        """Show what the running stage is doing now, after its name."""
+        if self._current is not None:
+            task, name = self._current
+            self.progress.update(task, description=f"{name}: {text}")
+
+    @contextmanager
+    def shown(self) -> Iterator[_Stages]:
+        with self.progress:
+            yield self
+
+
+def _checked_inputs(
+    genome: str | os.PathLike[str],
+    models: Sequence[str | os.PathLike[str]],
+    ks: Sequence[int],
+    seeds: int,
+) -> tuple[Path, list[Path], tuple[int, ...]]:
+    """Paths and sorted ks, after checking every argument (nothing is written before)."""
+    ks_t = tuple(sorted(set(int(k) for k in ks)))
+    if not ks_t or not all(1 <= k <= 8 for k in ks_t):
+        raise ValueError(f"ks must be integers from 1 to 8, got {list(ks)}")
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
+    genome_path = Path(genome)
+    if not genome_path.is_file():
+        raise FileNotFoundError(f"genome file not found: {genome_path}")
+    model_paths = [Path(m) for m in models]
+    if not model_paths:
+        raise ValueError("give at least one model folder")
+    for m in model_paths:
+        if not (m / "config.json").is_file():
+            raise FileNotFoundError(f"{m}: not a checkpoint folder (no config.json)")
+    return genome_path, model_paths, ks_t
+
+
+def interrogate(
+    genome: str | os.PathLike[str],
+    models: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    ks: Sequence[int] = (2, 3, 4, 5, 6),
+    seeds: int = 1,
+    budget: Budget | None = None,
+    quiet: bool = False,
+) -> InterrogateResult:
+    """Run the whole study of ``models`` on ``genome`` into the run folder ``out_dir``.
+
+    Parameters
+    ----------
+    genome : path
+        FASTA (plain, gzip or BGZF).
+    models : sequence of path
+        Checkpoint folders of k-mer BERT models (``config.json``, weights, ``vocab.txt``;
+        ``dnakmer.json`` for a stride other than 1).
+    out_dir : path
+        Run folder; created if needed. Re-running into it skips completed stages.
+    ks : sequence of int
+        Next-k-mer label lengths, 1 to 8.
+    seeds : int
+        Fine-tuning seeds per model, k and init (0 .. seeds-1); the analyses use seed 0.
+    budget : Budget, optional
+        Work per stage (default: :class:`Budget`, minutes on a CPU).
+    quiet : bool
+        No progress display.
+
+    Returns
+    -------
+    InterrogateResult
+
+    Raises
+    ------
+    ValueError
+        Bad parameter, a model without a k-mer vocabulary, no context length that suits
+        every model, or a run folder made with other parameters.
+    FileNotFoundError
+        Missing genome or model folder.
+    """
+    from dnakmer.study import stages
+
+    budget = budget or Budget()
+    genome_path, model_paths, ks_t = _checked_inputs(genome, models, ks, seeds)
+    infos = [_model_info(m) for m in model_paths]
+    context = context_length(infos, budget.context_nt)
+    params = _params(genome_path, model_paths, ks_t, seeds, budget, context)
+    out = Path(out_dir)
+    _check_previous_run(out, params)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = _model_labels(model_paths)
+    from dnakmer.genome import Genome
+
+    g = Genome.open(genome_path, sha256=True)
+    manifest = {
+        "kind": "dnakmer.interrogate",
+        "genome": {"path": str(genome_path.resolve()), "sha256": g.sha256, "records": g.names},
+        "models": dict(zip(labels, infos, strict=True)),
+        "parameters": params,
+        "versions": _versions(),
+    }
+    write_json(out / "manifest.json", manifest)
+    run = stages.Run(out, g, dict(zip(labels, model_paths, strict=True)), params, budget, quiet)
+    # The stage display is the progress shown; training bars and library warnings would
+    # break it up, so they stay off either way.
+    with _Stages(out, quiet).shown() as st, quiet_transformers(True, errors_only=True):
+        run.note = st.note
+        st.run("genome", run.genome_stats)
+        for label in labels:
+            st.run(f"mask/{label}", functools.partial(run.mask, label))
+            st.run(f"embed/{label}", functools.partial(run.embed, label))
+        st.run("datasets", run.datasets)
+        st.run("baselines", run.baselines)
+        for label in labels:
+            st.run(f"finetune/{label}", functools.partial(run.finetune, label))
+    # The report is rebuilt on every run: it is cheap and must reflect every stage.
+    findings = run.report()
+    st.status["report"] = "ran"
+    return InterrogateResult(out, st.status, findings, out / "report.html")

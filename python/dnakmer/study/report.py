@@ -1,0 +1,242 @@
+"""Findings, combined tables and the report of an interrogation run.
+
+Reads only the stage folders' files, so the report can be rebuilt from a finished run.
+The three findings (Sanabria et al. 2024) are computed once by :mod:`dnakmer.study.findings`,
+written to ``findings.json`` and quoted from there in ``summary.md`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from dnakmer._io import atomic_open, write_json
+from dnakmer.report import Figure, Section, Table, write_report, write_summary
+from dnakmer.study.findings import (
+    embedding_findings,
+    finding_lines,
+    mask_findings,
+    nextkmer_findings,
+)
+
+__all__ = ["pretraining_tables", "write_outputs"]
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def _combined_tables(out: Path, labels: list[str]) -> dict[str, pl.DataFrame]:
+    tables: dict[str, pl.DataFrame] = {}
+    mask = [
+        pl.DataFrame(_json(out / "mask" / lab / "summary.json")["overall"]).select(
+            pl.lit(lab).alias("model"), pl.all()
+        )
+        for lab in labels
+        if (out / "mask" / lab / "summary.json").is_file()
+    ]
+    if mask:
+        tables["mask_summary"] = pl.concat(mask, how="diagonal_relaxed")
+    sims = [
+        pl.read_csv(out / "embed" / lab / name).select(pl.lit(label).alias("model"), pl.all())
+        for lab in labels
+        for name, label in (
+            ("kmer_similarity.csv", lab),
+            ("kmer_similarity_random_init.csv", f"{lab} (random init)"),
+        )
+        if (out / "embed" / lab / name).is_file()
+    ]
+    if sims:
+        tables["kmer_similarity"] = pl.concat(sims)
+    comparisons = [pl.read_parquet(out / "finetune" / lab / "comparison.parquet") for lab in labels]
+    tables["nextkmer_comparison"] = (
+        pl.concat(comparisons).unique(["k", "predictor"], keep="first").sort(["k", "predictor"])
+    )
+    tables["genome_stats"] = pl.read_parquet(out / "genome" / "stats.parquet")
+    return tables
+
+
+def pretraining_tables(models: dict[str, Path]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """For models pretrained by ``dnakmer pretrain`` (a ``history.json`` beside the
+    weights): one row of settings and final held-out metrics per model, and the curves
+    (``model``, ``step``, ``quantity``, ``value``). Empty frames when no model has one."""
+    from dnakmer.training.pretrain import history_curve
+
+    rows, curves = [], []
+    for label, folder in models.items():
+        path = folder / "history.json"
+        if not path.is_file():
+            continue
+        history = _json(path)
+        params, final = history.get("params", {}), history.get("final_eval", {})
+        options = params.get("options", {})
+        rows.append(
+            {
+                "model": label,
+                "tokenization": params.get("tokenization"),
+                "k": params.get("k"),
+                "stride": params.get("stride"),
+                "tokens_per_window": params.get("max_tokens"),
+                "window_nt": params.get("window_nt"),
+                "steps": options.get("max_steps"),
+                "batch_size": options.get("batch_size"),
+                "learning_rate": options.get("learning_rate"),
+                "eval_loss": final.get("eval_loss"),
+                "eval_mlm_accuracy": final.get("eval_mlm_accuracy"),
+            }
+        )
+        curves.append(history_curve(history).select(pl.lit(label).alias("model"), pl.all()))
+    settings = pl.DataFrame(rows) if rows else pl.DataFrame()
+    return settings, pl.concat(curves) if curves else pl.DataFrame()
+
+
+def _figures(out: Path, labels: list[str], pattern: str, caption: str) -> list[Figure]:
+    paths = [(lab, out / pattern.format(model=lab)) for lab in labels]
+    return [Figure(p, caption.format(model=lab)) for lab, p in paths if p.is_file()]
+
+
+def _sections(
+    out: Path, labels: list[str], tables: dict[str, pl.DataFrame], findings: dict[str, Any]
+) -> list[Section]:
+    lines = finding_lines(labels, findings)
+    sections = [
+        Section(
+            "Findings",
+            findings=[x for v in lines.values() for x in v],
+            text=[
+                "Every direction stated above is decided from the numbers with 95 % "
+                "confidence intervals: Wilson intervals for accuracies over masked tokens "
+                "and probe test sets, for fine-tuned models the wider of the interval over "
+                "seeds and the binomial interval over the test windows, Fisher's z for "
+                "Spearman correlations (n = number of k-mers). Two estimates differ only "
+                "when their intervals are apart; a model beats a baseline scored on the "
+                "same test windows when the baseline lies below the model's interval. A "
+                "model that gives one answer for 90 % or more of its inputs, recovers no "
+                "masked token, or is no better than the class prior with an MCC below "
+                "0.01 is marked DEGENERATE, and no finding is drawn from it."
+            ],
+        )
+    ]
+    sections.append(
+        Section(
+            "Genome",
+            tables=[Table("Records", tables["genome_stats"], max_rows=50)],
+            figures=[Figure(out / "genome" / "composition.png", "Base composition per record")],
+        )
+    )
+    if "pretraining" in tables:
+        sections.append(
+            Section(
+                "Models",
+                text=[
+                    "Pretraining of the models that carry a dnakmer history.json: settings, "
+                    "final held-out metrics and training curves."
+                ],
+                tables=[Table("Pretraining", tables["pretraining"])],
+                figures=[Figure(out / "tables" / "pretraining_curves.png", "Pretraining curves")],
+            )
+        )
+    mask = Section(
+        "Masked-token analysis",
+        text=["Model vs neighbour rule on real sequence (none) and shuffled controls."],
+        figures=_figures(out, labels, "mask/{model}/model_vs_rule.png", "{model}: model vs rule")
+        + _figures(
+            out,
+            labels,
+            "mask/{model}/accuracy_by_span_position.png",
+            "{model}: accuracy by position in the masked span",
+        ),
+    )
+    if "mask_summary" in tables:
+        mask.tables.append(Table("Masked-token summary", tables["mask_summary"]))
+    sections.append(mask)
+    embed = Section(
+        "Embeddings",
+        figures=_figures(out, labels, "embed/{model}/projection_pca.png", "{model}: PCA")
+        + _figures(out, labels, "embed/{model}/probe_curves.png", "{model}: linear probes"),
+    )
+    if "kmer_similarity" in tables:
+        embed.tables.append(Table("Static k-mer embedding similarity", tables["kmer_similarity"]))
+    sections.append(embed)
+    sections.append(
+        Section(
+            "Next-k-mer prediction",
+            text=[
+                "accuracy_ci95: half-width of the Student-t interval over seeds; "
+                "accuracy_ci95_test: half-width of the binomial interval over the test "
+                "windows; majority_share: share of test windows given the model's most "
+                "common class (1.0 is a constant predictor). Rows '<model> (pretrained)' "
+                "and '<model> (random)' are fine-tuned (every weight trained); rows "
+                "'<model> linear probe (...)' fit a logistic regression on the frozen "
+                "encoder's pooled states: what the representation holds before "
+                "fine-tuning changes it."
+            ],
+            tables=[Table("Test metrics per k", tables["nextkmer_comparison"])],
+            figures=[
+                Figure(out / "tables" / "accuracy_vs_k.png", "Test accuracy vs k"),
+                Figure(out / "baselines" / "baselines.png", "Baselines"),
+            ],
+        )
+    )
+    return sections
+
+
+def _provenance(out: Path) -> Table:
+    manifest = _json(out / "manifest.json")
+    rows = [("genome", manifest["genome"]["path"]), ("genome sha256", manifest["genome"]["sha256"])]
+    for label, info in manifest["models"].items():
+        rows.append((f"model {label}", info["path"]))
+        rows += [(f"model {label} {name} sha256", sha) for name, sha in info["sha256"].items()]
+    rows += [(f"parameter {k}", json.dumps(v)) for k, v in manifest["parameters"].items()]
+    rows += [(f"version {k}", v) for k, v in manifest["versions"].items()]
+    keys, values = zip(*rows, strict=True)
+    return Table("Inputs, parameters and versions", pl.DataFrame({"item": keys, "value": values}))
+
+
+def write_outputs(out: Path, labels: list[str], params: dict[str, Any]) -> dict[str, Any]:
+    """Combined tables (``tables/``), ``findings.json``, ``summary.md`` and ``report.html``.
+
+    Returns
+    -------
+    dict
+        The findings: ``masked_tokens``, ``embeddings`` (per model) and ``next_kmer``
+        (per model, one entry per k).
+    """
+    from dnakmer.probes.nextkmer import plot_accuracy_vs_k
+
+    tables = _combined_tables(out, labels)
+    settings, curves = pretraining_tables(
+        dict(zip(labels, (Path(m) for m in params["models"]), strict=True))
+    )
+    if settings.height:
+        tables["pretraining"], tables["pretraining_curves"] = settings, curves
+    folder = out / "tables"
+    folder.mkdir(exist_ok=True)
+    for name, frame in tables.items():
+        with atomic_open(folder / f"{name}.parquet", "wb") as f:
+            frame.write_parquet(f)
+        write_json(folder / f"{name}.json", frame.to_dicts())
+    plot_accuracy_vs_k(tables["nextkmer_comparison"], folder / "accuracy_vs_k.png")
+    if "pretraining_curves" in tables:
+        from dnakmer.plots import pretraining_curves
+
+        pretraining_curves(tables["pretraining_curves"], folder / "pretraining_curves.png")
+    findings = {
+        "masked_tokens": {lab: mask_findings(out / "mask" / lab) for lab in labels},
+        "embeddings": {lab: embedding_findings(out / "embed" / lab) for lab in labels},
+        "next_kmer": {
+            lab: nextkmer_findings(
+                pl.read_parquet(out / "finetune" / lab / "comparison.parquet"), lab
+            )
+            for lab in labels
+        },
+    }
+    write_json(out / "findings.json", findings)
+    meta = {"genome": Path(params["genome"]).name, "models": ", ".join(labels)}
+    write_summary(out / "summary.md", "dnakmer interrogate", finding_lines(labels, findings), meta)
+    sections = _sections(out, labels, tables, findings)
+    sections.append(Section("Provenance", tables=[_provenance(out)]))
+    write_report(out / "report.html", "dnakmer interrogate", sections, meta)
+    return findings

@@ -1,0 +1,133 @@
+"""One place that turns dnakmer's training options into Hugging Face ``Trainer`` settings.
+
+Every training entry point (pretraining, next-k-mer and classification fine-tuning) uses
+the same engine: Hugging Face ``Trainer`` on PyTorch, so ``torchrun`` / ``accelerate
+launch`` give DDP, checkpoints are resumable, and bf16 autocast is used on GPUs that
+support it (fp32 on CPU).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TrainOptions", "device_kind", "training_arguments"]
+
+
+@dataclass
+class TrainOptions:
+    """Options shared by every training command.
+
+    Attributes
+    ----------
+    max_steps : int
+        Optimizer steps.
+    batch_size : int
+        Samples per device per step (before accumulation).
+    grad_accum : int
+        Gradient accumulation steps; the global batch is
+        ``batch_size * grad_accum * world_size``.
+    learning_rate, weight_decay : float
+    warmup_fraction : float
+        Linear warmup over this fraction of ``max_steps``, then linear decay to 0.
+    eval_every : int
+        Evaluate (and checkpoint) every this many steps.
+    log_every : int
+    early_stopping : int or None
+        Stop after this many evaluations without improvement.
+    seed : int
+    device : {"auto", "cpu", "cuda"}
+    save_total_limit : int
+        Checkpoints kept besides the best one.
+    num_workers : int
+        DataLoader worker processes.
+    quiet : bool
+        No progress bars.
+    """
+
+    max_steps: int = 1000
+    batch_size: int = 32
+    grad_accum: int = 1
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    eval_every: int = 200
+    log_every: int = 50
+    early_stopping: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    save_total_limit: int = 2
+    num_workers: int = 0
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "grad_accum", "eval_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+
+
+def device_kind(device: str = "auto") -> str:
+    """``"cuda"`` when asked for (or available under ``"auto"``), else ``"cpu"``."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but CUDA is not available")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def training_arguments(
+    out_dir: str | os.PathLike[str],
+    opts: TrainOptions,
+    *,
+    metric_for_best_model: str,
+    greater_is_better: bool,
+    **extra: Any,
+) -> Any:
+    """``transformers.TrainingArguments`` for ``opts`` writing checkpoints to ``out_dir``."""
+    import torch
+    from transformers import TrainingArguments
+
+    cuda = device_kind(opts.device) == "cuda"
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    return TrainingArguments(
+        output_dir=str(Path(out_dir)),
+        max_steps=opts.max_steps,
+        per_device_train_batch_size=opts.batch_size,
+        per_device_eval_batch_size=opts.batch_size,
+        gradient_accumulation_steps=opts.grad_accum,
+        learning_rate=opts.learning_rate,
+        weight_decay=opts.weight_decay,
+        lr_scheduler_type="linear",
+        warmup_steps=int(opts.warmup_fraction * opts.max_steps),
+        eval_strategy="steps",
+        eval_steps=opts.eval_every,
+        save_strategy="steps",
+        save_steps=opts.eval_every,
+        save_total_limit=opts.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model=metric_for_best_model,
+        greater_is_better=greater_is_better,
+        logging_steps=opts.log_every,
+        report_to="none",
+        seed=opts.seed,
+        data_seed=opts.seed,
+        bf16=bf16,
+        use_cpu=not cuda,
+        dataloader_pin_memory=cuda,
+        dataloader_num_workers=opts.num_workers,
+        # Under torchrun on CPU the process group needs gloo; single processes need none.
+        ddp_backend="gloo" if not cuda and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        disable_tqdm=opts.quiet,
+        # Our models average their loss per batch; scaling it by the number of processes
+        # (transformers' token averaging across devices) would double gradients under DDP.
+        average_tokens_across_devices=False,
+        **extra,
+    )
