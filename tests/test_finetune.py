@@ -273,7 +273,7 @@ def test_raw_base_dataset_is_tokenized_like_a_token_dataset(tmp_path: Path) -> N
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(from_bases.ids[split], from_tokens.ids[split])
         np.testing.assert_array_equal(from_bases.labels[split], from_tokens.labels[split])
-    with pytest.raises(ValueError, match="k-mer vocab"):
+    with pytest.raises(ValueError, match="needs the model's tokenizer"):
         data_from_dataset(tmp_path / "bases", None)
 
 

@@ -79,14 +79,35 @@ def test_last_token_head_reads_the_last_token_and_saves_as_bert(tmp_path: Path) 
     torch.testing.assert_close(logits, expected)
 
 
-def test_pooling_needs_a_linear_head() -> None:
+def test_roberta_and_esm_heads_read_the_pooled_state() -> None:
+    import torch
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
     config = RobertaConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1,
                            num_attention_heads=2, intermediate_size=32, num_labels=4)  # fmt: skip
-    model = RobertaForSequenceClassification(config)
+    model = RobertaForSequenceClassification(config).eval()
     assert use_pooling(model, "cls") is model
-    with pytest.raises(ValueError, match="BERT-style classifier"):
-        use_pooling(model, "last")
+    use_pooling(model, "last", (1, 0))
+    ids = torch.tensor([[0, 5, 6, 7, 1, 1], [0, 8, 9, 10, 11, 12]])
+    mask = (ids != 1).long()
+    with torch.no_grad():
+        hidden = model.roberta(input_ids=ids, attention_mask=mask)[0]
+        last = hidden[torch.arange(2), torch.tensor([3, 5])]
+        expected = model.classifier(last[:, None, :])
+        got = model(input_ids=ids, attention_mask=mask).logits
+    assert torch.allclose(got, expected, atol=1e-6)
     with pytest.raises(ValueError, match="pooling must be one of"):
         use_pooling(model, "first")
+
+
+def test_pooling_needs_a_known_head() -> None:
+    import torch
+
+    class Odd(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = type("C", (), {"hidden_size": 8})()
+            self.classifier = torch.nn.Sequential(torch.nn.Linear(8, 2))
+
+    with pytest.raises(ValueError, match="BERT-style classifier"):
+        use_pooling(Odd(), "last")

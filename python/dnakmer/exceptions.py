@@ -8,7 +8,9 @@ message and as attributes, so callers can report or ``except`` by kind::
     │   └── CompressionError                   corrupt or truncated gzip / BGZF
     ├── VocabError (also a ValueError)         unusable vocab.txt
     ├── RecordNotFoundError (also a KeyError)  unknown record name
-    └── AnnotationError (also a ValueError)    malformed or unusable GFF3 / GTF
+    ├── AnnotationError (also a ValueError)    malformed or unusable GFF3 / GTF
+    └── ModelError (also a ValueError)         unusable checkpoint folder, or one whose
+                                               code the user did not allow to run
 
 Missing files raise the built-in ``FileNotFoundError``; bad arguments ``ValueError``.
 """
@@ -20,6 +22,7 @@ __all__ = [
     "CompressionError",
     "DnakmerError",
     "FastaFormatError",
+    "ModelError",
     "RecordNotFoundError",
     "VocabError",
 ]
@@ -73,3 +76,8 @@ class RecordNotFoundError(DnakmerError, KeyError):
 
 class AnnotationError(DnakmerError, ValueError):
     """A GFF3 or GTF annotation is malformed, or does not fit the genome it is used with."""
+
+
+class ModelError(DnakmerError, ValueError):
+    """A checkpoint folder cannot be used: a corrupt or inconsistent file, or classes that
+    live in the folder's own code while ``trust_remote_code`` is off."""

@@ -9,14 +9,13 @@ from typing import Annotated, cast
 
 import typer
 
+from dnakmer.cli.options import ModelOpt, TrustRemoteCodeOpt
+
 probe_app = typer.Typer(
     help="Probe what a DNA language model learned: masked tokens and embeddings.",
     no_args_is_help=True,
 )
 
-ModelOpt = Annotated[
-    Path, typer.Option("--model", "-m", help="Local Hugging Face checkpoint folder.")
-]
 GenomeOpt = Annotated[
     Path | None,
     typer.Option(
@@ -67,13 +66,14 @@ def probe_mask(
     seed: SeedOpt = 0,
     batch_size: BatchOpt = 32,
     device: DeviceOpt = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
     """Masked-token accuracy of a k-mer model vs the neighbour rule, with shuffled
     controls: tokens.parquet, summary.json, marginals and PNG plots in --out."""
     from dnakmer.models import load
     from dnakmer.probes.masked_tokens import CONTROLS, mask_analysis
 
-    loaded = load(model, device=device)
+    loaded = load(model, device=device, trust_remote_code=trust_remote_code)
     result = mask_analysis(
         loaded,
         _genome(genome),
@@ -115,13 +115,14 @@ def probe_embeddings(
     seed: SeedOpt = 0,
     batch_size: BatchOpt = 32,
     device: DeviceOpt = None,
+    trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
     """Static k-mer similarity structure, projections, strand consistency and linear
     probes per layer: CSV/Parquet tables, summary.json and PNG figures in --out."""
     from dnakmer.models import load
     from dnakmer.probes.embedding_analysis import embedding_report
 
-    loaded = load(model, device=device)
+    loaded = load(model, device=device, trust_remote_code=trust_remote_code)
     summary = embedding_report(
         loaded,
         _genome(genome),
@@ -166,13 +167,14 @@ def embed(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a non-empty directory.")
     ] = False,
+    trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
     """Tile every record into windows and store their sequence embeddings
     (embedding.npy, coordinates, samples.parquet, manifest.json) in --out."""
     from dnakmer.models import load
     from dnakmer.probes.embeddings import Level, embed_genome
 
-    loaded = load(model, device=device)
+    loaded = load(model, device=device, trust_remote_code=trust_remote_code)
     manifest = embed_genome(
         loaded,
         _genome(genome),

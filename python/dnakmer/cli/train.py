@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dnakmer.cli.options import ModelOpt, TrustRemoteCodeOpt
+
 if TYPE_CHECKING:
     from dnakmer.training.pretrain import ModelShape
 
@@ -218,7 +220,7 @@ class Init(str, enum.Enum):
 
 @finetune_app.command("nextkmer")
 def finetune_nextkmer_command(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
+    model: ModelOpt,
     data: Annotated[
         list[Path],
         typer.Option(
@@ -262,6 +264,7 @@ def finetune_nextkmer_command(
     device: DeviceOpt = "auto",
     resume: ResumeOpt = False,
     quiet: QuietOpt = False,
+    trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
     """Fine-tune on next-k-mer datasets (4^k classes) and compare with the baselines."""
     import polars as pl
@@ -286,6 +289,7 @@ def finetune_nextkmer_command(
         freeze_encoder=freeze_encoder,
         resume=resume,
         pooling=pooling.value,
+        trust_remote_code=trust_remote_code,
     )  # type: ignore[arg-type]
     from dnakmer.training.finetune import is_main_process
 
@@ -306,6 +310,7 @@ def finetune_nextkmer_command(
             seed=seed,
             batch_size=batch_size,
             device=None if device == "auto" else device,
+            trust_remote_code=trust_remote_code,
         )
         table = nextkmer_benchmark.add_probe_rows(table, probes, base_table, model.name)
         runs = pl.concat(
@@ -341,7 +346,7 @@ def finetune_nextkmer_command(
 
 @finetune_app.command("classify")
 def finetune_classify_command(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint folder.")],
+    model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     data: Annotated[
         Path | None, typer.Option("--data", help="Dataset from `dnakmer tasks build`.")
@@ -378,21 +383,24 @@ def finetune_classify_command(
     device: DeviceOpt = "auto",
     resume: ResumeOpt = False,
     quiet: QuietOpt = False,
+    trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
     """Fine-tune a classifier on a task dataset, DNABERT tsv files, or BED + FASTA."""
-    from dnakmer.tokenizer import model_tokenizer
+    from dnakmer.models import load_tokenizer
+    from dnakmer.tokenizer import KmerTokenizer
     from dnakmer.training import finetune as ft
 
-    tok = model_tokenizer(model)
+    tok = load_tokenizer(model, trust_remote_code=trust_remote_code)
+    if data is None and not isinstance(tok, KmerTokenizer):
+        raise ValueError(
+            f"{model}: --train/--dev and --bed read k-mer models only; for other "
+            "tokenizers build a dataset of bases with `dnakmer tasks build` and pass --data"
+        )
     if data is not None:
-        cdata = ft.data_from_dataset(data, tok)
+        cdata = ft.data_from_dataset(data, tok, model=model.name)
     elif train is not None and dev is not None:
-        if tok is None:
-            raise ValueError(f"{model} has no k-mer vocab.txt")
         cdata = ft.data_from_tsv(train, dev, tok, test=test, max_length=max_length)
     elif bed is not None and genome is not None:
-        if tok is None:
-            raise ValueError(f"{model} has no k-mer vocab.txt")
         cdata = ft.data_from_bed(
             bed,
             genome,
@@ -415,6 +423,7 @@ def finetune_classify_command(
         options=opts,  # type: ignore[arg-type]
         freeze_encoder=freeze_encoder,
         resume=resume,
+        trust_remote_code=trust_remote_code,
     )
     shown = {
         k: round(v, 4)

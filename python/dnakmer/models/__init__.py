@@ -1,11 +1,14 @@
 """Models: what a checkpoint is.
 
 - :mod:`dnakmer.models.checkpoint`: :func:`load` a local checkpoint folder with its
-  tokenizer (:class:`LoadedModel`), :func:`random_init`, :func:`tiny_bert`,
-  :func:`forward_batches`;
+  tokenizer (:class:`LoadedModel`), :func:`load_tokenizer`, :func:`random_init`,
+  :func:`tiny_bert`, :func:`forward_batches`, :func:`token_limit`;
 - :mod:`dnakmer.models.hf_tokenizer`: :class:`DnaKmerTokenizer`, a ``transformers``
   tokenizer backed by the Rust k-mer core (imported on first access: it subclasses a
   transformers class);
+- :mod:`dnakmer.models.encoding`: rows of bases to any model's input ids (the Rust
+  k-mer path, a vectorised path for fixed k-mer vocabularies, the Hugging Face batch
+  path otherwise);
 - :mod:`dnakmer.models.pooling`: which hidden states a sequence classifier reads;
 - :mod:`dnakmer.models.quiet`: silencing the Hugging Face libraries around a block.
 
@@ -23,8 +26,10 @@ from dnakmer.models.checkpoint import (
     default_device,
     forward_batches,
     load,
+    load_tokenizer,
     random_init,
     tiny_bert,
+    token_limit,
 )
 
 if TYPE_CHECKING:
@@ -37,8 +42,10 @@ __all__ = [
     "default_device",
     "forward_batches",
     "load",
+    "load_tokenizer",
     "random_init",
     "tiny_bert",
+    "token_limit",
 ]
 
 

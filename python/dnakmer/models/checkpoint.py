@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dnakmer.exceptions import ModelError
 from dnakmer.models.quiet import quiet_transformers
 from dnakmer.tokenizer import KmerTokenizer, model_tokenizer
 
@@ -28,11 +29,16 @@ if TYPE_CHECKING:
 __all__ = [
     "LoadedModel",
     "as_long_tensor",
+    "check_remote_code",
     "default_device",
     "forward_batches",
     "load",
+    "load_tokenizer",
     "random_init",
+    "read_json",
+    "remote_code",
     "tiny_bert",
+    "token_limit",
 ]
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -82,8 +88,23 @@ class LoadedModel:
 
     @property
     def max_tokens(self) -> int:
-        """Longest input including special tokens (``max_position_embeddings``)."""
-        return int(getattr(self.model.config, "max_position_embeddings", 512))
+        """Longest input including special tokens (:func:`token_limit`)."""
+        return token_limit(self.model.config)
+
+    @property
+    def name(self) -> str:
+        """The checkpoint folder's name (``"model"`` when it has none)."""
+        return self.path.name if self.path is not None else "model"
+
+    @property
+    def encoder(self) -> Any:
+        """The :class:`~dnakmer.models.encoding.BaseEncoder` that turns rows of bases into
+        this model's input ids (built once)."""
+        if getattr(self, "_encoder", None) is None:
+            from dnakmer.models.encoding import BaseEncoder
+
+            self._encoder = BaseEncoder(self.tokenizer, self.name)
+        return self._encoder
 
 
 def _missing(path: Path, what: str) -> FileNotFoundError:
@@ -104,6 +125,61 @@ def _check_folder(path: Path) -> None:
         raise _missing(path, "weights (model.safetensors or pytorch_model.bin)")
     if not any((path / f).is_file() for f in TOKENIZER_FILES):
         raise _missing(path, "tokenizer (vocab.txt or tokenizer.json)")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a checkpoint file, or :class:`ModelError` naming the file."""
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})", str(path)) from e
+    except UnicodeDecodeError as e:
+        raise ModelError(f"{path}: not a text file", str(path)) from e
+    if not isinstance(value, dict):
+        raise ModelError(f"{path}: expected a JSON object", str(path))
+    return value
+
+
+def remote_code(folder: Path) -> list[str]:
+    """Classes that ``config.json`` or ``tokenizer_config.json`` take from code files in
+    the folder (their ``auto_map``), e.g. ``["modeling_tinydna.TinyDnaForMaskedLM"]``."""
+    found: list[str] = []
+    for name in ("config.json", "tokenizer_config.json"):
+        if not (folder / name).is_file():
+            continue
+        mapping = read_json(folder / name).get("auto_map") or {}
+        values = mapping.values() if isinstance(mapping, dict) else mapping
+        for v in values:
+            found.extend(x for x in (v if isinstance(v, list) else [v]) if x)
+    return sorted(set(found))
+
+
+def check_remote_code(folder: Path, trust_remote_code: bool) -> None:
+    """Refuse a folder whose classes are its own code unless the user allowed it."""
+    code = remote_code(folder)
+    if code and not trust_remote_code:
+        raise ModelError(
+            f"{folder}: the model's classes are code in its folder ({', '.join(code)}); "
+            "dnakmer runs it only with --trust-remote-code (Python: trust_remote_code=True)",
+            str(folder),
+        )
+
+
+def token_limit(config: Any) -> int:
+    """Longest input, special tokens included, that a model's position embeddings take.
+
+    BERT-like models take ``max_position_embeddings`` tokens. ESM and RoBERTa count
+    positions from ``pad_token_id + 1``, so they take ``pad_token_id + 1`` fewer (the
+    Nucleotide Transformer's 1002 positions hold 1,000 tokens). Rotary or ALiBi
+    positions have no limit of their own (a very large number is returned).
+    """
+    kind = getattr(config, "position_embedding_type", "absolute") or "absolute"
+    limit = getattr(config, "max_position_embeddings", None)
+    if kind != "absolute" or limit is None:
+        return 1 << 30
+    if getattr(config, "model_type", "") in ("esm", "roberta", "xlm-roberta", "camembert"):
+        return int(limit) - int(getattr(config, "pad_token_id", 0) or 0) - 1
+    return int(limit)
 
 
 def _kmer_tokenizer(path: Path) -> KmerTokenizer | None:
@@ -140,7 +216,10 @@ def load(
     device : str or torch.device, optional
         Default: CUDA when available, else CPU.
     trust_remote_code : bool
-        Passed to transformers; off by default, so no code from the folder runs.
+        Off by default: a folder whose ``config.json`` or ``tokenizer_config.json`` maps
+        classes to its own code files (``auto_map``: DNABERT-2, NT-v2, HyenaDNA,
+        Caduceus) is refused with :class:`~dnakmer.exceptions.ModelError`, and no code
+        from the folder runs. True lets transformers import that code.
 
     Returns
     -------
@@ -157,13 +236,9 @@ def load(
 
     folder = Path(path)
     _check_folder(folder)
-    config = json.loads((folder / "config.json").read_text())
-    kmer_tok = _kmer_tokenizer(folder)
+    config = read_json(folder / "config.json")
+    tokenizer = load_tokenizer(folder, trust_remote_code=trust_remote_code)
     common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
-    if kmer_tok is not None:
-        tokenizer: Any = kmer_tok
-    else:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **common)
     weights = {"use_safetensors": True} if _has_safetensors(folder) else {}
     with quiet_transformers():
         try:
@@ -174,6 +249,25 @@ def load(
     dev = default_device(device)
     model.to(dev).eval()
     return LoadedModel(model=model, tokenizer=tokenizer, path=folder, device=dev, config=config)
+
+
+def load_tokenizer(path: str | os.PathLike[str], *, trust_remote_code: bool = False) -> Any:
+    """The tokenizer of a checkpoint folder, without its weights: dnakmer's Rust
+    :class:`~dnakmer.KmerTokenizer` for a k-mer ``vocab.txt``, else the folder's own
+    Hugging Face tokenizer (offline; its code runs only with ``trust_remote_code``)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "No such checkpoint folder", str(folder))
+    check_remote_code(folder, trust_remote_code)
+    kmer_tok = _kmer_tokenizer(folder)
+    if kmer_tok is not None:
+        return kmer_tok
+    import transformers
+
+    with quiet_transformers(errors_only=True):
+        return transformers.AutoTokenizer.from_pretrained(
+            folder, local_files_only=True, trust_remote_code=trust_remote_code
+        )
 
 
 def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:

@@ -13,7 +13,6 @@ import polars as pl
 
 from dnakmer._io import atomic_open, write_json
 from dnakmer.confidence import Z95
-from dnakmer.tokenizer import model_tokenizer
 from dnakmer.training.finetune import data_from_dataset, finetune, load_results, seed_summary
 from dnakmer.training.trainer import TrainOptions
 
@@ -46,8 +45,13 @@ def benchmark_model(
     resume: bool = False,
     on_run: Callable[[int, int, str], None] | None = None,
     pooling: str = "last",
+    trust_remote_code: bool = False,
 ) -> pl.DataFrame:
     """Fine-tune ``model_dir`` on every next-k-mer dataset, for each init and seed.
+
+    Any model family: a dataset of raw bases (``nextkmer build --raw``) is tokenized with
+    the model's own tokenizer, so models of different vocabularies are scored on the same
+    windows, labels and splits.
 
     Runs go to ``out_dir/k{K}/{init}/seed{S}``; with ``resume``, finished runs are kept
     and an interrupted one continues from its last complete checkpoint. ``on_run`` is
@@ -64,15 +68,16 @@ def benchmark_model(
         One row per (k, init, seed) with every ``test_*`` metric.
     """
     from dnakmer.datasets.nextkmer import NextKmerDataset
+    from dnakmer.models import load_tokenizer
 
     out = Path(out_dir)
-    tok = model_tokenizer(model_dir)
+    tok = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     base = options or TrainOptions()
     rows = []
     total = len(data_dirs) * len(inits) * len(seeds)
     for data_dir in data_dirs:
         k = NextKmerDataset.load(data_dir).k
-        data = data_from_dataset(data_dir, tok)
+        data = data_from_dataset(data_dir, tok, model=Path(model_dir).name)
         for init in inits:
             for seed in seeds:
                 if on_run is not None:
@@ -91,6 +96,7 @@ def benchmark_model(
                         freeze_encoder=freeze_encoder,
                         resume=resume,
                         pooling=pooling,
+                        trust_remote_code=trust_remote_code,
                     ).metrics
                 rows.append(
                     {"k": k, "init": init, "seed": seed}
@@ -100,7 +106,12 @@ def benchmark_model(
 
 
 def _pooled_states(
-    loaded: Any, ids: np.ndarray, pad_token_id: int, pooling: str, batch_size: int
+    loaded: Any,
+    ids: np.ndarray,
+    mask: np.ndarray,
+    pooling: str,
+    batch_size: int,
+    frame: tuple[int, int] = (1, 1),
 ) -> np.ndarray:
     """Last-layer states of ``ids`` pooled per row (float64, (n, hidden))."""
     import torch
@@ -108,13 +119,15 @@ def _pooled_states(
     from dnakmer.models import forward_batches
     from dnakmer.models.pooling import pool_hidden
 
-    mask = (np.asarray(ids) != pad_token_id).astype(np.int64)
+    mask = np.asarray(mask, dtype=np.int64)
     out = np.empty((len(ids), loaded.model.config.hidden_size), dtype=np.float64)
     for rows, output in forward_batches(
         loaded, ids, mask, batch_size=batch_size, encoder_only=True
     ):
         hidden = output[0].float()
-        pooled = pool_hidden(hidden, torch.as_tensor(mask[rows], device=hidden.device), pooling)
+        pooled = pool_hidden(
+            hidden, torch.as_tensor(mask[rows], device=hidden.device), pooling, frame
+        )
         out[rows] = pooled.cpu().numpy()
     return out
 
@@ -128,6 +141,7 @@ def linear_probe(
     seed: int = 0,
     batch_size: int = 64,
     device: str | None = "cpu",
+    trust_remote_code: bool = False,
 ) -> pl.DataFrame:
     """Next-k-mer prediction from the frozen encoder: a logistic regression on its states.
 
@@ -157,17 +171,19 @@ def linear_probe(
     bad = [i for i in inits if i not in ("pretrained", "random")]
     if bad:
         raise ValueError(f"inits must be 'pretrained' or 'random', got {bad}")
-    loaded = load(model_dir, device=device)
+    loaded = load(model_dir, device=device, trust_remote_code=trust_remote_code)
     rows = []
     for init in inits:
         model = loaded if init == "pretrained" else random_init(loaded, seed)
         for data_dir in data_dirs:
             k = NextKmerDataset.load(data_dir).k
-            data = data_from_dataset(data_dir, loaded.tokenizer)
+            data = data_from_dataset(data_dir, loaded.tokenizer, model=loaded.name)
             if "test" not in data.ids:
                 raise ValueError(f"{data_dir}: a linear probe needs a test split")
             states = {
-                s: _pooled_states(model, data.ids[s], data.pad_token_id, pooling, batch_size)
+                s: _pooled_states(
+                    model, data.ids[s], data.mask(s), pooling, batch_size, data.frame
+                )
                 for s in ("train", "test")
             }
             scaler = StandardScaler().fit(states["train"])

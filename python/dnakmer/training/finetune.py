@@ -26,9 +26,10 @@ import polars as pl
 
 from dnakmer._io import staged_files, write_json
 from dnakmer.datasets.store import load_arrays, read_manifest
+from dnakmer.models.checkpoint import check_remote_code, token_limit
 from dnakmer.models.pooling import use_pooling
 from dnakmer.models.quiet import quiet_transformers
-from dnakmer.tokenizer import KmerTokenizer, encode_code_rows
+from dnakmer.tokenizer import KmerTokenizer
 from dnakmer.training.trainer import TrainOptions, training_arguments
 
 __all__ = [
@@ -48,8 +49,12 @@ COMPLETE_MARKER = "COMPLETE"
 class ClassificationData:
     """Token ids and labels per split, ready for training.
 
-    ``ids[split]`` is (n, T) unsigned ints (possibly memory-mapped), ``labels[split]`` (n,)
+    ``ids[split]`` is (n, T) integers (possibly memory-mapped), ``labels[split]`` (n,)
     ints in ``0 .. num_labels - 1``; splits are ``train``, ``val`` and optionally ``test``.
+    ``attention_mask[split]`` (n, T), when given, marks real tokens (rows of different
+    token counts, e.g. BPE); without it every id other than ``pad_token_id`` is real.
+    ``frame`` is the number of special tokens before and after a row's own tokens
+    (``[CLS] ... [SEP]``: (1, 1); Nucleotide Transformer's ``<cls> ...``: (1, 0)).
     """
 
     ids: dict[str, np.ndarray]
@@ -58,6 +63,14 @@ class ClassificationData:
     pad_token_id: int
     label_names: list[str] = field(default_factory=list)
     source: dict[str, Any] = field(default_factory=dict)
+    attention_mask: dict[str, np.ndarray] | None = None
+    frame: tuple[int, int] = (1, 1)
+
+    def mask(self, split: str) -> np.ndarray:
+        """Attention mask of a split (1 on real tokens)."""
+        if self.attention_mask is not None:
+            return self.attention_mask[split]
+        return (np.asarray(self.ids[split]) != self.pad_token_id).astype(np.uint8)
 
 
 @dataclass
@@ -81,24 +94,40 @@ def _split_rows(split: np.ndarray, manifest: dict[str, Any]) -> dict[str, np.nda
     return {k: v for k, v in out.items() if len(v)}
 
 
-def _check_vocab(manifest: dict[str, Any], tok: KmerTokenizer | None, where: Path) -> None:
+def _check_vocab(manifest: dict[str, Any], tok: Any, where: Path) -> None:
     info = manifest.get("tokenizer")
     if not info:
         return
-    if tok is None or info.get("vocab_sha256") != tok.vocab_sha256 or info["stride"] != tok.stride:
+    if (
+        not isinstance(tok, KmerTokenizer)
+        or info.get("vocab_sha256") != tok.vocab_sha256
+        or info["stride"] != tok.stride
+    ):
         raise ValueError(
             f"{where} was tokenized with a different vocabulary or stride than the model "
-            "(rebuild the dataset with the model's vocab.txt, or without a tokenizer)"
+            "(rebuild it with `dnakmer nextkmer build --raw`: raw bases suit every model)"
         )
 
 
 def data_from_dataset(
-    data_dir: str | os.PathLike[str], tok: KmerTokenizer | None
+    data_dir: str | os.PathLike[str], tok: Any, *, model: str = "model"
 ) -> ClassificationData:
     """Load a dnakmer dataset folder (next-k-mer or annotation task) for a model.
 
-    Token ids are used as stored when they were made with the model's vocabulary; a
-    dataset of raw bases (uint8 codes) is tokenized here with the model's tokenizer.
+    Token ids are used as stored when they were made with the model's vocabulary. A
+    dataset of raw bases (uint8 codes, ``nextkmer build --raw``) is tokenized here with
+    the model's own tokenizer, whatever it is (:mod:`dnakmer.models.encoding`): a k-mer
+    vocabulary through the Rust core, BPE, character and Nucleotide Transformer
+    vocabularies as their Hugging Face tokenizer does. Every model therefore sees the
+    same bases, labels and splits.
+
+    Parameters
+    ----------
+    data_dir : path
+    tok : KmerTokenizer or transformers tokenizer
+        The model's tokenizer (:func:`dnakmer.models.load_tokenizer`).
+    model : str
+        The model's name, for error messages.
     """
     path = Path(data_dir)
     manifest = read_manifest(path)
@@ -109,25 +138,40 @@ def data_from_dataset(
     labels = np.asarray(arrays["labels"])
     bases = manifest.get("input") == "bases" or "input_ids" not in arrays
     source_ids = arrays["input_ids"] if "input_ids" in arrays else arrays["sequence"]
+    masks: dict[str, np.ndarray] | None = None
+    frame = (1, 1)
     if bases:
         if tok is None:
-            raise ValueError("a dataset of raw bases needs a model with a k-mer vocab.txt")
-        ids = {s: encode_code_rows(tok, np.asarray(source_ids[r])) for s, r in rows.items()}
+            raise ValueError(f"{path}: a dataset of raw bases needs the model's tokenizer")
+        from dnakmer.models.encoding import BaseEncoder
+
+        encoder = BaseEncoder(tok, model)
+        encoded = {s: encoder.encode(np.asarray(source_ids[r])) for s, r in rows.items()}
+        width = max(e.input_ids.shape[1] for e in encoded.values())
+        ids, masks = {}, {}
+        for s, e in encoded.items():
+            extra = width - e.input_ids.shape[1]
+            ids[s] = np.pad(e.input_ids, ((0, 0), (0, extra)), constant_values=encoder.pad_token_id)
+            masks[s] = np.pad(e.attention_mask, ((0, 0), (0, extra)))
+        frame = encoder.frame
+        pad = encoder.pad_token_id
     else:
         _check_vocab(manifest, tok, path)
         ids = {s: source_ids[r] for s, r in rows.items()}
+        pad = tok.pad_token_id if tok is not None else 0
     if manifest.get("kind") == "dnakmer.nextkmer":
         num_labels = 4 ** int(manifest["k"])
         names: list[str] = []
     else:
         names = [str(x) for x in manifest.get("label_names", [])]
         num_labels = len(names) or int(labels.max()) + 1
-    pad = tok.pad_token_id if tok is not None else 0
     return ClassificationData(
         ids=ids,
         labels={s: labels[r] for s, r in rows.items()},
         num_labels=num_labels,
         pad_token_id=pad,
+        attention_mask=masks,
+        frame=frame,
         label_names=names,
         source={
             "dataset": str(path.resolve()),
@@ -186,15 +230,24 @@ def data_from_tsv(
 class _Rows:
     """Map-style dataset over (possibly memory-mapped) id rows in a fixed order."""
 
-    def __init__(self, ids: np.ndarray, labels: np.ndarray, order: np.ndarray) -> None:
-        self.ids, self.labels, self.order = ids, labels, order
+    def __init__(
+        self,
+        ids: np.ndarray,
+        labels: np.ndarray,
+        order: np.ndarray,
+        mask: np.ndarray | None = None,
+    ) -> None:
+        self.ids, self.labels, self.order, self.mask = ids, labels, order, mask
 
     def __len__(self) -> int:
         return len(self.order)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         r = int(self.order[i])
-        return {"input_ids": np.asarray(self.ids[r]), "labels": int(self.labels[r])}
+        row = {"input_ids": np.asarray(self.ids[r]), "labels": int(self.labels[r])}
+        if self.mask is not None:
+            row["attention_mask"] = np.asarray(self.mask[r])
+        return row
 
 
 @dataclass
@@ -205,9 +258,13 @@ class _Collate:
         import torch
 
         ids = torch.from_numpy(np.stack([r["input_ids"] for r in rows]).astype(np.int64))
+        if "attention_mask" in rows[0]:
+            mask = torch.from_numpy(np.stack([r["attention_mask"] for r in rows]).astype(np.int64))
+        else:
+            mask = (ids != self.pad_token_id).long()
         return {
             "input_ids": ids,
-            "attention_mask": (ids != self.pad_token_id).long(),
+            "attention_mask": mask,
             "labels": torch.tensor([r["labels"] for r in rows], dtype=torch.long),
         }
 
@@ -276,13 +333,18 @@ def _classifier(
     freeze: bool,
     names: list[str],
     pooling: str = "cls",
+    frame: tuple[int, int] = (1, 1),
+    trust_remote_code: bool = False,
 ) -> Any:
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     if init not in ("pretrained", "random"):
         raise ValueError(f"init must be 'pretrained' or 'random', got {init!r}")
-    config = AutoConfig.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
+    check_remote_code(model_dir, trust_remote_code)
+    config = AutoConfig.from_pretrained(
+        model_dir, local_files_only=True, trust_remote_code=trust_remote_code
+    )
     config.num_labels = num_labels
     config.problem_type = "single_label_classification"
     if names:
@@ -290,17 +352,19 @@ def _classifier(
         config.label2id = {n: i for i, n in enumerate(names)}
     torch.manual_seed(seed)
     if init == "random":
-        model = AutoModelForSequenceClassification.from_config(config)
+        model = AutoModelForSequenceClassification.from_config(
+            config, trust_remote_code=trust_remote_code
+        )
     else:
         safetensors = any(model_dir.glob("*.safetensors"))
         model = AutoModelForSequenceClassification.from_pretrained(
             model_dir,
             config=config,
             local_files_only=True,
-            trust_remote_code=False,
+            trust_remote_code=trust_remote_code,
             **({"use_safetensors": True} if safetensors else {}),
         )
-    use_pooling(model, pooling)
+    use_pooling(model, pooling, frame)
     if freeze:
         for p in model.base_model.parameters():
             p.requires_grad_(False)
@@ -355,6 +419,7 @@ def finetune(
     freeze_encoder: bool = False,
     resume: bool = False,
     pooling: str = "cls",
+    trust_remote_code: bool = False,
 ) -> FinetuneResult:
     """Fine-tune the encoder of ``model_dir`` with a ``num_labels``-way classification head.
 
@@ -378,6 +443,9 @@ def finetune(
         Hidden state the classification head reads: ``[CLS]`` through the pretrained
         pooler (Hugging Face's default), the last token before ``[SEP]``, or the mean of
         the tokens (see :mod:`dnakmer.models.pooling`).
+    trust_remote_code : bool
+        Let a model whose classes are code in its folder run that code (refused
+        otherwise).
 
     Returns
     -------
@@ -395,12 +463,22 @@ def finetune(
         shutil.rmtree(ckpt)
     with quiet_transformers(opts.quiet, errors_only=True):
         model = _classifier(
-            folder, data.num_labels, init, opts.seed, freeze_encoder, data.label_names, pooling
+            folder,
+            data.num_labels,
+            init,
+            opts.seed,
+            freeze_encoder,
+            data.label_names,
+            pooling,
+            data.frame,
+            trust_remote_code,
         )
-    max_pos = int(getattr(model.config, "max_position_embeddings", 512))
-    if data.ids["train"].shape[1] > max_pos:
+    limit = token_limit(model.config)
+    longest = max(int(v.shape[1]) for v in data.ids.values())
+    if longest > limit:
         raise ValueError(
-            f"inputs have {data.ids['train'].shape[1]} tokens but the model takes at most {max_pos}"
+            f"{folder.name}: windows take up to {longest} tokens but the model's positions "
+            f"hold at most {limit}; build the dataset with a shorter --context"
         )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     order = training_order(
@@ -410,7 +488,10 @@ def finetune(
     )
     datasets = {
         s: _Rows(
-            data.ids[s], data.labels[s], order if s == "train" else np.arange(len(data.labels[s]))
+            data.ids[s],
+            data.labels[s],
+            order if s == "train" else np.arange(len(data.labels[s])),
+            data.attention_mask[s] if data.attention_mask is not None else None,
         )
         for s in data.ids
     }
