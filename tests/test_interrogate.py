@@ -225,7 +225,8 @@ def test_bad_arguments_are_named(models: list[Path], tmp_path: Path) -> None:
     no_vocab = tmp_path / "bpe"
     no_vocab.mkdir()
     (no_vocab / "config.json").write_text("{}")
-    with pytest.raises(ValueError, match=r"no k-mer vocab\.txt"):
+    (no_vocab / "model.safetensors").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"has no tokenizer"):
         interrogate(GENOME, [no_vocab], tmp_path / "run", budget=BUDGET)
     with pytest.raises(FileNotFoundError, match="genome"):
         interrogate(tmp_path / "missing.fa", models, tmp_path / "run", budget=BUDGET)
@@ -275,6 +276,6 @@ def test_report_renders_in_chromium(run: tuple[Path, dict]) -> None:
     # baselines.
     assert len(page["images"]) == 8
     assert all(img["complete"] and img["naturalWidth"] > 0 for img in page["images"])
-    # genome, mask summary, k-mer similarity, next-k-mer comparison, provenance.
-    assert page["tables"] == 5
+    # overview, genome, mask summary, k-mer similarity, next-k-mer comparison, provenance.
+    assert page["tables"] == 6
     assert page["errors"] == [] and page["console_errors"] == []

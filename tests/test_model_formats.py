@@ -248,3 +248,37 @@ def test_corrupt_config_json_names_the_file(tmp_path: Path) -> None:
     (folder / "config.json").write_text("{not json")
     with pytest.raises(ModelError, match=r"config.json: not valid JSON"):
         load(folder, device="cpu")
+
+
+def test_interrogate_every_format_in_one_table(models: dict[str, Path], tmp_path: Path) -> None:
+    from dnakmer.study.budget import Budget
+    from dnakmer.study.interrogate import interrogate
+
+    budget = Budget(
+        mask_windows=16, mask_window_tokens=24, base_windows=64, base_window_bases=64,
+        embed_windows=8, embed_window_tokens=24, context_nt=48, n_train=200, n_val=50,
+        n_test=50, markov_orders=(0, 1, 2), max_steps=4, batch_size=8, eval_every=2,
+    )  # fmt: skip
+    labels = list(models)
+    result = interrogate(LAMBDA, [models[f] for f in labels], tmp_path / "run", ks=(2,),
+                         budget=budget, quiet=True)  # fmt: skip
+    f = result.findings
+    assert all(f["masked_bases"][lab]["status"] == "ran" for lab in labels)
+    assert len({f["masked_bases"][lab]["markov"] for lab in labels}) == 1  # same bases
+    assert [lab for lab in labels if f["masked_tokens"][lab]["status"] == "ran"] == ["dnabert"]
+    assert f["embeddings"]["grover"]["relation"] == "edit_distance"
+    assert f["embeddings"]["nt"]["hamming_spearman"] is not None
+    assert all(len(f["next_kmer"][lab]) == 1 for lab in labels)
+    overview = pl.read_parquet(tmp_path / "run" / "tables" / "overview.parquet")
+    assert overview["model"].to_list() == labels
+    assert overview.filter(pl.col("model") == "nt")[
+        "masked tokens vs neighbour rule (top-1)"
+    ].item().startswith("does not apply")
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert summary.index("| model |") < summary.index("## ")
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert html.index("Models side by side") < html.index("Findings")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    families = {lab: manifest["models"][lab]["family"] for lab in labels}
+    assert families == {"dnabert": "overlapping", "grover": "variable-length",
+                        "nt": "non-overlapping", "char": "nucleotide"}  # fmt: skip

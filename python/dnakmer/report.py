@@ -155,11 +155,17 @@ def write_summary(
     title: str,
     findings: Mapping[str, Sequence[str]],
     meta: Mapping[str, Any] | None = None,
+    table: pl.DataFrame | None = None,
 ) -> Path:
-    """Write a Markdown summary: one heading per topic, one bullet per finding."""
+    """Write a Markdown summary: an optional table first, then one heading per topic and
+    one bullet per finding."""
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# {title}", "", f"dnakmer {__version__}, {when}"]
     lines += [f"{k}: {v}" for k, v in (meta or {}).items()]
+    if table is not None and table.height:
+        lines += ["", "| " + " | ".join(table.columns) + " |"]
+        lines += ["| " + " | ".join("---" for _ in table.columns) + " |"]
+        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.iter_rows()]
     for topic, items in findings.items():
         lines += ["", f"## {topic}", ""]
         lines += [f"- {x}" for x in items]

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from dnakmer.cli.options import TrustRemoteCodeOpt
+
 
 class Scale(str, enum.Enum):
     cpu = "cpu"
@@ -42,7 +44,10 @@ def interrogate_command(
     models: Annotated[
         list[Path],
         typer.Option(
-            "--model", "-m", help="Checkpoint folder of a k-mer BERT model (repeat for more)."
+            "--model",
+            "-m",
+            help="Local checkpoint folder of a masked language model: k-mer (DNABERT), "
+            "BPE (GROVER), Nucleotide Transformer or characters (repeat for more).",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; re-running resumes it.")],
@@ -83,6 +88,7 @@ def interrogate_command(
         str | None, typer.Option("--device", help="auto (default), cpu or cuda.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
     """Run the whole study: genome stats, masked-token analysis, embeddings, next-k-mer
     datasets, baselines and fine-tuning (pretrained and random init), then write
@@ -103,7 +109,7 @@ def interrogate_command(
     )
     result = interrogate(
         genome, models, out, ks=tuple(ks or (2, 3, 4, 5, 6)), seeds=seeds, budget=budget,
-        quiet=quiet,
+        quiet=quiet, trust_remote_code=trust_remote_code,
     )  # fmt: skip
     _print_outcome(result)
 

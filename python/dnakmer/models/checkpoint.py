@@ -111,7 +111,7 @@ def _missing(path: Path, what: str) -> FileNotFoundError:
     return FileNotFoundError(errno.ENOENT, f"{path}: checkpoint folder has no {what}", str(path))
 
 
-def _check_folder(path: Path) -> None:
+def check_folder(path: Path) -> None:
     """Fail early, naming exactly what a checkpoint folder lacks."""
     if not path.exists():
         raise FileNotFoundError(errno.ENOENT, "No such checkpoint folder", str(path))
@@ -235,7 +235,7 @@ def load(
     import transformers
 
     folder = Path(path)
-    _check_folder(folder)
+    check_folder(folder)
     config = read_json(folder / "config.json")
     tokenizer = load_tokenizer(folder, trust_remote_code=trust_remote_code)
     common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}

@@ -26,11 +26,15 @@ from dnakmer.models import LoadedModel, random_init
 from dnakmer.probes.embeddings import hidden_states, static_embeddings
 
 __all__ = [
+    "edit_distance",
     "embedding_report",
     "kmer_similarity",
     "linear_probes",
     "project",
     "strand_consistency",
+    "token_embedding_report",
+    "token_frequencies",
+    "token_similarity",
 ]
 
 
@@ -392,6 +396,135 @@ def embedding_report(
         c: float(np.mean(strand[c].cast(pl.Float64).to_numpy()))
         for c in strand.columns
         if c != "window"
+    }
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions and substitutions cost 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def token_frequencies(loaded: LoadedModel, genome: Genome, *, n_windows: int = 256, seed: int = 0):
+    """How often each of the model's DNA tokens occurs when it tokenizes the genome
+    (``n_windows`` seeded windows of 1,000 bases, or fewer bases for short genomes)."""
+    from dnakmer.probes.masked_bases import dna_tokens
+
+    ids, _ = dna_tokens(loaded)
+    length = min(1000, max(int(x) for x in genome.lengths))
+    codes = sample_windows(genome, n_windows, length, seed=seed).codes
+    enc = loaded.encoder.encode(codes)
+    used = enc.input_ids[enc.attention_mask.astype(bool)]
+    counts = np.bincount(used, minlength=int(max(used.max(initial=0), ids.max()) + 1))
+    return counts[ids]
+
+
+def token_similarity(
+    embeddings: np.ndarray,
+    texts: list[str],
+    *,
+    counts: np.ndarray | None = None,
+    n_pairs: int = 50_000,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """How cosine similarity of the embeddings of a variable-length DNA vocabulary (BPE)
+    follows the tokens' sequences: Spearman correlation with edit distance, length
+    difference, GC-content difference and log-frequency difference, over random distinct
+    pairs (the relations GROVER analysed for its BPE tokens).
+
+    Parameters
+    ----------
+    embeddings : numpy.ndarray, shape (n_tokens, hidden)
+    texts : list of str
+        The tokens' bases, in the order of ``embeddings``.
+    counts : numpy.ndarray, shape (n_tokens,), optional
+        Occurrences of each token in the tokenized genome.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``relation``, ``statistic``, ``value``, ``n`` (as :func:`kmer_similarity`).
+    """
+    from scipy.stats import spearmanr
+
+    n = len(texts)
+    if n < 3 or embeddings.shape[0] != n:
+        raise ValueError(f"need one embedding row per token and at least 3 tokens, got {n}")
+    unit = _unit_rows(embeddings)
+    rng = np.random.default_rng(seed)
+    pairs = min(n_pairs, n * (n - 1) // 2)
+    i = rng.integers(0, n, size=pairs)
+    j = rng.integers(0, n - 1, size=pairs)
+    j = j + (j >= i)
+    cos = np.einsum("ij,ij->i", unit[i], unit[j])
+    length = np.array([len(t) for t in texts], dtype=np.float64)
+    gc = np.array([(t.count("G") + t.count("C")) / len(t) for t in texts])
+    edits = [edit_distance(texts[a], texts[b]) for a, b in zip(i, j, strict=True)]
+    relations: dict[str, np.ndarray] = {
+        "edit_distance": np.array(edits),
+        "length_difference": np.abs(length[i] - length[j]),
+        "gc_difference": np.abs(gc[i] - gc[j]),
+    }
+    if counts is not None:
+        logf = np.log1p(np.asarray(counts, dtype=np.float64))
+        relations["log_frequency_difference"] = np.abs(logf[i] - logf[j])
+    rows: list[dict[str, Any]] = []
+    for name, values in relations.items():
+        if np.ptp(values) == 0:
+            continue
+        rho = spearmanr(cos, values).statistic
+        rows.append({"relation": name, "statistic": "spearman", "value": float(rho), "n": pairs})
+    rows.append(
+        {"relation": "random_pairs", "statistic": "mean_cosine", "value": float(cos.mean()),
+         "n": pairs}
+    )  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+def token_embedding_report(
+    loaded: LoadedModel,
+    genome: Genome | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Static embeddings of a model whose tokens are not all k-mers of one length (BPE,
+    Nucleotide Transformer's 6-mers and single bases): :func:`token_similarity` of the
+    trained model and of a random-init control of the same shape, written to
+    ``token_similarity.csv`` and ``summary.json`` (``token_similarity``,
+    ``token_similarity_random_init``, ``n_tokens``)."""
+    from dnakmer._io import atomic_open, write_json
+    from dnakmer.probes.masked_bases import dna_tokens
+
+    g = genome if isinstance(genome, Genome) else Genome.open(genome)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ids, texts = dna_tokens(loaded)
+    counts = token_frequencies(loaded, g, seed=seed)
+    matrix = loaded.model.get_input_embeddings().weight.detach().float().cpu().numpy()
+    control = random_init(loaded, seed=seed + 1)
+    matrix_c = control.model.get_input_embeddings().weight.detach().float().cpu().numpy()
+    real = token_similarity(matrix[ids], texts, counts=counts, seed=seed)
+    random = token_similarity(matrix_c[ids], texts, counts=counts, seed=seed)
+    table = pl.concat(
+        [real.with_columns(model=pl.lit("pretrained")), random.with_columns(model=pl.lit("random"))]
+    )
+    with atomic_open(out / "token_similarity.csv", "w") as f:
+        table.write_csv(f)
+    summary = {
+        "n_tokens": len(texts),
+        "token_lengths": sorted({len(t) for t in texts}),
+        "token_similarity": real.to_dicts(),
+        "token_similarity_random_init": random.to_dicts(),
     }
     write_json(out / "summary.json", summary)
     return summary

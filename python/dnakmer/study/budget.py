@@ -19,6 +19,10 @@ class Budget:
     ----------
     mask_windows, mask_window_tokens : int
         Windows sampled for the masked-token analysis and their length in tokens.
+    base_windows, base_window_bases, base_span : int
+        Masked-bases analysis (every model family): windows, their length in bases
+        (lowered to what every model's positions hold) and bases hidden per window
+        (:func:`dnakmer.probes.masked_bases.masked_base_analysis`).
     embed_windows, embed_window_tokens : int
         Windows for the contextual embedding analysis and their length in tokens.
     context_nt : int or None
@@ -42,6 +46,9 @@ class Budget:
 
     mask_windows: int = 64
     mask_window_tokens: int = 32
+    base_windows: int = 512
+    base_window_bases: int = 96
+    base_span: int = 6
     embed_windows: int = 32
     embed_window_tokens: int = 32
     context_nt: int | None = 60
@@ -84,6 +91,8 @@ class Budget:
         return cls(
             mask_windows=2048,
             mask_window_tokens=510,
+            base_windows=4096,
+            base_window_bases=512,
             embed_windows=512,
             embed_window_tokens=510,
             context_nt=None,

@@ -29,10 +29,13 @@ from dnakmer.confidence import compare_intervals, position, spearman_interval, w
 from dnakmer.probes.nextkmer import PROBE_SUFFIX
 
 __all__ = [
+    "base_findings",
+    "bases_sentence",
     "embedding_findings",
     "finding_lines",
     "mask_findings",
     "nextkmer_findings",
+    "overview_table",
 ]
 
 CONSTANT_SHARE = 0.9
@@ -172,6 +175,8 @@ def embedding_findings(folder: Path) -> dict[str, Any]:
     """
     summary = _json(folder / "summary.json")
     out: dict[str, Any] = {}
+    if "token_similarity" in summary:
+        return _token_embedding_findings(summary)
     sim = _static_similarity(summary, "kmer_similarity")
     control = _static_similarity(summary, "kmer_similarity_random_init")
     n_kmers = summary.get("n_kmers")
@@ -196,6 +201,73 @@ def embedding_findings(folder: Path) -> dict[str, Any]:
     probes = pl.DataFrame(summary["probes"]) if summary.get("probes") else None
     if probes is not None and probes.height:
         out |= _probe_findings(probes)
+    return out
+
+
+def _token_embedding_findings(summary: dict[str, Any]) -> dict[str, Any]:
+    """Static embeddings of a variable-length vocabulary against edit distance (and the
+    random-init control), in the same fields as the k-mer finding's Hamming distance."""
+    sim = _static_similarity(summary, "token_similarity")
+    control = _static_similarity(summary, "token_similarity_random_init")
+    n = int(summary["n_tokens"])
+    out: dict[str, Any] = {
+        "relation": "edit_distance",
+        "hamming_spearman": sim.get("edit_distance"),
+        "random_mean_cosine": sim.get("random_pairs"),
+        "length_spearman": sim.get("length_difference"),
+        "gc_spearman": sim.get("gc_difference"),
+        "frequency_spearman": sim.get("log_frequency_difference"),
+    }
+    rho, rho_c = sim.get("edit_distance"), control.get("edit_distance")
+    if rho is not None:
+        ci = spearman_interval(rho, n)
+        out["hamming_spearman_ci95"] = list(ci)
+        out["hamming_direction"] = {"lower": "negative", "higher": "positive"}.get(
+            position(0.0, ci), "none"
+        )
+        if rho_c is not None:
+            ci_c = spearman_interval(rho_c, n)
+            out["control_hamming_spearman"] = rho_c
+            out["control_hamming_spearman_ci95"] = list(ci_c)
+            out["vs_control"] = {"lower": "more negative", "higher": "less negative"}.get(
+                compare_intervals(ci, ci_c), "overlapping"
+            )
+    return out
+
+
+def base_findings(folder: Path) -> dict[str, Any]:
+    """Masked-bases finding of one model (``mask/<model>/bases`` and ``bases_random``).
+
+    Returns
+    -------
+    dict
+        ``status``; ``accuracy`` on the span bases with ``accuracy_ci95`` and ``n``;
+        ``bits`` per base; ``markov`` (best chain's accuracy on the same bases),
+        ``markov_order``, ``markov_ci95``; ``random_init`` accuracy and interval;
+        ``vs_markov`` and ``vs_random`` (``higher``/``lower``/``overlapping``).
+    """
+    if not (folder / "bases" / "summary.json").is_file():
+        return {"status": "skipped", "reason": "no masked-LM head or no mask token"}
+    s = _json(folder / "bases" / "summary.json")
+    out: dict[str, Any] = {
+        "status": "ran",
+        "tokenizer": s["params"].get("tokenizer"),
+        "n": s["span"]["n"],
+        "accuracy": s["span"]["accuracy"],
+        "accuracy_ci95": s["span"]["ci95"],
+        "bits": s["span"]["bits"],
+        "markov": s["markov_best"]["accuracy"],
+        "markov_order": s["markov_best"]["order"],
+        "markov_ci95": s["markov_best"]["ci95"],
+        "vs_markov": compare_intervals(tuple(s["span"]["ci95"]), tuple(s["markov_best"]["ci95"])),
+    }
+    if (folder / "bases_random" / "summary.json").is_file():
+        r = _json(folder / "bases_random" / "summary.json")
+        out |= {
+            "random_init": r["span"]["accuracy"],
+            "random_init_ci95": r["span"]["ci95"],
+            "vs_random": compare_intervals(tuple(s["span"]["ci95"]), tuple(r["span"]["ci95"])),
+        }
     return out
 
 
@@ -377,13 +449,15 @@ def embed_sentence(label: str, f: dict[str, Any]) -> str:
     """One sentence of the embedding finding of a model."""
     parts = []
     if f.get("hamming_spearman") is not None and "hamming_direction" in f:
+        kind = "k-mers" if f.get("relation") != "edit_distance" else "tokens"
         meaning = {
-            "negative": "k-mers sharing bases lie closer",
-            "positive": "k-mers sharing bases lie farther apart",
+            "negative": f"{kind} sharing bases lie closer",
+            "positive": f"{kind} sharing bases lie farther apart",
             "none": "no relation distinguishable from zero",
         }[f["hamming_direction"]]
+        distance = "Hamming" if f.get("relation") != "edit_distance" else "edit"
         text = (
-            f"static k-mer embeddings: Spearman rho of cosine vs Hamming distance "
+            f"static {kind[:-1]} embeddings: Spearman rho of cosine vs {distance} distance "
             f"{f['hamming_spearman']:.4f} ({_ci(f['hamming_spearman_ci95'])}; {meaning})"
         )
         if f.get("control_hamming_spearman") is not None:
@@ -408,6 +482,11 @@ def embed_sentence(label: str, f: dict[str, Any]) -> str:
             f"{f['probe_own_chance']:.4f}) and the base just outside it with "
             f"{f['probe_neighbour_accuracy']:.4f} ({chance_words[f['neighbour_vs_chance']]}, "
             f"chance {f['probe_neighbour_chance']:.4f})"
+        )
+    if not parts and f.get("relation") == "edit_distance":
+        parts.append(
+            "static token embeddings: every pair of its DNA tokens lies at the same edit "
+            "distance, so there is no sequence relation to measure"
         )
     return f"{label}: " + ("; ".join(parts) or "no k-mer embedding analysis") + "."
 
@@ -479,7 +558,88 @@ def _probe_sentence(r: dict[str, Any]) -> str:
     return text + "."
 
 
+_BASES_VS = {"higher": "above", "lower": "below", "overlapping": "level with"}
+
+
+def bases_sentence(label: str, f: dict[str, Any]) -> str:
+    """One sentence of the masked-bases finding of a model."""
+    if f.get("status") != "ran":
+        return f"{label}: masked bases not analysed ({f.get('reason')})."
+    text = (
+        f"{label}: with every token covering a span hidden, the model recovers "
+        f"{f['accuracy']:.4f} of {f['n']:,} hidden bases ({_ci(f['accuracy_ci95'])}), "
+        f"{_BASES_VS[f['vs_markov']]} the best Markov chain on the same bases "
+        f"(order {f['markov_order']}, {f['markov']:.4f})"
+    )
+    if "random_init" in f:
+        text += (
+            f" and {_BASES_VS[f['vs_random']]} its random-init twin ({f['random_init']:.4f})"
+        )
+    return text + "."
+
+
+def _cell(value: float | None, ci: Any, verdict: str | None) -> str:
+    if value is None:
+        return "not analysed"
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] {verdict}" if ci else f"{value:.3f} {verdict}"
+
+
+def overview_table(labels: list[str], findings: dict[str, Any]) -> pl.DataFrame:
+    """Every model side by side on the three probes, one row per model: each cell holds
+    the number, its 95 % interval and the verdict against its reference."""
+    rows = []
+    for lab in labels:
+        b = findings.get("masked_bases", {}).get(lab, {})
+        m = findings["masked_tokens"][lab]
+        e = findings["embeddings"][lab]
+        nk = findings["next_kmer"][lab]
+        base_cell = (
+            _cell(b["accuracy"], b["accuracy_ci95"], f"{_BASES_VS[b['vs_markov']]} Markov "
+                  f"{b['markov']:.3f}")
+            if b.get("status") == "ran" else "not analysed"
+        )  # fmt: skip
+        if m.get("status") == "ran":
+            rule = "DEGENERATE" if m.get("degenerate") else (
+                f"{_VS_BASELINE[m['model_vs_rule']]} rule {m['rule_top1']:.3f}"
+            )  # fmt: skip
+            rule_cell = _cell(m["model_top1"], m["model_top1_ci95"], rule)
+        else:
+            rule_cell = "does not apply (tokens do not overlap)"
+        if e.get("hamming_spearman") is not None and "hamming_spearman_ci95" in e:
+            verdict = {
+                "more negative": "organised by sequence",
+                "less negative": "less than random init",
+                "overlapping": "like random init",
+            }.get(e.get("vs_control", ""), "")
+            embed_cell = _cell(e["hamming_spearman"], e["hamming_spearman_ci95"], verdict)
+        else:
+            embed_cell = "not analysed"
+        best = max(nk, key=lambda r: r["k"]) if nk else None
+        if best is None:
+            nk_cell = "not analysed"
+        elif best.get("pretrained_degenerate"):
+            nk_cell = f"k={best['k']}: DEGENERATE"
+        else:
+            has_markov = best["best_markov"] is not None
+            vs = _VS_BASELINE[best["pretrained_vs_markov"]] if has_markov else ""
+            nk_cell = f"k={best['k']}: " + _cell(
+                best["pretrained"], best["pretrained_ci95"],
+                f"{vs} Markov {best['best_markov']:.3f}" if vs else "",
+            )  # fmt: skip
+        rows.append(
+            {
+                "model": lab,
+                "masked bases (accuracy)": base_cell,
+                "masked tokens vs neighbour rule (top-1)": rule_cell,
+                "static embeddings (rho vs distance)": embed_cell,
+                "next k-mer (test accuracy)": nk_cell,
+            }
+        )
+    return pl.DataFrame(rows)
+
+
 TOPICS = {
+    "masked_bases": "Masked bases: every model on the same hidden bases",
     "masked_tokens": "Masked tokens: how much the neighbour rule explains",
     "embeddings": "Embeddings: how strongly they follow k-mer sequence",
     "next_kmer": "Next-k-mer prediction: models vs baselines",
@@ -488,7 +648,9 @@ TOPICS = {
 
 def finding_lines(labels: list[str], findings: dict[str, Any]) -> dict[str, list[str]]:
     """The sentences of every finding, grouped by topic title."""
+    bases = findings.get("masked_bases", {})
     return {
+        TOPICS["masked_bases"]: [bases_sentence(lab, bases[lab]) for lab in labels if lab in bases],
         TOPICS["masked_tokens"]: [
             mask_sentence(lab, findings["masked_tokens"][lab]) for lab in labels
         ],

@@ -89,59 +89,118 @@ def _model_labels(models: Sequence[Path]) -> list[str]:
     return labels
 
 
-def _model_info(path: Path) -> dict[str, Any]:
+def _model_info(path: Path, trust_remote_code: bool = False) -> dict[str, Any]:
+    """What the study needs to know of a model before loading its weights: how its
+    tokenizer turns bases into tokens and how many tokens its positions hold."""
+    from types import SimpleNamespace
+
     from dnakmer import _core
-    from dnakmer.tokenizer import model_tokenizer
+    from dnakmer.models import load_tokenizer, token_limit
+    from dnakmer.models.checkpoint import read_json
+    from dnakmer.models.encoding import BaseEncoder
+    from dnakmer.tokenizer import KmerTokenizer
 
-    tok = model_tokenizer(path)
-    if tok is None:
-        raise ValueError(f"{path}: no k-mer vocab.txt; interrogate needs k-mer models")
-    import json
-
-    config = json.loads((path / "config.json").read_text())
+    tok = load_tokenizer(path, trust_remote_code=trust_remote_code)
+    encoder = BaseEncoder(tok, path.name)
+    config = read_json(path / "config.json")
     files = {f: _core.sha256_file(path / f) for f in _MODEL_FILES if (path / f).is_file()}
+    if isinstance(tok, KmerTokenizer):
+        k, stride = int(tok.k), int(tok.stride)
+        family = (
+            "nucleotide" if k == 1 else f"{'overlapping' if stride == 1 else 'non-overlapping'}"
+        )
+    elif encoder.kind == "greedy":
+        k, stride = encoder.k, encoder.k
+        family = "nucleotide" if k == 1 else "non-overlapping"
+    else:
+        k, stride, family = None, None, "variable-length"
     return {
         "path": str(path.resolve()),
-        "k": tok.k,
-        "stride": tok.stride,
+        "tokenizer": encoder.kind,
+        "family": family,
+        "k": k,
+        "stride": stride,
+        "frame": list(encoder.frame),
         "max_positions": int(config.get("max_position_embeddings", 512)),
+        "max_tokens": min(token_limit(SimpleNamespace(**config)), 1 << 30),
         "sha256": files,
     }
+
+
+def _tokens_for(info: dict[str, Any], bases: int) -> int:
+    """Most tokens (special ones included) a model makes of ``bases`` bases."""
+    prefix, suffix = info.get("frame", (1, 1))
+    kind = info.get("tokenizer", "kmer")
+    if kind == "kmer":
+        return (bases - info["k"]) // info["stride"] + 1 + prefix + suffix
+    if kind == "greedy":
+        return bases // info["k"] + bases % info["k"] + prefix + suffix
+    return bases + prefix + suffix  # at most one token per base
 
 
 def context_length(models: Sequence[dict[str, Any]], wanted: int | None) -> int:
     """The next-k-mer context (bases) used for every model.
 
-    The longest length, at most ``wanted``, whose tokens plus ``[CLS]``/``[SEP]`` fit every
-    model's positions and whose last token ends at the last base before the label
-    (``(context - k) % stride == 0`` for every tokenizer), so no model loses bases.
+    The longest length, at most ``wanted``, whose tokens (special ones included) fit
+    every model's positions and, for dnakmer's k-mer tokenizers, whose last token ends at
+    the last base before the label (``(context - k) % stride == 0``), so no model loses
+    bases. Tokenizers whose token count depends on the bases (BPE) are counted at one
+    token per base, their most.
 
     Parameters
     ----------
     models : sequence of dict
-        ``k``, ``stride`` and ``max_positions`` of each model.
+        Per model: ``k``, ``stride`` and ``max_positions`` (a k-mer model with
+        ``[CLS]``/``[SEP]``), or the ``tokenizer``, ``frame`` and ``max_tokens`` that
+        :func:`interrogate` records for any model.
     wanted : int or None
         Upper bound; None for no bound besides the models'.
     """
     if not models:
         raise ValueError("need at least one model")
-    limit = min((m["max_positions"] - 3) * m["stride"] + m["k"] for m in models)
+    if wanted is not None and wanted < 1:
+        raise ValueError(f"context_nt must be positive, got {wanted}")
+    kmers = [m for m in models if m.get("tokenizer", "kmer") == "kmer"]
+    floor = max([m["k"] for m in kmers] + [1])
+    top = max(_limit_bases(m) for m in models)
+    limit = min(_limit_bases(m) for m in models)
     if wanted is not None:
-        if wanted < 1:
-            raise ValueError(f"context_nt must be positive, got {wanted}")
         limit = min(limit, wanted)
-    floor = max(m["k"] for m in models)
-    for length in range(limit, floor - 1, -1):
-        if all((length - m["k"]) % m["stride"] == 0 for m in models):
+    for length in range(min(limit, top), floor - 1, -1):
+        if all(_tokens_for(m, length) <= _max_tokens(m) for m in models) and all(
+            (length - m["k"]) % m["stride"] == 0 for m in kmers
+        ):
             return length
     raise ValueError(
         f"no context of at most {limit} bases suits every model's tokenizer "
-        f"(k, stride: {[(m['k'], m['stride']) for m in models]})"
+        f"(k, stride: {[(m.get('k'), m.get('stride')) for m in models]})"
     )
 
 
+def _max_tokens(info: dict[str, Any]) -> int:
+    return int(info.get("max_tokens", info.get("max_positions", 512)))
+
+
+def _limit_bases(info: dict[str, Any]) -> int:
+    """Most bases whose tokens fit the model (by the count of :func:`_tokens_for`)."""
+    room = _max_tokens(info)
+    kind = info.get("tokenizer", "kmer")
+    prefix, suffix = info.get("frame", (1, 1))
+    if kind == "kmer":
+        return (room - prefix - suffix - 1) * info["stride"] + info["k"]
+    if kind == "greedy":
+        return (room - prefix - suffix) * info["k"]
+    return room - prefix - suffix
+
+
 def _params(
-    genome: Path, models: list[Path], ks: tuple[int, ...], seeds: int, budget: Budget, context: int
+    genome: Path,
+    models: list[Path],
+    ks: tuple[int, ...],
+    seeds: int,
+    budget: Budget,
+    context: int,
+    base_window: int,
 ) -> dict[str, Any]:
     return {
         "genome": str(genome.resolve()),
@@ -149,6 +208,7 @@ def _params(
         "ks": list(ks),
         "seeds": list(range(seeds)),
         "context_nt": context,
+        "base_window_bases": base_window,
         "budget": dataclasses.asdict(budget) | {"markov_orders": list(budget.markov_orders)},
     }
 
@@ -250,9 +310,10 @@ def _checked_inputs(
     model_paths = [Path(m) for m in models]
     if not model_paths:
         raise ValueError("give at least one model folder")
+    from dnakmer.models.checkpoint import check_folder
+
     for m in model_paths:
-        if not (m / "config.json").is_file():
-            raise FileNotFoundError(f"{m}: not a checkpoint folder (no config.json)")
+        check_folder(m)
     return genome_path, model_paths, ks_t
 
 
@@ -265,6 +326,7 @@ def interrogate(
     seeds: int = 1,
     budget: Budget | None = None,
     quiet: bool = False,
+    trust_remote_code: bool = False,
 ) -> InterrogateResult:
     """Run the whole study of ``models`` on ``genome`` into the run folder ``out_dir``.
 
@@ -273,8 +335,11 @@ def interrogate(
     genome : path
         FASTA (plain, gzip or BGZF).
     models : sequence of path
-        Checkpoint folders of k-mer BERT models (``config.json``, weights, ``vocab.txt``;
-        ``dnakmer.json`` for a stride other than 1).
+        Checkpoint folders of masked language models of any tokenizer: DNABERT's k-mer
+        ``vocab.txt`` (``dnakmer.json`` for a stride other than 1), BPE
+        ``tokenizer.json`` (GROVER), the Nucleotide Transformer's ``EsmTokenizer``,
+        character vocabularies. The neighbour-rule analysis runs for overlapping k-mers;
+        every other probe runs for all.
     out_dir : path
         Run folder; created if needed. Re-running into it skips completed stages.
     ks : sequence of int
@@ -285,6 +350,8 @@ def interrogate(
         Work per stage (default: :class:`Budget`, minutes on a CPU).
     quiet : bool
         No progress display.
+    trust_remote_code : bool
+        Let models whose classes are code in their folder run it (refused otherwise).
 
     Returns
     -------
@@ -293,8 +360,10 @@ def interrogate(
     Raises
     ------
     ValueError
-        Bad parameter, a model without a k-mer vocabulary, no context length that suits
-        every model, or a run folder made with other parameters.
+        Bad parameter, a model whose tokenizer does not spell DNA, no context length
+        that suits every model, or a run folder made with other parameters.
+    ModelError
+        A model folder with code of its own and ``trust_remote_code`` off.
     FileNotFoundError
         Missing genome or model folder.
     """
@@ -302,9 +371,10 @@ def interrogate(
 
     budget = budget or Budget()
     genome_path, model_paths, ks_t = _checked_inputs(genome, models, ks, seeds)
-    infos = [_model_info(m) for m in model_paths]
+    infos = [_model_info(m, trust_remote_code) for m in model_paths]
     context = context_length(infos, budget.context_nt)
-    params = _params(genome_path, model_paths, ks_t, seeds, budget, context)
+    base_window = min([budget.base_window_bases] + [_limit_bases(i) for i in infos])
+    params = _params(genome_path, model_paths, ks_t, seeds, budget, context, base_window)
     out = Path(out_dir)
     _check_previous_run(out, params)
     out.mkdir(parents=True, exist_ok=True)
@@ -320,7 +390,10 @@ def interrogate(
         "versions": _versions(),
     }
     write_json(out / "manifest.json", manifest)
-    run = stages.Run(out, g, dict(zip(labels, model_paths, strict=True)), params, budget, quiet)
+    run = stages.Run(
+        out, g, dict(zip(labels, model_paths, strict=True)), params, budget, quiet,
+        trust_remote_code,
+    )  # fmt: skip
     # The stage display is the progress shown; training bars and library warnings would
     # break it up, so they stay off either way.
     with _Stages(out, quiet).shown() as st, quiet_transformers(True, errors_only=True):

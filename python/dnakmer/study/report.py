@@ -16,10 +16,12 @@ import polars as pl
 from dnakmer._io import atomic_open, write_json
 from dnakmer.report import Figure, Section, Table, write_report, write_summary
 from dnakmer.study.findings import (
+    base_findings,
     embedding_findings,
     finding_lines,
     mask_findings,
     nextkmer_findings,
+    overview_table,
 )
 
 __all__ = ["pretraining_tables", "write_outputs"]
@@ -102,6 +104,20 @@ def _sections(
 ) -> list[Section]:
     lines = finding_lines(labels, findings)
     sections = [
+        Section(
+            "Models side by side",
+            text=[
+                "Each cell: the estimate, its 95 % interval and the verdict against its "
+                "reference, decided from the intervals. Masked bases: accuracy on the same "
+                "hidden bases for every model (every token covering the span masked) vs the "
+                "best Markov chain. Masked tokens: top-1 accuracy vs the neighbour rule "
+                "(overlapping k-mers only). Static embeddings: Spearman rho of cosine vs "
+                "Hamming (k-mers) or edit distance (other vocabularies), against a "
+                "random-init control. Next k-mer: fine-tuned test accuracy at the largest k "
+                "vs the best Markov chain."
+            ],
+            tables=[Table("Overview", tables["overview"])],
+        ),
         Section(
             "Findings",
             findings=[x for v in lines.values() for x in v],
@@ -224,6 +240,7 @@ def write_outputs(out: Path, labels: list[str], params: dict[str, Any]) -> dict[
 
         pretraining_curves(tables["pretraining_curves"], folder / "pretraining_curves.png")
     findings = {
+        "masked_bases": {lab: base_findings(out / "mask" / lab) for lab in labels},
         "masked_tokens": {lab: mask_findings(out / "mask" / lab) for lab in labels},
         "embeddings": {lab: embedding_findings(out / "embed" / lab) for lab in labels},
         "next_kmer": {
@@ -234,8 +251,17 @@ def write_outputs(out: Path, labels: list[str], params: dict[str, Any]) -> dict[
         },
     }
     write_json(out / "findings.json", findings)
+    tables["overview"] = overview_table(labels, findings)
+    with atomic_open(folder / "overview.parquet", "wb") as f:
+        tables["overview"].write_parquet(f)
     meta = {"genome": Path(params["genome"]).name, "models": ", ".join(labels)}
-    write_summary(out / "summary.md", "dnakmer interrogate", finding_lines(labels, findings), meta)
+    write_summary(
+        out / "summary.md",
+        "dnakmer interrogate",
+        finding_lines(labels, findings),
+        meta,
+        table=tables["overview"],
+    )
     sections = _sections(out, labels, tables, findings)
     sections.append(Section("Provenance", tables=[_provenance(out)]))
     write_report(out / "report.html", "dnakmer interrogate", sections, meta)

@@ -30,7 +30,10 @@ _BASE_COLUMNS = ("a", "c", "g", "t", "n", "other")
 def mask_skip_reason(loaded: LoadedModel) -> str | None:
     """Why the neighbour-rule analysis does not apply to a model, or None if it does."""
     if not loaded.is_kmer:
-        return "not a k-mer model"
+        return (
+            f"its tokens ({loaded.encoder.kind} tokenizer) do not overlap: a masked token "
+            "has no visible bases in its neighbours, so the neighbour rule does not apply"
+        )
     if loaded.tokenizer.k == 1:
         return (
             "single-nucleotide tokens share no bases with their neighbours, so the "
@@ -83,7 +86,9 @@ class Run:
         params: dict[str, Any],
         budget: Budget,
         quiet: bool,
+        trust_remote_code: bool = False,
     ) -> None:
+        self.trust_remote_code = trust_remote_code
         self.out = out
         self.genome = genome
         self.models = models
@@ -96,7 +101,7 @@ class Run:
         from dnakmer.models import load
 
         device = None if self.budget.device == "auto" else self.budget.device
-        return load(self.models[label], device=device)
+        return load(self.models[label], device=device, trust_remote_code=self.trust_remote_code)
 
     def genome_stats(self, folder: Path) -> None:
         """``stats.parquet``, ``stats.json`` and ``composition.png``."""
@@ -107,10 +112,27 @@ class Run:
         plot_composition(stats, folder / "composition.png")
 
     def mask(self, label: str, folder: Path) -> None:
-        """Masked-token analysis, or ``skipped.json`` with the reason it does not apply."""
+        """Masked bases of every masked LM and of its random-init twin (``bases/``,
+        ``bases_random/``); the masked-token analysis against the neighbour rule for
+        overlapping k-mers, or ``skipped.json`` with the reason it does not apply."""
+        from dnakmer.models import random_init
+        from dnakmer.probes.masked_bases import masked_base_analysis
         from dnakmer.probes.masked_tokens import mask_analysis
 
         loaded = self._load(label)
+        if loaded.has_mlm_head and getattr(loaded.tokenizer, "mask_token_id", None) is not None:
+            b = self.budget
+            for name, model in (("bases", loaded), ("bases_random", random_init(loaded, 1))):
+                self.note(f"masked bases ({name.replace('bases_', '') or 'pretrained'})")
+                masked_base_analysis(
+                    model,
+                    self.genome,
+                    span=b.base_span,
+                    n_windows=b.base_windows,
+                    window_bases=self.params["base_window_bases"],
+                    seed=0,
+                    batch_size=b.batch_size,
+                ).save(folder / name)
         reason = mask_skip_reason(loaded)
         if reason is not None:
             write_json(folder / "skipped.json", {"model": label, "reason": reason})
@@ -126,10 +148,15 @@ class Run:
         result.save(folder)
 
     def embed(self, label: str, folder: Path) -> None:
-        """Static and contextual embedding analysis (tables, ``summary.json``, figures)."""
-        from dnakmer.probes.embedding_analysis import embedding_report
+        """Static and contextual embedding analysis (tables, ``summary.json``, figures);
+        for vocabularies that are not k-mers of one length, the static embeddings'
+        relation to edit distance, token length, GC and frequency."""
+        from dnakmer.probes.embedding_analysis import embedding_report, token_embedding_report
 
         loaded = self._load(label)
+        if not loaded.is_kmer:
+            token_embedding_report(loaded, self.genome, folder, seed=0)
+            return
         embedding_report(
             loaded,
             self.genome,
@@ -193,6 +220,7 @@ class Run:
             options=self.budget.train_options(quiet=True),
             pooling=self.budget.pooling,
             resume=True,
+            trust_remote_code=self.trust_remote_code,
             on_run=lambda done, total, what: self.note(f"{what} ({done + 1}/{total})"),
         )
         base = pl.read_parquet(self.out / "baselines" / "baselines.parquet")
@@ -207,6 +235,7 @@ class Run:
                 seed=0,
                 batch_size=self.budget.batch_size,
                 device=None if self.budget.device == "auto" else self.budget.device,
+                trust_remote_code=self.trust_remote_code,
             )
             table = add_probe_rows(table, probes, base, label)
             runs = pl.concat(
