@@ -264,3 +264,52 @@ def test_cli_pretrain_heads_and_position_init(tmp_path: Path) -> None:
         res = run("bad", *bad)
         assert res.exit_code == 2 and message in " ".join(res.output.split()), res.output
         assert not (tmp_path / "bad").exists()
+
+
+def test_bpe_vocabulary_is_learned_on_the_genome() -> None:
+    from dnakmer.training.bpe import SPECIAL_TOKENS, train_bpe
+
+    genome = Genome.open(DATA / "lambda_phage.fa.gz")
+    tok = train_bpe(genome, 64)
+    again = train_bpe(genome, 64)
+    assert tok.get_vocab() == again.get_vocab()  # deterministic
+    vocab = sorted(tok.get_vocab().items(), key=lambda x: x[1])
+    assert [t for t, _ in vocab[:9]] == [*SPECIAL_TOKENS, "A", "C", "G", "T"]
+    assert len(vocab) == 64 and all(set(t) <= set("ACGT") for t, _ in vocab[5:])
+    seq = genome.fetch(genome.names[0], 1000, 1300).upper()
+    ids = tok(seq)["input_ids"]
+    assert ids[0] == 2 and ids[-1] == 3 and len(ids) < 300  # merges shorten the sequence
+    assert "".join(tok.convert_ids_to_tokens(ids[1:-1])) == seq
+    with pytest.raises(ValueError, match="vocab_size"):
+        train_bpe(genome, 5)
+
+
+def test_bpe_model_pretrains_and_loads_with_its_tokenizer_json(tmp_path: Path) -> None:
+    from dnakmer.models import load
+    from dnakmer.training.bpe import train_bpe
+    from dnakmer.training.pretrain import _bpe_rows, _bpe_window
+
+    genome = Genome.open(DATA / "lambda_phage.fa.gz")
+    opts = TrainOptions(max_steps=6, batch_size=8, eval_every=3, log_every=3, quiet=True)
+    result = pretrain(DATA / "lambda_phage.fa.gz", tmp_path / "bpe", tokenization="bpe",
+                      vocab_size=64, max_tokens=32, shape=TINY, options=opts, n_train=200,
+                      n_eval=32)  # fmt: skip
+    assert math.isfinite(result.final_eval["eval_loss"])
+    files = {p.name for p in (tmp_path / "bpe").iterdir()}
+    assert {"tokenizer.json", "config.json", "model.safetensors", "dnakmer.json"} <= files
+    assert "vocab.txt" not in files
+    loaded = load(tmp_path / "bpe", device="cpu")
+    assert loaded.encoder.kind == "batch" and loaded.model.config.vocab_size == 64
+    history = json.loads((tmp_path / "bpe" / "history.json").read_text())
+    assert history["params"]["tokenization"] == "bpe" and history["params"]["vocab_size"] == 64
+    # Windows are long enough in bases to fill every position with tokens.
+    train, _ = _record_ranges(genome, None, 0.1)
+    tok = train_bpe(genome, 64, ranges=train)
+    window = _bpe_window(genome, tok, 32, train, 0)
+    codes = sample_windows(genome, 100, window, seed=0, ranges=train).codes
+    rows, masks = _bpe_rows(tok, codes, 32)
+    assert rows.shape == (100, 34) and (rows[:, 0] == 2).all()
+    assert masks.sum(axis=1).min() >= 30 and (masks.sum(axis=1) == 34).mean() > 0.95
+    last = masks.sum(axis=1) - 1
+    assert (rows[np.arange(100), last] == 3).all()
+    assert ((rows == 0) == (masks == 0)).all()

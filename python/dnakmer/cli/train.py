@@ -19,6 +19,7 @@ class Tokenization(str, enum.Enum):
     overlapping = "overlapping"
     nonoverlapping = "nonoverlapping"
     nucleotide = "nucleotide"
+    bpe = "bpe"
 
 
 class Size(str, enum.Enum):
@@ -57,9 +58,21 @@ def pretrain_command(
     genome: Annotated[Path, typer.Argument(help="FASTA file to pretrain on.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output model folder.")],
     tokenization: Annotated[
-        Tokenization, typer.Option(help="Token scheme (masking follows it).")
+        Tokenization,
+        typer.Option(
+            "--tokenization",
+            "--tokenizer",
+            help="Token scheme (masking follows it): overlapping or non-overlapping k-mers, "
+            "single nucleotides, or a BPE vocabulary learned on the genome (tokenizer.json).",
+        ),
     ] = Tokenization.overlapping,
     k: Annotated[int, typer.Option("--k", "-k", help="k-mer length.")] = 6,
+    vocab_size: Annotated[
+        int,
+        typer.Option(
+            "--vocab-size", help="Tokens of the BPE vocabulary (with --tokenization bpe)."
+        ),
+    ] = 512,
     max_tokens: Annotated[int, typer.Option(help="Tokens per window (plus [CLS]/[SEP]).")] = 128,
     size: Annotated[
         Size, typer.Option(help="tiny (CPU tests), small, or dnabert (12x768, for GPUs).")
@@ -150,6 +163,7 @@ def pretrain_command(
         random_masking_steps=random_masking_steps,
         stop_after=stop_after,
         resume=resume,
+        vocab_size=vocab_size,
     )
     ev = result.final_eval
     typer.echo(

@@ -176,7 +176,7 @@ class BaseEncoder:
 
     def _own_ids(self, codes: np.ndarray, sep: str) -> list[list[int]]:
         texts = codes_to_text(codes, sep)
-        return [list(map(int, r)) for r in self.tokenizer(texts)["input_ids"]]
+        return [list(map(int, r)) for r in self.tokenizer(texts, verbose=False)["input_ids"]]
 
     def _round_trips(self, sep: str) -> bool:
         rng = np.random.default_rng(11)
@@ -248,6 +248,7 @@ class BaseEncoder:
                     padding="longest",
                     return_attention_mask=True,
                     return_tensors="np",
+                    verbose=False,
                 )
                 chunks.append((enc["input_ids"], enc["attention_mask"]))
         finally:

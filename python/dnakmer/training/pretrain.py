@@ -1,11 +1,16 @@
 """Masked-language-model pretraining of a BERT encoder on a raw genome.
 
-Three tokenizations, compared at an equal budget (same model, steps, batch and number of
+Four tokenizations, compared at an equal budget (same model, steps, batch and number of
 token positions per sequence):
 
 - ``"overlapping"``: k-mers with stride 1 (DNABERT) and DNABERT's span masking;
 - ``"nonoverlapping"``: k-mers with stride k and BERT's 15 % token masking;
-- ``"nucleotide"``: single nucleotides (k = 1) and BERT's 15 % masking.
+- ``"nucleotide"``: single nucleotides (k = 1, a character tokenizer) and BERT's 15 %
+  masking;
+- ``"bpe"``: a byte-pair-encoding vocabulary of ``vocab_size`` tokens learned on the
+  training part of the genome (:mod:`dnakmer.training.bpe`, GROVER's approach), saved as
+  ``tokenizer.json``, and BERT's 15 % masking. Windows are cut long enough in bases to
+  fill every token position, then cut to ``max_tokens`` tokens.
 
 Windows are drawn (seeded) from N-free stretches of the genome; evaluation windows come
 from held-out records, or, for a genome with a single record, from a held-out block at the
@@ -41,7 +46,7 @@ __all__ = [
     "tokenizer_for",
 ]
 
-TOKENIZATIONS = ("overlapping", "nonoverlapping", "nucleotide")
+TOKENIZATIONS = ("overlapping", "nonoverlapping", "nucleotide", "bpe")
 POSITION_INITS = ("random", "sinusoidal")
 # Sine/cosine values span [-1, 1]; scaled down so that, next to token embeddings drawn
 # with BERT's standard deviation 0.02, positions do not swamp the tokens.
@@ -87,6 +92,8 @@ def tokenizer_for(tokenization: str, k: int) -> KmerTokenizer:
         return KmerTokenizer(k, k)
     if tokenization == "nucleotide":
         return KmerTokenizer(1, 1)
+    if tokenization == "bpe":
+        raise ValueError("a BPE vocabulary is learned from a genome: see dnakmer.training.bpe")
     raise ValueError(f"tokenization must be one of {TOKENIZATIONS}, got {tokenization!r}")
 
 
@@ -115,16 +122,18 @@ class WindowDataset:
     never with the collator's warm-up masking.
     """
 
-    def __init__(self, rows: np.ndarray, final: bool = False) -> None:
+    def __init__(self, rows: np.ndarray, final: bool = False, masks: np.ndarray | None = None):
         self.rows = rows
         self.final = final
+        self.masks = masks
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         ids = self.rows[i].astype(np.int64)
-        row = {"input_ids": ids, "attention_mask": np.ones_like(ids), "index": i}
+        mask = np.ones_like(ids) if self.masks is None else self.masks[i].astype(np.int64)
+        row = {"input_ids": ids, "attention_mask": mask, "index": i}
         return row | {"final": True} if self.final else row
 
 
@@ -167,7 +176,7 @@ def sinusoidal_table(positions: int, hidden: int, scale: float = SINUSOIDAL_SCAL
     return table * scale
 
 
-def _bert_mlm(tok: KmerTokenizer, shape: ModelShape, positions: int, seed: int) -> Any:
+def _bert_mlm(vocab_size: int, pad_id: int, shape: ModelShape, positions: int, seed: int) -> Any:
     import torch
     from transformers import BertConfig
 
@@ -178,7 +187,7 @@ def _bert_mlm(tok: KmerTokenizer, shape: ModelShape, positions: int, seed: int) 
             f"position_init must be one of {POSITION_INITS}, got {shape.position_init!r}"
         )
     config = BertConfig(
-        vocab_size=tok.vocab_size,
+        vocab_size=vocab_size,
         hidden_size=shape.hidden,
         num_hidden_layers=shape.layers,
         num_attention_heads=shape.heads,
@@ -186,7 +195,7 @@ def _bert_mlm(tok: KmerTokenizer, shape: ModelShape, positions: int, seed: int) 
         hidden_dropout_prob=shape.dropout,
         attention_probs_dropout_prob=shape.dropout,
         max_position_embeddings=max(512, positions),
-        pad_token_id=tok.pad_token_id,
+        pad_token_id=pad_id,
     )
     torch.manual_seed(seed)
     model = _masked_positions_mlm()(config)
@@ -309,6 +318,7 @@ def pretrain(
     random_masking_steps: int = 0,
     stop_after: int | None = None,
     resume: bool = False,
+    vocab_size: int = 512,
 ) -> PretrainResult:
     """Pretrain a BERT masked language model on windows of a genome.
 
@@ -320,9 +330,9 @@ def pretrain(
         Receives the final model (``config.json``, ``model.safetensors``, ``vocab.txt``,
         ``tokenizer_config.json``, ``dnakmer.json``), ``history.json`` and
         ``checkpoints/`` (for ``resume``).
-    tokenization : {"overlapping", "nonoverlapping", "nucleotide"}
+    tokenization : {"overlapping", "nonoverlapping", "nucleotide", "bpe"}
     k : int
-        k-mer length (ignored for ``"nucleotide"``).
+        k-mer length (ignored for ``"nucleotide"`` and ``"bpe"``).
     max_tokens : int
         Tokens per window besides ``[CLS]``/``[SEP]``; the window in bases follows from
         the tokenization (e.g. 128 overlapping 6-mers = 133 nt).
@@ -347,6 +357,8 @@ def pretrain(
         later with ``resume``. Evaluation and checkpoint happen at the stop.
     resume : bool
         Continue from the last checkpoint in ``out_dir/checkpoints``.
+    vocab_size : int
+        ``"bpe"``: tokens of the learned vocabulary (specials and bases included).
 
     Returns
     -------
@@ -358,13 +370,32 @@ def pretrain(
 
     shape = shape or ModelShape()
     opts = options or TrainOptions()
-    tok = tokenizer_for(tokenization, k)
-    window = tok.stride * (max_tokens - 1) + tok.k
+    if tokenization not in TOKENIZATIONS:
+        raise ValueError(f"tokenization must be one of {TOKENIZATIONS}, got {tokenization!r}")
+    if max_tokens < 1 or n_train < 1 or n_eval < 1:
+        raise ValueError("max_tokens, n_train and n_eval must be positive")
     genome = Genome.open(genome_path, sha256=True)
     train_ranges, eval_ranges = _record_ranges(genome, eval_records, eval_fraction)
-    train = sample_windows(genome, n_train, window, seed=opts.seed, ranges=train_ranges)
-    held = sample_windows(genome, n_eval, window, seed=opts.seed + 1, ranges=eval_ranges)
-    train_rows, eval_rows = encode_code_rows(tok, train.codes), encode_code_rows(tok, held.codes)
+    masks: dict[str, np.ndarray | None] = {"train": None, "eval": None}
+    if tokenization == "bpe":
+        from dnakmer.training.bpe import train_bpe
+
+        tok: Any = train_bpe(genome, vocab_size, ranges=train_ranges, max_length=max_tokens + 2)
+        window = _bpe_window(genome, tok, max_tokens, train_ranges, opts.seed)
+        train = sample_windows(genome, n_train, window, seed=opts.seed, ranges=train_ranges)
+        held = sample_windows(genome, n_eval, window, seed=opts.seed + 1, ranges=eval_ranges)
+        train_rows, masks["train"] = _bpe_rows(tok, train.codes, max_tokens)
+        eval_rows, masks["eval"] = _bpe_rows(tok, held.codes, max_tokens)
+        n_vocab, replace_ids, k_info, stride_info = len(tok), np.arange(5, len(tok)), None, None
+    else:
+        tok = tokenizer_for(tokenization, k)
+        window = tok.stride * (max_tokens - 1) + tok.k
+        train = sample_windows(genome, n_train, window, seed=opts.seed, ranges=train_ranges)
+        held = sample_windows(genome, n_eval, window, seed=opts.seed + 1, ranges=eval_ranges)
+        train_rows = encode_code_rows(tok, train.codes)
+        eval_rows = encode_code_rows(tok, held.codes)
+        n_vocab, replace_ids = tok.vocab_size, tok.kmer_ids.astype(np.int64)
+        k_info, stride_info = tok.k, tok.stride
     specials = [
         tok.pad_token_id,
         tok.unk_token_id,
@@ -383,9 +414,9 @@ def pretrain(
     collator = MaskingCollator(
         specials,
         tok.mask_token_id,
-        tok.kmer_ids.astype(np.int64),
+        replace_ids,
         scheme="span" if span else "random",
-        k=tok.k,
+        k=k_info or 1,
         probability=span_centre_probability if span else mlm_probability,
         seed=opts.seed,
         warmup_steps=random_masking_steps,
@@ -393,7 +424,7 @@ def pretrain(
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = _bert_mlm(tok, shape, max_tokens + 2, opts.seed)
+    model = _bert_mlm(n_vocab, tok.pad_token_id, shape, max_tokens + 2, opts.seed)
     args = training_arguments(
         out / "checkpoints",
         opts,
@@ -407,8 +438,8 @@ def pretrain(
         model=model,
         args=args,
         data_collator=collator,
-        train_dataset=WindowDataset(train_rows),
-        eval_dataset=WindowDataset(eval_rows, final=True),
+        train_dataset=WindowDataset(train_rows, masks=masks["train"]),
+        eval_dataset=WindowDataset(eval_rows, final=True, masks=masks["eval"]),
         compute_metrics=_mlm_metrics,
         preprocess_logits_for_metrics=_argmax_logits,
         callbacks=callbacks,
@@ -431,8 +462,9 @@ def pretrain(
                     # Name and checksum identify the input without this machine's paths.
                     "genome": {"name": Path(genome_path).name, "sha256": genome.sha256},
                     "tokenization": tokenization,
-                    "k": tok.k,
-                    "stride": tok.stride,
+                    "k": k_info,
+                    "stride": stride_info,
+                    "vocab_size": n_vocab,
                     "window_nt": window,
                     "max_tokens": max_tokens,
                     "shape": asdict(shape),
@@ -454,10 +486,42 @@ def pretrain(
     return PretrainResult(out, history, {k_: float(v) for k_, v in final.items()})
 
 
+def _bpe_window(
+    genome: Genome, tok: Any, max_tokens: int, ranges: list[tuple[str, int, int]], seed: int
+) -> int:
+    """Bases per window that fill ``max_tokens`` BPE tokens in nearly every window: the
+    99th percentile of bases per token on sample windows, times ``max_tokens``."""
+    from dnakmer.models.encoding import BaseEncoder
+
+    probe = sample_windows(genome, 256, 32 * max_tokens, seed=seed + 7, ranges=ranges).codes
+    enc = BaseEncoder(tok, "bpe").encode(probe)
+    per_token = probe.shape[1] / (enc.lengths - 2)
+    return math.ceil(float(np.quantile(per_token, 0.99)) * max_tokens * 1.1)
+
+
+def _bpe_rows(tok: Any, codes: np.ndarray, max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """``[CLS]`` + the first ``max_tokens`` BPE tokens of each window + ``[SEP]``, with
+    the attention mask (padding only where a window has fewer tokens)."""
+    from dnakmer.models.encoding import BaseEncoder
+
+    enc = BaseEncoder(tok, "bpe").encode(codes)
+    n = len(codes)
+    own = np.minimum(enc.lengths - 2, max_tokens)
+    width = max_tokens + 2
+    rows = np.full((n, width), tok.pad_token_id, dtype=np.int64)
+    take = min(enc.input_ids.shape[1] - 1, max_tokens + 1)
+    rows[:, :take] = enc.input_ids[:, :take]
+    pos = np.arange(width)[None, :]
+    rows[pos > own[:, None]] = tok.pad_token_id
+    rows[np.arange(n), own + 1] = tok.sep_token_id
+    masks = (pos <= own[:, None] + 1).astype(np.int64)
+    return rows, masks
+
+
 def _save_final(
     out: Path,
     trainer: Any,
-    tok: KmerTokenizer,
+    tok: Any,
     tokenization: str,
     positions: int,
     params: dict[str, Any],
@@ -466,7 +530,15 @@ def _save_final(
     """Save the best model into a temporary folder, then move its files into ``out``."""
     with staged_files(out) as tmp:
         _plain_mlm(trainer.model).save_pretrained(tmp)
-        save_tokenizer_files(tmp, tok, tokenization, positions)
+        if isinstance(tok, KmerTokenizer):
+            save_tokenizer_files(tmp, tok, tokenization, positions)
+        else:
+            tok.save_pretrained(tmp)
+            write_json(
+                tmp / "dnakmer.json",
+                {"tokenization": tokenization, "vocab_size": len(tok),
+                 "dnakmer_version": __version__},
+            )  # fmt: skip
         write_json(
             tmp / "history.json",
             {"params": params, "final_eval": final, "log_history": trainer.state.log_history},
