@@ -58,8 +58,9 @@ pub struct Genome {
 /// Bytes checked together on lines that are not all plain bases.
 const BLOCK: usize = 32;
 
-/// Packed bytes whose [`CODE_COUNTS`] fit 16-bit fields when summed.
-const MAX_QUADS: usize = 1 << 14;
+/// Packed bytes whose [`CODE_COUNTS`] fit 16-bit fields when summed: a byte adds at
+/// most 4 to one field, and 4 * (2^14 - 1) = 65,532 < 2^16.
+const MAX_QUADS: usize = (1 << 14) - 1;
 
 /// Per packed byte of four codes, how many of each code it holds: code `c` counted in
 /// bits `16c..16c+16`.
@@ -594,6 +595,22 @@ mod tests {
         assert_eq!(uniform_acgt(b"ACGTtgca"), None);
         assert_eq!(uniform_acgt(b"ACGNTGCA"), None);
         assert_eq!(uniform_acgt(b"ACG\rT"), None);
+    }
+
+    #[test]
+    fn long_single_base_lines_are_counted_exactly() {
+        // One line of one base, longer than a 16-bit counter holds (a plain, packed run).
+        for (n, upper) in [(65_536usize, true), (70_000, true), (262_147, false)] {
+            let base = if upper { b'C' } else { b'g' };
+            let mut text = b">x\n".to_vec();
+            text.extend(std::iter::repeat_n(base, n));
+            text.extend_from_slice(b"\nAT\n");
+            let g = genome(&text);
+            let c = g.records()[0].counts;
+            let (c_count, g_count) = if upper { (n as u64, 0) } else { (0, n as u64) };
+            assert_eq!((c.a, c.c, c.g, c.t), (1, c_count, g_count, 1), "{n} x {base}");
+            assert_eq!(c.softmasked, if upper { 0 } else { n as u64 });
+        }
     }
 
     #[test]

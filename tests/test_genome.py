@@ -240,3 +240,15 @@ def test_truncated_archives_fail_or_read_complete_members(doc, bgzf, cut, tmp_pa
 def test_bgzf_eof_marker_is_the_specified_block() -> None:
     assert gzip.decompress(BGZF_EOF) == b""
     assert dnakmer.Genome.open(DATA / "yeast_chrI.fa.gz").compression == "bgzf"
+
+
+@pytest.mark.parametrize(("n", "base"), [(65_536, "C"), (70_000, "C"), (131_075, "a")])
+def test_stats_of_a_long_single_base_line(tmp_path: Path, n: int, base: str) -> None:
+    # One line of one base: the packed counting path once wrapped a 16-bit counter.
+    path = tmp_path / "x.fa"
+    path.write_text(f">x\n{base * n}\nAT\n")
+    row = Genome.open(path).stats().row(0, named=True)
+    counts = {b: row[b] for b in "acgt"}
+    expected = {"a": 1, "c": 0, "g": 0, "t": 1} | {base.lower(): n + (base.lower() == "a")}
+    assert counts == expected
+    assert row["softmasked"] == (n if base.islower() else 0)
