@@ -247,7 +247,7 @@ def test_stats_of_a_long_single_base_line(tmp_path: Path, n: int, base: str) -> 
     # One line of one base: the packed counting path once wrapped a 16-bit counter.
     path = tmp_path / "x.fa"
     path.write_text(f">x\n{base * n}\nAT\n")
-    row = Genome.open(path).stats().row(0, named=True)
+    row = dnakmer.Genome.open(path).stats().row(0, named=True)
     counts = {b: row[b] for b in "acgt"}
     expected = {"a": 1, "c": 0, "g": 0, "t": 1} | {base.lower(): n + (base.lower() == "a")}
     assert counts == expected
