@@ -272,10 +272,12 @@ def test_report_renders_in_chromium(run: tuple[Path, dict]) -> None:
     out, _ = run
     page = inspect_page(out / "report.html")
     assert page["title"] == "dnakmer interrogate"
-    # composition, 2 mask figures (over3), PCA x2, probe curves (over3), accuracy vs k,
-    # baselines.
-    assert len(page["images"]) == 8
+    # composition, masked bases, 2 mask figures (over3), PCA x2, probe curves (over3),
+    # accuracy vs k, baselines.
+    assert len(page["images"]) == 9
+    assert "Masked bases" in [img["alt"] for img in page["images"]]
     assert all(img["complete"] and img["naturalWidth"] > 0 for img in page["images"])
-    # overview, genome, mask summary, k-mer similarity, next-k-mer comparison, provenance.
-    assert page["tables"] == 6
+    # overview, genome, masked bases, mask summary, k-mer similarity, next-k-mer comparison,
+    # provenance.
+    assert page["tables"] == 7
     assert page["errors"] == [] and page["console_errors"] == []

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 __all__ = [
+    "masked_bases",
     "model_vs_rule",
     "pretraining_curves",
     "probe_curves",
@@ -182,4 +183,34 @@ def pretraining_curves(curves: pl.DataFrame, path: str | os.PathLike[str]) -> Pa
         ax.set_xlabel("optimizer step")
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def masked_bases(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Accuracy on the same hidden bases for every model (filled: pretrained, hollow:
+    its random-init twin; bars: 95 % intervals), the best Markov chain (dashed) and one
+    base in four (dotted). ``table`` has ``model``, ``accuracy``, ``ci_low``, ``ci_high``,
+    ``random_init``, ``random_low``, ``random_high``, ``markov``, ``markov_order``."""
+    fig, axes = _figure(1, size=5.0)
+    ax = axes[0, 0]
+    n = table.height
+    y = np.arange(n)[::-1].astype(float)
+    acc = table["accuracy"].to_numpy()
+    err = np.vstack([acc - table["ci_low"].to_numpy(), table["ci_high"].to_numpy() - acc])
+    ax.errorbar(acc, y + 0.12, xerr=err, fmt="o", color="C0", capsize=3, label="pretrained")
+    if "random_init" in table.columns and table["random_init"].null_count() < n:
+        r = table["random_init"].to_numpy().astype(float)
+        rerr = np.vstack(
+            [r - table["random_low"].to_numpy(), table["random_high"].to_numpy() - r]
+        )
+        ax.errorbar(r, y - 0.12, xerr=rerr, fmt="o", mfc="none", color="C1", capsize=3,
+                    label="random init")  # fmt: skip
+    markov = float(table["markov"][0])
+    ax.axvline(markov, color="0.3", ls="--",
+               label=f"best Markov chain (order {int(table['markov_order'][0])})")  # fmt: skip
+    ax.axvline(0.25, color="0.6", ls=":", label="one base in four")
+    ax.set_yticks(y, table["model"].to_list())
+    ax.set_xlabel("accuracy on the hidden bases")
+    ax.set_title("Masked bases: every model on the same bases")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8)
     return _save(fig, path)

@@ -516,7 +516,7 @@ def token_embedding_report(
     real = token_similarity(matrix[ids], texts, counts=counts, seed=seed)
     random = token_similarity(matrix_c[ids], texts, counts=counts, seed=seed)
     table = pl.concat(
-        [real.with_columns(model=pl.lit("pretrained")), random.with_columns(model=pl.lit("random"))]
+        [real.with_columns(init=pl.lit("pretrained")), random.with_columns(init=pl.lit("random"))]
     )
     with atomic_open(out / "token_similarity.csv", "w") as f:
         table.write_csv(f)

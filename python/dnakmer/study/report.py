@@ -52,6 +52,15 @@ def _combined_tables(out: Path, labels: list[str]) -> dict[str, pl.DataFrame]:
     ]
     if sims:
         tables["kmer_similarity"] = pl.concat(sims)
+    tokens = [
+        pl.read_csv(out / "embed" / lab / "token_similarity.csv").select(
+            pl.lit(lab).alias("model"), pl.all()
+        )
+        for lab in labels
+        if (out / "embed" / lab / "token_similarity.csv").is_file()
+    ]
+    if tokens:
+        tables["token_similarity"] = pl.concat(tokens)
     comparisons = [pl.read_parquet(out / "finetune" / lab / "comparison.parquet") for lab in labels]
     tables["nextkmer_comparison"] = (
         pl.concat(comparisons).unique(["k", "predictor"], keep="first").sort(["k", "predictor"])
@@ -154,6 +163,20 @@ def _sections(
                 figures=[Figure(out / "tables" / "pretraining_curves.png", "Pretraining curves")],
             )
         )
+    if "masked_bases" in tables:
+        sections.append(
+            Section(
+                "Masked bases",
+                text=[
+                    "Every token covering a span of bases is masked; the model's token "
+                    "distributions become probabilities of each hidden base. The same "
+                    "windows and spans for every model; the best Markov chain is evaluated "
+                    "exactly on the same spans given the bases around them."
+                ],
+                tables=[Table("Masked bases", tables["masked_bases"])],
+                figures=[Figure(out / "tables" / "masked_bases.png", "Masked bases")],
+            )
+        )
     mask = Section(
         "Masked-token analysis",
         text=["Model vs neighbour rule on real sequence (none) and shuffled controls."],
@@ -175,6 +198,14 @@ def _sections(
     )
     if "kmer_similarity" in tables:
         embed.tables.append(Table("Static k-mer embedding similarity", tables["kmer_similarity"]))
+    if "token_similarity" in tables:
+        embed.tables.append(
+            Table(
+                "Static token embeddings (variable-length vocabularies): Spearman rho of "
+                "cosine vs each relation",
+                tables["token_similarity"],
+            )
+        )
     sections.append(embed)
     sections.append(
         Section(
@@ -197,6 +228,36 @@ def _sections(
         )
     )
     return sections
+
+
+def _bases_table(labels: list[str], findings: dict[str, Any]) -> pl.DataFrame:
+    """One row per model with a masked-bases result: accuracy and interval, its
+    random-init twin, the best Markov chain."""
+    rows = []
+    for lab in labels:
+        f = findings["masked_bases"].get(lab, {})
+        if f.get("status") != "ran":
+            continue
+        rand = f.get("random_init_ci95") or [None, None]
+        rows.append(
+            {
+                "model": lab,
+                "tokenizer": f.get("tokenizer"),
+                "hidden_bases": f["n"],
+                "accuracy": f["accuracy"],
+                "ci_low": f["accuracy_ci95"][0],
+                "ci_high": f["accuracy_ci95"][1],
+                "bits_per_base": f["bits"],
+                "random_init": f.get("random_init"),
+                "random_low": rand[0],
+                "random_high": rand[1],
+                "markov": f["markov"],
+                "markov_order": f["markov_order"],
+                "vs_markov": f["vs_markov"],
+                "vs_random": f.get("vs_random"),
+            }
+        )
+    return pl.DataFrame(rows)
 
 
 def _provenance(out: Path) -> Table:
@@ -252,8 +313,16 @@ def write_outputs(out: Path, labels: list[str], params: dict[str, Any]) -> dict[
     }
     write_json(out / "findings.json", findings)
     tables["overview"] = overview_table(labels, findings)
-    with atomic_open(folder / "overview.parquet", "wb") as f:
-        tables["overview"].write_parquet(f)
+    bases = _bases_table(labels, findings)
+    if bases.height:
+        tables["masked_bases"] = bases
+        from dnakmer.plots import masked_bases
+
+        masked_bases(bases, folder / "masked_bases.png")
+    for name in ("overview", "masked_bases"):
+        if name in tables:
+            with atomic_open(folder / f"{name}.parquet", "wb") as f:
+                tables[name].write_parquet(f)
     meta = {"genome": Path(params["genome"]).name, "models": ", ".join(labels)}
     write_summary(
         out / "summary.md",
