@@ -32,10 +32,22 @@ pub enum Error {
     InvalidArgument(String),
     /// The operation was stopped by its progress callback.
     Cancelled,
+    /// An output too large to allocate (what was asked for, in words).
+    OutOfMemory(String),
 }
 
 /// Result alias used throughout the crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A vector of `n` copies of `value`, or [`Error::OutOfMemory`] naming `what` when the
+/// allocation fails (instead of aborting the process).
+pub fn try_filled<T: Clone>(n: usize, value: T, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| Error::OutOfMemory(format!("{what} ({n} elements)")))?;
+    v.resize(n, value);
+    Ok(v)
+}
 
 impl Error {
     /// Wrap an I/O error with the path it concerns.
@@ -102,6 +114,7 @@ impl fmt::Display for Error {
             Error::RecordNotFound(name) => write!(f, "no record named '{name}'"),
             Error::InvalidArgument(msg) => f.write_str(msg),
             Error::Cancelled => f.write_str("cancelled"),
+            Error::OutOfMemory(what) => write!(f, "cannot allocate {what}"),
         }
     }
 }

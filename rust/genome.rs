@@ -608,7 +608,11 @@ mod tests {
             let g = genome(&text);
             let c = g.records()[0].counts;
             let (c_count, g_count) = if upper { (n as u64, 0) } else { (0, n as u64) };
-            assert_eq!((c.a, c.c, c.g, c.t), (1, c_count, g_count, 1), "{n} x {base}");
+            assert_eq!(
+                (c.a, c.c, c.g, c.t),
+                (1, c_count, g_count, 1),
+                "{n} x {base}"
+            );
             assert_eq!(c.softmasked, if upper { 0 } else { n as u64 });
         }
     }

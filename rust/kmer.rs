@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::alphabet::{CLASS, INVALID, NON_ACGT, NOT_BASE_MASK, NOT_SEQ_MASK, SKIP};
-use crate::error::{Error, Result};
+use crate::error::{try_filled, Error, Result};
 use crate::fasta::BadByte;
 use crate::vocab::Vocab;
 
@@ -413,8 +413,14 @@ impl Tokenizer {
             Padding::MaxLength => longest.max(max_length),
         };
         let sp = self.vocab.specials();
-        let mut ids = vec![T::from_id(sp.pad); rows.len() * cols];
-        let mut mask = vec![0u8; rows.len() * cols];
+        let cells = rows.len().checked_mul(cols).ok_or_else(|| {
+            Error::invalid(format!(
+                "{} rows of max_length {cols} tokens do not fit in memory addresses",
+                rows.len()
+            ))
+        })?;
+        let mut ids = try_filled(cells, T::from_id(sp.pad), "the padded token ids")?;
+        let mut mask = try_filled(cells, 0u8, "the attention mask")?;
         for (r, row) in rows.iter().enumerate() {
             let dst = &mut ids[r * cols..(r + 1) * cols];
             let used = row.len() + n_special;
@@ -455,10 +461,19 @@ impl Tokenizer {
     }
 
     /// Nucleotide span `[start, end)` of each of `n` tokens.
-    #[must_use]
-    pub fn offsets(&self, n: usize) -> Vec<[u64; 2]> {
+    pub fn offsets(&self, n: usize) -> Result<Vec<[u64; 2]>> {
         let (k, s) = (self.k() as u64, self.stride as u64);
-        (0..n as u64).map(|i| [i * s, i * s + k]).collect()
+        let last = (n as u64).checked_mul(s).and_then(|x| x.checked_add(k));
+        if last.is_none() {
+            return Err(Error::invalid(format!(
+                "{n} tokens overflow 64-bit offsets"
+            )));
+        }
+        let mut out = try_filled(n, [0u64; 2], "the token offsets")?;
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = [i as u64 * s, i as u64 * s + k];
+        }
+        Ok(out)
     }
 }
 

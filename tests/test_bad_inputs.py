@@ -354,6 +354,19 @@ BAD_PARAMETERS = {
                "no record named 'chrX'"),
     "out_dir is a file": (lambda: dnakmer.tokenize_genome(_PHIX, _TOK, _PHIX),
                           NotADirectoryError, "exists and is not a directory"),
+    # Absurd sizes: a Python error before any allocation, never an abort or a panic.
+    "max_length 1e12": (lambda: _TOK.encode_batch(["ACGT"], max_length=10**12,
+                                                  padding="max_length"),
+                        MemoryError, "cannot allocate the padded token ids"),
+    "max_length 2**63": (lambda: _TOK.encode_batch(["ACGT", "AC"], max_length=2**63,
+                                                   padding="max_length"),
+                         ValueError, "2 rows of max_length 9223372036854775808 tokens do not"),
+    "max_length 2**64": (lambda: _TOK.encode_batch(["ACGT"], max_length=2**64), OverflowError,
+                         "int too big"),
+    "offsets 1e13": (lambda: _TOK.offsets(10**13), MemoryError,
+                     "cannot allocate the token offsets"),
+    "offsets 2**63": (lambda: dnakmer.KmerTokenizer(3, 3).offsets(2**63), ValueError,
+                      "tokens overflow 64-bit offsets"),
 }
 
 

@@ -3,8 +3,8 @@
 //! the matching built-in (`ValueError`, `KeyError`).
 
 use pyo3::exceptions::{
-    PyFileNotFoundError, PyIsADirectoryError, PyKeyboardInterrupt, PyOSError, PyPermissionError,
-    PyValueError,
+    PyFileNotFoundError, PyIsADirectoryError, PyKeyboardInterrupt, PyMemoryError, PyOSError,
+    PyPermissionError, PyValueError,
 };
 use pyo3::PyErr;
 
@@ -63,6 +63,7 @@ impl From<Error> for PyErr {
             }
             Error::InvalidArgument(_) => PyValueError::new_err(message),
             Error::Cancelled => PyKeyboardInterrupt::new_err("cancelled"),
+            Error::OutOfMemory(_) => PyMemoryError::new_err(message),
         }
     }
 }

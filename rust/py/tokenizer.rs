@@ -256,9 +256,14 @@ impl PyKmerTokenizer {
     }
 
     /// Nucleotide span [start, end) of each of `n_tokens` tokens, shape (n, 2).
-    fn offsets<'py>(&self, py: Python<'py>, n_tokens: usize) -> Bound<'py, PyAny> {
-        let flat: Vec<u64> = self.inner.offsets(n_tokens).into_iter().flatten().collect();
-        vec2(py, flat, n_tokens, 2)
+    fn offsets<'py>(&self, py: Python<'py>, n_tokens: usize) -> PyResult<Bound<'py, PyAny>> {
+        let flat: Vec<u64> = self
+            .inner
+            .offsets(n_tokens)?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(vec2(py, flat, n_tokens, 2))
     }
 
     fn token_to_id(&self, token: &str) -> Option<u32> {
