@@ -38,6 +38,12 @@ def pretrained_files() -> frozenset[str]:
     )
 
 
+@pytest.fixture(scope="session")
+def pretrained_bpe_files(pretrained_files: frozenset[str]) -> frozenset[str]:
+    """What `dnakmer pretrain --tokenization bpe` leaves: tokenizer.json for vocab.txt."""
+    return (pretrained_files - {"vocab.txt"}) | {"tokenizer.json"}
+
+
 def save_tiny_checkpoint(folder: Path, k: int, **kwargs: int) -> Path:
     """A random tiny BertForMaskedLM and its DNABERT tokenizer files in ``folder``."""
     from dnakmer.models import DnaKmerTokenizer, tiny_bert

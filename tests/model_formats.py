@@ -52,40 +52,15 @@ def write_dnabert(folder: Path, k: int = 3, positions: int = 128) -> Path:
     return folder
 
 
-def bpe_corpus(genome_path: Path, chunk: int = 1000) -> list[str]:
-    import dnakmer
-
-    g = dnakmer.Genome.open(genome_path)
-    seq = g.fetch(g.names[0], 0, min(g.lengths[0], 200_000)).upper()
-    return [seq[i : i + chunk] for i in range(0, len(seq), chunk)]
-
-
 def write_grover(folder: Path, genome_path: Path, vocab_size: int = 64, positions: int = 128):
-    from tokenizers import Tokenizer, models, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    """GROVER's layout: a BERT and a BPE ``tokenizer.json`` learned on a genome."""
+    import dnakmer
+    from dnakmer.training.bpe import train_bpe
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=list("ACGT")
-    )
-    tok.train_from_iterator(bpe_corpus(genome_path), trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
+    tok = train_bpe(dnakmer.Genome.open(genome_path), vocab_size)
     folder.mkdir(parents=True, exist_ok=True)
-    fast.save_pretrained(folder)
-    _bert(tok.get_vocab_size(), positions).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    _bert(len(tok), positions).save_pretrained(folder)
     return folder
 
 

@@ -43,6 +43,34 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def _spearman_rows(
+    cos: np.ndarray,
+    relations: dict[str, np.ndarray],
+    counts: np.ndarray | None,
+    i: np.ndarray,
+    j: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Spearman rho of pair cosines with each relation (plus the absolute difference of
+    log frequencies when ``counts`` is given), one row each; a relation that is the same
+    for every pair (e.g. Hamming distance of distinct 1-mers) has no rank correlation and
+    is left out."""
+    from scipy.stats import spearmanr
+
+    if counts is not None:
+        logf = np.log1p(np.asarray(counts, dtype=np.float64))
+        relations = relations | {"log_frequency_difference": np.abs(logf[i] - logf[j])}
+    return [
+        {
+            "relation": name,
+            "statistic": "spearman",
+            "value": float(spearmanr(cos, values).statistic),
+            "n": len(cos),
+        }
+        for name, values in relations.items()
+        if np.ptp(values) > 0
+    ]
+
+
 def _shared_run(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Length of the common leading run of equal bases of paired rows (m, k)."""
     equal = a == b
@@ -76,7 +104,6 @@ def kmer_similarity(
         same for every pair, as Hamming distance for k = 1); mean cosine of
         reverse-complement pairs and of random pairs.
     """
-    from scipy.stats import spearmanr
 
     n = embeddings.shape[0]
     k = round(np.log(n) / np.log(4))
@@ -97,17 +124,7 @@ def kmer_similarity(
         "shared_suffix": _shared_run(a[:, ::-1], b[:, ::-1]),
         "gc_difference": np.abs(gc[i] - gc[j]),
     }
-    if counts is not None:
-        logf = np.log1p(np.asarray(counts, dtype=np.float64))
-        relations["log_frequency_difference"] = np.abs(logf[i] - logf[j])
-    rows: list[dict[str, Any]] = []
-    for name, values in relations.items():
-        if np.ptp(values) == 0:
-            # Constant for every pair (e.g. Hamming distance of distinct 1-mers): no
-            # rank correlation exists.
-            continue
-        rho = spearmanr(cos, values).statistic
-        rows.append({"relation": name, "statistic": "spearman", "value": float(rho), "n": n_pairs})
+    rows = _spearman_rows(cos, relations, counts, i, j)
     rc = _rc_index(table)
     not_palindrome = rc != np.arange(n)
     rc_cos = np.einsum("ij,ij->i", unit[not_palindrome], unit[rc[not_palindrome]])
@@ -454,7 +471,6 @@ def token_similarity(
     polars.DataFrame
         Columns ``relation``, ``statistic``, ``value``, ``n`` (as :func:`kmer_similarity`).
     """
-    from scipy.stats import spearmanr
 
     n = len(texts)
     if n < 3 or embeddings.shape[0] != n:
@@ -474,15 +490,7 @@ def token_similarity(
         "length_difference": np.abs(length[i] - length[j]),
         "gc_difference": np.abs(gc[i] - gc[j]),
     }
-    if counts is not None:
-        logf = np.log1p(np.asarray(counts, dtype=np.float64))
-        relations["log_frequency_difference"] = np.abs(logf[i] - logf[j])
-    rows: list[dict[str, Any]] = []
-    for name, values in relations.items():
-        if np.ptp(values) == 0:
-            continue
-        rho = spearmanr(cos, values).statistic
-        rows.append({"relation": name, "statistic": "spearman", "value": float(rho), "n": pairs})
+    rows = _spearman_rows(cos, relations, counts, i, j)
     rows.append(
         {"relation": "random_pairs", "statistic": "mean_cosine", "value": float(cos.mean()),
          "n": pairs}

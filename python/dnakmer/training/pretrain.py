@@ -176,7 +176,9 @@ def sinusoidal_table(positions: int, hidden: int, scale: float = SINUSOIDAL_SCAL
     return table * scale
 
 
-def _bert_mlm(vocab_size: int, pad_id: int, shape: ModelShape, positions: int, seed: int) -> Any:
+def _bert_mlm(tok: Any, shape: ModelShape, positions: int, seed: int) -> Any:
+    """A (masked-positions) ``BertForMaskedLM`` sized for ``tok``: a
+    :class:`KmerTokenizer` or a ``transformers`` tokenizer (its ``len``)."""
     import torch
     from transformers import BertConfig
 
@@ -187,7 +189,7 @@ def _bert_mlm(vocab_size: int, pad_id: int, shape: ModelShape, positions: int, s
             f"position_init must be one of {POSITION_INITS}, got {shape.position_init!r}"
         )
     config = BertConfig(
-        vocab_size=vocab_size,
+        vocab_size=tok.vocab_size if isinstance(tok, KmerTokenizer) else len(tok),
         hidden_size=shape.hidden,
         num_hidden_layers=shape.layers,
         num_attention_heads=shape.heads,
@@ -195,7 +197,7 @@ def _bert_mlm(vocab_size: int, pad_id: int, shape: ModelShape, positions: int, s
         hidden_dropout_prob=shape.dropout,
         attention_probs_dropout_prob=shape.dropout,
         max_position_embeddings=max(512, positions),
-        pad_token_id=pad_id,
+        pad_token_id=tok.pad_token_id,
     )
     torch.manual_seed(seed)
     model = _masked_positions_mlm()(config)
@@ -424,7 +426,7 @@ def pretrain(
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = _bert_mlm(n_vocab, tok.pad_token_id, shape, max_tokens + 2, opts.seed)
+    model = _bert_mlm(tok, shape, max_tokens + 2, opts.seed)
     args = training_arguments(
         out / "checkpoints",
         opts,
