@@ -264,6 +264,7 @@ def masked_base_analysis(
     max_order: int = 6,
     seed: int = 0,
     batch_size: int = 32,
+    markov: pl.DataFrame | None = None,
 ) -> MaskedBaseResult:
     """Accuracy of any masked LM on hidden bases, next to the genome's Markov chains.
 
@@ -284,6 +285,10 @@ def masked_base_analysis(
         Bases kept between the span and each end of the window.
     max_order : int
         Markov orders 0 .. ``max_order`` are fitted on the genome.
+    markov : polars.DataFrame, optional
+        The ``markov`` table of an earlier call with the same genome, windows and spans
+        (same ``seed``, ``n_windows``, ``window_bases``, ``span``, ``margin``), e.g. for
+        a random-init twin: reused instead of fitting the chains again.
 
     Returns
     -------
@@ -366,7 +371,7 @@ def masked_base_analysis(
     )
     span_truth = codes[np.arange(n_windows)[:, None], start[:, None] + np.arange(span)[None, :]]
     rows = []
-    for order in range(max_order + 1):
+    for order in range(max_order + 1) if markov is None else ():
         marg = markov_span_marginals(codes, start, span, genome_kmer_counts(g, order + 1), order)
         p_true = np.take_along_axis(marg, span_truth[..., None].astype(np.int64), axis=2)[..., 0]
         rows.append(
@@ -389,7 +394,8 @@ def masked_base_analysis(
         "tokenizer": loaded.encoder.kind,
         "masked_tokens_per_window": float(masked.sum(axis=1).mean()),
     }
-    return MaskedBaseResult(bases=bases, markov=pl.DataFrame(rows), params=params)
+    table = pl.DataFrame(rows) if markov is None else markov
+    return MaskedBaseResult(bases=bases, markov=table, params=params)
 
 
 def _spell(texts: list[str], j: int, from_end: bool) -> np.ndarray:

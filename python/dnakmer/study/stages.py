@@ -89,6 +89,7 @@ class Run:
         trust_remote_code: bool = False,
     ) -> None:
         self.trust_remote_code = trust_remote_code
+        self._base_markov: pl.DataFrame | None = None
         self.out = out
         self.genome = genome
         self.models = models
@@ -122,9 +123,13 @@ class Run:
         loaded = self._load(label)
         if loaded.has_mlm_head and getattr(loaded.tokenizer, "mask_token_id", None) is not None:
             b = self.budget
-            for name, model in (("bases", loaded), ("bases_random", random_init(loaded, 1))):
-                self.note(f"masked bases ({name.replace('bases_', '') or 'pretrained'})")
-                masked_base_analysis(
+            # The same windows and spans for every model: the chains are fitted once a run.
+            markov = self._base_markov
+            twins = (("bases", "pretrained", loaded), ("bases_random", "random init", None))
+            for name, init, model in twins:
+                self.note(f"masked bases ({init})")
+                model = model or random_init(loaded, 1)
+                result = masked_base_analysis(
                     model,
                     self.genome,
                     span=b.base_span,
@@ -132,7 +137,10 @@ class Run:
                     window_bases=self.params["base_window_bases"],
                     seed=0,
                     batch_size=b.batch_size,
-                ).save(folder / name)
+                    markov=markov,
+                )
+                result.save(folder / name)
+                markov = self._base_markov = result.markov
         reason = mask_skip_reason(loaded)
         if reason is not None:
             write_json(folder / "skipped.json", {"model": label, "reason": reason})
