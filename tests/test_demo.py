@@ -45,7 +45,10 @@ def test_shipped_models_are_what_their_recorded_commands_make() -> None:
         params = history["params"]
         assert params["genome"] == {"name": demo_genome().name, "sha256": genome_sha}
         assert params["tokenization"] == opt["tokenization"]
-        assert params["k"] == int(opt.get("k", "1"))
+        bpe = opt["tokenization"] == "bpe"
+        assert params["k"] == (None if bpe else int(opt.get("k", "1")))
+        if bpe:
+            assert params["vocab_size"] == int(opt["vocab-size"])
         assert params["max_tokens"] == int(opt["max-tokens"])
         assert params["n_train"] == int(opt["n-train"])
         assert params["n_eval"] == int(opt["n-eval"])
@@ -74,17 +77,23 @@ def test_shipped_models_are_what_their_recorded_commands_make() -> None:
         budgets.add(
             tuple(opt[key] for key in ("max-tokens", "max-steps", "batch-size", "lr", "seed"))
         )
-    assert len(budgets) == 1, "the three models must share one budget"
+    assert len(budgets) == 1, "the models must share one budget"
 
 
-def test_shipped_models_load_with_their_tokenizers(pretrained_files: frozenset[str]) -> None:
+def test_shipped_models_load_with_their_tokenizers(
+    pretrained_files: frozenset[str], pretrained_bpe_files: frozenset[str]
+) -> None:
     from dnakmer.models import load
 
     expected = {"overlapping-6mer": (6, 1), "nonoverlapping-6mer": (6, 6), "nucleotide": (1, 1)}
     for name, folder in zip(DEMO_MODELS, demo_models(), strict=True):
         loaded = load(folder, device="cpu")
-        assert (loaded.tokenizer.k, loaded.tokenizer.stride) == expected[name]
         assert loaded.has_mlm_head
+        if name == "bpe":
+            assert loaded.encoder.kind == "batch" and len(loaded.tokenizer) == 512
+            assert {p.name for p in folder.iterdir()} == pretrained_bpe_files
+            continue
+        assert (loaded.tokenizer.k, loaded.tokenizer.stride) == expected[name]
         assert {p.name for p in folder.iterdir()} == pretrained_files
 
 
@@ -109,11 +118,7 @@ def test_commands_file_is_runnable_shell() -> None:
     block = text.split("```sh\n", 1)[1].split("```", 1)[0]
     lines = [line for line in block.splitlines() if line and not line.startswith("#")]
     assert lines[0].startswith("GENOME=$(python -c ")
-    assert [shlex.split(line)[3] for line in lines[1:]] == [
-        "--out",
-        "--out",
-        "--out",
-    ]
+    assert [shlex.split(line)[3] for line in lines[1:]] == ["--out"] * len(DEMO_MODELS)
     assert len(lines) == 1 + len(DEMO_MODELS)
 
 
@@ -147,8 +152,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_demo_runs_every_stage_and_prints_the_report(demo_run: tuple[Path, str]) -> None:
     out, output = demo_run
-    # genome, 3 x mask, 3 x embed, datasets, baselines, 3 x finetune
-    assert "stages run: 12, skipped (done earlier): 0" in output
+    # genome, 4 x mask, 4 x embed, datasets, baselines, 4 x finetune
+    assert "stages run: 15, skipped (done earlier): 0" in output
     assert f"report:  {out / 'report.html'}" in output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["parameters"]["ks"] == list(DEMO_KS)
@@ -157,6 +162,8 @@ def test_demo_runs_every_stage_and_prints_the_report(demo_run: tuple[Path, str])
 
 
 def test_demo_findings(demo_run: tuple[Path, str]) -> None:
+    import polars as pl
+
     out, output = demo_run
     findings = json.loads((out / "findings.json").read_text())
     mask = findings["masked_tokens"]
@@ -179,7 +186,33 @@ def test_demo_findings(demo_run: tuple[Path, str]) -> None:
     assert over["di_vs_real"] == "lower" and over["mono_vs_real"] == "lower"
     assert over["model_top1_mono_shuffled"] < over["model_top1_di_shuffled"] < over["model_top1"]
 
+    # Masked bases: every model on the same 3,072 hidden bases (512 spans of 6).
+    bases = findings["masked_bases"]
+    assert list(bases) == list(DEMO_MODELS)
+    assert all(b["status"] == "ran" and b["n"] == 512 * 6 for b in bases.values())
+    assert len({b["markov"] for b in bases.values()}) == 1
+    assert bases["bpe"]["tokenizer"] == "batch"
+    # Pretraining taught the 6-mer models something about hidden bases: above their
+    # random-init twins (0.296 and 0.304 against 0.250 and 0.247), level with the best
+    # Markov chain (0.313); the nucleotide model stays below the chain.
+    for name in ("overlapping-6mer", "nonoverlapping-6mer"):
+        assert bases[name]["vs_random"] == "higher" and bases[name]["vs_markov"] == "overlapping"
+    assert bases["nucleotide"]["vs_markov"] == "lower"
+    # A BPE vocabulary learned on the genome carries its statistics before any training:
+    # the random-init BPE model is above one base in four.
+    assert bases["bpe"]["random_init_ci95"][0] > 0.25
+    assert "with every token covering a span hidden" in output
+    overview = pl.read_parquet(out / "tables" / "overview.parquet")
+    assert overview["model"].to_list() == list(DEMO_MODELS)
+    rule = dict(zip(overview["model"], overview["masked tokens vs neighbour rule (top-1)"],
+                    strict=True))  # fmt: skip
+    assert [m for m, cell in rule.items() if not cell.startswith("does not apply")] == [
+        "overlapping-6mer"
+    ]
+
     emb = findings["embeddings"]
+    # BPE tokens of different lengths: static embeddings against edit distance.
+    assert emb["bpe"]["relation"] == "edit_distance" and "hamming_spearman_ci95" in emb["bpe"]
     e = emb["overlapping-6mer"]
     # Static 6-mer embeddings: k-mers sharing bases lie closer, unlike the untrained control.
     assert e["hamming_spearman"] <= -0.2 and e["hamming_direction"] == "negative"
@@ -266,7 +299,7 @@ def test_rerun_demo_skips_every_stage(demo_run: tuple[Path, str]) -> None:
     out, _ = demo_run
     result = CliRunner().invoke(app, ["demo", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "stages run: 0, skipped (done earlier): 12" in result.output
+    assert "stages run: 0, skipped (done earlier): 15" in result.output
 
 
 def test_recorded_commands_reproduce_the_start_of_the_training_curves(tmp_path: Path) -> None:

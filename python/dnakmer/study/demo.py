@@ -1,10 +1,11 @@
-"""The offline demo: the whole study on a real genome with three models shipped in the
+"""The offline demo: the whole study on a real genome with four models shipped in the
 package.
 
-The three models are tiny BERT masked language models pretrained by ``dnakmer pretrain``
+The four models are tiny BERT masked language models pretrained by ``dnakmer pretrain``
 on the E. coli K-12 genome shipped in ``dnakmer/data`` at an equal budget (same encoder,
 steps, batch, learning rate and 64 token positions per window): overlapping 6-mers with
-DNABERT's span masking, non-overlapping 6-mers, and single nucleotides. The commands that
+DNABERT's span masking, non-overlapping 6-mers, a BPE vocabulary learned on the genome
+(GROVER's approach), and single nucleotides. The commands that
 trained them are in ``dnakmer/data/models/COMMANDS.md``; :func:`retrain` runs them again
 and compares the new training curves with the shipped ones.
 """
@@ -38,7 +39,7 @@ __all__ = [
     "run_recorded",
 ]
 
-DEMO_MODELS = ("overlapping-6mer", "nonoverlapping-6mer", "nucleotide")
+DEMO_MODELS = ("overlapping-6mer", "nonoverlapping-6mer", "bpe", "nucleotide")
 """Folder names of the shipped models, in report order."""
 
 DEMO_KS = (1, 2)
@@ -49,7 +50,7 @@ GENOME_PLACEHOLDER = "$GENOME"
 
 
 def demo_models() -> list[Path]:
-    """Checkpoint folders of the three shipped models, in :data:`DEMO_MODELS` order."""
+    """Checkpoint folders of the four shipped models, in :data:`DEMO_MODELS` order."""
     root = demo_models_dir()
     return [root / name for name in DEMO_MODELS]
 
