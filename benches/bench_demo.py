@@ -52,10 +52,11 @@ STAGES = ("genome", "mask", "embed", "datasets", "baselines", "finetune")
 
 
 def stage_seconds(run: Path) -> dict[str, float]:
-    """Seconds between consecutive stage completions (the first from the manifest);
-    stage markers carry whole seconds."""
-    last = dt.datetime.fromtimestamp((run / "manifest.json").stat().st_mtime, dt.timezone.utc)
-    last = last.replace(microsecond=0)
+    """When each stage finished, in seconds after ``manifest.json`` was written (stages
+    of single models run side by side with ``--jobs``, so these are finishing times, not
+    durations); stage markers carry whole seconds."""
+    start = dt.datetime.fromtimestamp((run / "manifest.json").stat().st_mtime, dt.timezone.utc)
+    start = start.replace(microsecond=0)
     marks = []
     for p in run.rglob("COMPLETE"):
         rel = p.relative_to(run).parts
@@ -63,17 +64,20 @@ def stage_seconds(run: Path) -> dict[str, float]:
             2 if rel[0] in ("genome", "datasets", "baselines") else 3
         ):
             marks.append((dt.datetime.fromisoformat(p.read_text().strip()), "/".join(rel[:-1])))
-    out = {}
-    for when, name in sorted(marks):
-        out[name] = max((when - last).total_seconds(), 0.0)
-        last = max(last, when)
-    return out
+    return {name: max((when - start).total_seconds(), 0.0) for when, name in sorted(marks)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--retrain", action="store_true", help="also time the pretraining")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="demo --jobs values to time in turn (0: the demo's default)",
+    )
     args = parser.parse_args()
     from dnakmer.study.demo import DEMO_MODELS
 
@@ -81,16 +85,17 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
-            out = Path(tmp) / f"demo{i}"
-            wall, cpu, rss = timed(
-                [sys.executable, "-m", "dnakmer", "demo", "--out", str(out), "-q"]
-            )
-            findings = json.loads((out / "findings.json").read_text())
-            assert list(findings["next_kmer"]) == list(DEMO_MODELS)
-            rows.append(("dnakmer demo", wall, cpu, rss))
-            print(f"demo run {i}: wall {wall:.1f} s, CPU {cpu:.1f} s, peak RSS {rss:.0f} MiB")
-            for name, sec in stage_seconds(out).items():
-                print(f"    {name}: {sec:.1f} s")
+            for jobs in args.jobs:
+                out = Path(tmp) / f"demo{i}-{jobs}"
+                cmd = [sys.executable, "-m", "dnakmer", "demo", "--out", str(out), "-q"]
+                what = "dnakmer demo" + (f" --jobs {jobs}" if jobs else "")
+                wall, cpu, rss = timed(cmd + (["--jobs", str(jobs)] if jobs else []))
+                findings = json.loads((out / "findings.json").read_text())
+                assert list(findings["next_kmer"]) == list(DEMO_MODELS)
+                rows.append((what, wall, cpu, rss))
+                print(f"{what}, run {i}: wall {wall:.1f} s, CPU {cpu:.1f} s, RSS {rss:.0f} MiB")
+                for name, sec in stage_seconds(out).items():
+                    print(f"    {name} done at {sec:.0f} s")
         if args.retrain:
             from dnakmer.data import demo_genome
             from dnakmer.study.demo import recorded_commands

@@ -114,7 +114,7 @@ pub fn read_fasta<S: SeqSink>(
         let parsed = parse_stream(&mut src, &mut parser, &mut buf, progress);
         keep_buffer(buf);
         parsed?;
-        let source = src.info();
+        let source = src.finish(path)?;
         drop(src);
         Ok(ReadSummary {
             compression,
@@ -164,13 +164,20 @@ fn parse_stream<S: SeqSink>(
     let mut last_report = 0u64;
     let mut filled = 0usize;
     loop {
-        let n = src.reader.read(&mut buf[filled..]).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                Error::Cancelled
-            } else {
-                source::stream_error(path, compression, e)
-            }
-        })?;
+        let n = match src.reader.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            // A signal interrupted the read (a pipe, a terminal): the progress callback
+            // decides (the Python layer runs the signal's handler there); without one,
+            // the read stops.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => match report.as_mut() {
+                Some(cb) => {
+                    cb(src.state.bytes_read.load(Ordering::Relaxed), file_size)?;
+                    continue;
+                }
+                None => return Err(Error::Cancelled),
+            },
+            Err(e) => return Err(source::stream_error(path, compression, e)),
+        };
         let eof = n == 0;
         filled += n;
         let consumed = parser.feed(&buf[..filled], eof)?;

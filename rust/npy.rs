@@ -87,19 +87,29 @@ impl NpyWriter {
         self.len == 0
     }
 
-    /// Patch the header, flush, fsync and rename into place.
+    /// Patch the header, flush and rename into place. The data is not synced to disk
+    /// here: one sync of the whole output before its manifest is written costs far less
+    /// than one per file (thousands of records). On error (a full disk) the temporary
+    /// file is removed.
     pub fn finish(mut self) -> Result<PathBuf> {
-        let mut out = self.out.take().expect("writer open");
+        let out = self.out.take().expect("writer open");
         let tmp = self.tmp.clone();
         let io = |e| Error::io(&tmp, e);
-        out.flush().map_err(io)?;
-        let mut file = out.into_inner().map_err(|e| io(e.into_error()))?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        file.write_all(&header(self.descr, &[self.len]))
-            .map_err(io)?;
-        file.sync_all().map_err(io)?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        let written = (|| {
+            let mut file = out.into_inner().map_err(|e| io(e.into_error()))?;
+            file.seek(SeekFrom::Start(0)).map_err(io)?;
+            file.write_all(&header(self.descr, &[self.len]))
+                .map_err(io)?;
+            file.flush().map_err(io)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        if let Err(e) = std::fs::rename(&tmp, &self.path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io(&self.path, e));
+        }
         Ok(self.path.clone())
     }
 }

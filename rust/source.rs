@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::Scope;
+use std::time::SystemTime;
 
 use flate2::bufread::MultiGzDecoder;
 use sha2::{Digest, Sha256};
@@ -172,6 +173,9 @@ pub struct Source<'scope> {
     /// Shared progress / hash state.
     pub state: Arc<SourceState>,
     file_size: u64,
+    /// For a regular file: a handle on it and its modification time when opened, to
+    /// tell at the end whether it changed while it was read.
+    watch: Option<(File, Option<SystemTime>)>,
 }
 
 impl Source<'_> {
@@ -181,11 +185,56 @@ impl Source<'_> {
         self.state.finish(self.file_size)
     }
 
+    /// [`Source::info`] once the stream is exhausted, or an error naming `path` when the
+    /// file was truncated, extended or rewritten while it was read (what was read is
+    /// then not the file the summary would describe).
+    pub fn finish(&self, path: &Path) -> Result<SourceInfo> {
+        let info = self.info();
+        if let Some((file, modified)) = &self.watch {
+            let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+            check_unchanged(
+                path,
+                self.file_size,
+                *modified,
+                &meta,
+                Some(info.bytes_read),
+            )?;
+        }
+        Ok(info)
+    }
+
     /// Size of the raw file in bytes.
     #[must_use]
     pub fn file_size(&self) -> u64 {
         self.file_size
     }
+}
+
+/// An error when a regular file's size or modification time now differ from those it
+/// had when it was opened (`size`, `modified`), or when the bytes read (`read`, if
+/// known) are not its size: it changed while it was read.
+pub fn check_unchanged(
+    path: &Path,
+    size: u64,
+    modified: Option<SystemTime>,
+    now: &std::fs::Metadata,
+    read: Option<u64>,
+) -> Result<()> {
+    let what = if now.len() != size {
+        format!("its size went from {size} to {} bytes", now.len())
+    } else if now.modified().ok() != modified {
+        "it was rewritten".to_owned()
+    } else if let Some(n) = read.filter(|&n| n != size) {
+        format!("{n} of its {size} bytes were read")
+    } else {
+        return Ok(());
+    };
+    Err(Error::io(
+        path,
+        io::Error::other(format!(
+            "the file changed while it was read ({what}); read it again once it is complete"
+        )),
+    ))
 }
 
 /// Open `path`, detect its compression and return a decompressed stream. With
@@ -207,6 +256,14 @@ pub fn open<'scope, 'env>(
         let e = io::Error::new(io::ErrorKind::IsADirectory, "is a directory");
         return Err(Error::io(path, e));
     }
+    let watch = if meta.is_file() {
+        Some((
+            file.try_clone().map_err(|e| Error::io(path, e))?,
+            meta.modified().ok(),
+        ))
+    } else {
+        None
+    };
     let state = Arc::new(SourceState::default());
     if hash {
         *state.hasher.lock().expect("hasher lock") = Some(Sha256::new());
@@ -242,6 +299,7 @@ pub fn open<'scope, 'env>(
         compression,
         state,
         file_size: meta.len(),
+        watch,
     })
 }
 

@@ -92,6 +92,13 @@ def test_catalogue_is_reproducible_and_large_enough() -> None:
     assert len({e.file for e in CATALOGUE}) == len(CATALOGUE)
     listed = {p.name for p in BAD_DIR.iterdir()} - {"make_bad_inputs.py", "CATALOGUE.md"}
     assert listed == {e.file for e in CATALOGUE} | {catalogue_module.DIRECTORY}
+    # Every scenario row is a test of tests/test_hostile.py, and every test there a row.
+    import ast
+
+    tree = ast.parse((Path(__file__).parent / "test_hostile.py").read_text())
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    tests = {name for name in functions if name.startswith("test_")}
+    assert {row[0] for row in catalogue_module.SCENARIOS} == tests
 
 
 def test_exception_hierarchy() -> None:

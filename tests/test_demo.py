@@ -237,25 +237,25 @@ def test_demo_findings(demo_run: tuple[Path, str]) -> None:
     assert any(r["pretrained_vs_prior"] == "higher" for r in nucleotide)
     assert all(r["pretrained_degenerate"] is None for r in nucleotide)
     # Pretrained differs from random init: the frozen overlapping 6-mer encoder's states
-    # predict the next bases (its tokens' own bases), an untrained one's do not. Fine-tuned,
-    # random init learns as much from the training windows.
+    # predict the next bases (its tokens' own bases), an untrained one's do not. (Fine-tuned
+    # for 250 steps, random init learned as much from the training windows, so the demo
+    # fine-tunes from pretraining only.)
     for r in findings["next_kmer"]["overlapping-6mer"]:
         assert r["probe_pretrained_vs_random"] == "higher"
         assert r["probe_pretrained_degenerate"] is None
         assert r["probe_pretrained"] > r["probe_random_init"] + 0.015
     assert findings["next_kmer"]["overlapping-6mer"][0]["probe_pretrained_vs_prior"] == "higher"
     # Sentences state what the intervals say, never a fixed phrase.
+    # The demo fine-tunes from pretraining only: the probe's random-init encoder is the
+    # control, and no sentence claims a fine-tuned comparison it did not make.
     summary = (out / "summary.md").read_text()
-    words = {"higher": "pretraining helps", "lower": "pretraining hurts",
-             "overlapping": "no difference from pretraining"}  # fmt: skip
     for name in DEMO_MODELS:
         for r in findings["next_kmer"][name]:
             line = next(x for x in summary.splitlines() if x.startswith(f"- {name}, k = {r['k']}:"))
-            verdict = words[r["pretrained_vs_random"]]
+            assert r["random_init"] is None and r["pretrained_vs_random"] is None
             tuned, probe = line.split(" Linear probe of the frozen encoder: ")
-            flagged = r["pretrained_degenerate"] or r["random_degenerate"]
-            assert ("DEGENERATE" in tuned) == bool(flagged)
-            assert flagged or verdict in tuned
+            assert "random init" not in tuned and "difference from pretraining" not in tuned
+            assert ("DEGENERATE" in tuned) == bool(r["pretrained_degenerate"])
             probe_words = {"higher": "the pretrained representation holds more",
                            "overlapping": "no difference from pretraining"}  # fmt: skip
             assert ("DEGENERATE" in probe) == bool(r["probe_pretrained_degenerate"])

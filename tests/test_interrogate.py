@@ -209,6 +209,43 @@ def test_rerun_skips_completed_stages(run: tuple[Path, dict], models: list[Path]
     assert again.findings == findings
 
 
+def test_side_by_side_stages_give_the_same_findings(
+    run: tuple[Path, dict], models: list[Path], tmp_path: Path
+) -> None:
+    """Two worker processes, fine-tuning from pretrained weights only: every number that
+    both runs compute equals the serial run's; random-init fine-tuning is absent."""
+    _, serial = run
+    budget = dataclasses.replace(BUDGET, finetune_inits=("pretrained",))
+    result = interrogate(GENOME, models, tmp_path / "run", ks=KS, budget=budget, quiet=True, jobs=2)
+    assert result.stages.pop("report") == "ran"
+    assert len(result.stages) == 9 and set(result.stages.values()) == {"ran"}
+    found = result.findings
+    for topic in ("masked_tokens", "masked_bases", "embeddings"):
+        assert found[topic] == serial[topic], topic
+    for model in ("over3", "disjoint2"):
+        assert not (tmp_path / f"run/finetune/{model}/k2/random").exists()
+        for mine, theirs in zip(found["next_kmer"][model], serial["next_kmer"][model], strict=True):
+            assert mine["random_init"] is None and mine["pretrained_vs_random"] is None
+            for key, value in mine.items():
+                if "random" not in key or key.startswith("probe_"):
+                    assert value == theirs[key], (model, key)
+    summary = (tmp_path / "run/summary.md").read_text()
+    assert "from random init" not in summary and "Linear probe of the frozen encoder" in summary
+    # A stage that fails in a worker stops the run with its own error, unmarked.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in models[0].iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "model.safetensors").write_bytes(b"\0" * 64)
+    with pytest.raises(Exception, match=r"safetensors|header") as err:
+        interrogate(GENOME, [broken, models[1]], tmp_path / "bad", ks=(2,), budget=budget,
+                    quiet=True, jobs=2)  # fmt: skip
+    assert not isinstance(err.value, KeyboardInterrupt)
+    assert not (tmp_path / "bad/mask/broken" / STAGE_MARKER).exists()
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        interrogate(GENOME, models, tmp_path / "zero", ks=KS, budget=budget, jobs=0)
+
+
 def test_a_run_folder_refuses_other_parameters(run: tuple[Path, dict], models: list[Path]) -> None:
     out, _ = run
     with pytest.raises(ValueError, match=r"other parameters.*ks"):
@@ -240,8 +277,11 @@ def test_budget_file_is_checked(tmp_path: Path) -> None:
     path.write_text(json.dumps({"max_step": 7}))
     with pytest.raises(ValueError, match=r"unknown budget fields \['max_step'\]"):
         Budget.from_json(path)
+    path.write_text(json.dumps({"finetune_inits": ["pretrained"]}))
+    assert Budget.from_json(path).finetune_inits == ("pretrained",)
     for bad in ({"max_steps": 0}, {"device": "tpu"}, {"markov_orders": [13]},
-                {"linear_probe": "no"}):  # fmt: skip
+                {"markov_orders": 3}, {"linear_probe": "no"}, {"finetune_inits": ["random"]},
+                {"finetune_inits": ["pretrained", "pretrained"]}):  # fmt: skip
         path.write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=f"budget {next(iter(bad))}"):
             Budget.from_json(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -313,3 +314,30 @@ def test_bpe_model_pretrains_and_loads_with_its_tokenizer_json(tmp_path: Path) -
     last = masks.sum(axis=1) - 1
     assert (rows[np.arange(100), last] == 3).all()
     assert ((rows == 0) == (masks == 0)).all()
+
+
+def test_resume_after_a_kill_while_saving_a_checkpoint(tmp_path: Path) -> None:
+    """A checkpoint folder without its completion marker (the run was killed while
+    writing it) is removed, and --resume continues from the last complete one."""
+    from dnakmer.training.trainer import COMPLETE_MARKER
+
+    opts = TrainOptions(
+        max_steps=8, batch_size=4, eval_every=4, log_every=1, learning_rate=1e-3, quiet=True
+    )
+    kw: dict[str, Any] = {"k": 3, "max_tokens": 16, "shape": TINY, "options": opts,
+                          "n_train": 64, "n_eval": 8}  # fmt: skip
+    full = pretrain(DATA / "phix174.fa", tmp_path / "full", **kw)
+    pretrain(DATA / "phix174.fa", tmp_path / "cut", stop_after=4, **kw)
+    checkpoints = tmp_path / "cut" / "checkpoints"
+    assert (checkpoints / "checkpoint-4" / COMPLETE_MARKER).is_file()
+    half = checkpoints / "checkpoint-6"
+    half.mkdir()
+    (half / "model.safetensors").write_bytes(b"\0" * 100)
+    resumed = pretrain(DATA / "phix174.fa", tmp_path / "cut", resume=True, **kw)
+    assert not half.exists()
+    assert resumed.history["step"].max() == 8
+    losses = {e["step"]: e["loss"] for e in full.history.to_dicts() if e.get("loss") is not None}
+    again = {e["step"]: e["loss"] for e in resumed.history.to_dicts() if e.get("loss") is not None}
+    assert [again[s] for s in (5, 6, 7, 8)] == pytest.approx(
+        [losses[s] for s in (5, 6, 7, 8)], abs=1e-4
+    )

@@ -10,8 +10,11 @@ from dnakmer.data import example_genome
 from dnakmer.exceptions import (
     AnnotationError,
     CompressionError,
+    DatasetError,
     DnakmerError,
     FastaFormatError,
+    ModelError,
+    OutputBusyError,
     RecordNotFoundError,
     VocabError,
 )
@@ -21,10 +24,13 @@ from dnakmer.tokenizer import KmerTokenizer, tokenize_fasta, tokenize_genome
 __all__ = [
     "AnnotationError",
     "CompressionError",
+    "DatasetError",
     "DnakmerError",
     "FastaFormatError",
     "Genome",
     "KmerTokenizer",
+    "ModelError",
+    "OutputBusyError",
     "RecordNotFoundError",
     "VocabError",
     "__version__",

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from dnakmer.exceptions import OutputBusyError
 
 
 def _umask() -> int:
@@ -66,3 +69,77 @@ def staged_files(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
             os.replace(f, out / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive lock on the existing folder ``out_dir`` while writing into it:
+    a second writer is refused at once with :class:`OutputBusyError` instead of mixing
+    its files with the first one's. The lock goes with the process (``flock``), so a
+    killed writer leaves no stale lock behind; nothing is written to hold it."""
+    out = Path(out_dir)
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): nothing to hold
+        yield out
+        return
+    fd = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputBusyError(
+                f"{out} is being written by another dnakmer process; wait for it to finish "
+                "or choose another output folder",
+                path=str(out),
+            ) from None
+        yield out
+    finally:
+        os.close(fd)  # releases the lock
+
+
+# Hidden files a dnakmer writer keeps in its output folder until they are complete: record
+# files under a temporary name, pieces of a parallel read, atomic_open's temporaries.
+_TEMPORARY = (
+    re.compile(r"\.dnakmer-\d+-\d+-\d+\.npy"),
+    re.compile(r"\..+\.partial-\d+"),
+    re.compile(r"\..+\.partial"),
+)
+
+
+def remove_stale_temporaries(out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Remove the hidden temporary files that writers killed before they could clean up
+    (``kill -9``, power loss) left in ``out_dir``; call only while holding
+    :func:`output_lock`, when no other writer can own them. Only plain files directly in
+    ``out_dir`` whose names dnakmer's writers use are touched. Returns what was removed."""
+    removed = []
+    for entry in os.scandir(out_dir):
+        if entry.is_file(follow_symlinks=False) and any(
+            p.fullmatch(entry.name) for p in _TEMPORARY
+        ):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def sync_folder(out_dir: str | os.PathLike[str]) -> None:
+    """Put everything written into ``out_dir`` on disk, and the folder's entries: one
+    ``syncfs`` of its file system (``sync`` where that call is missing) instead of an
+    ``fsync`` per file, which costs a journal commit each (an hour for a million
+    contigs). Call it once, before the file that marks the output complete."""
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        try:
+            import ctypes
+
+            syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+        except (AttributeError, OSError):
+            os.sync()
+        else:
+            if syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err), os.fspath(out_dir))
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -9,8 +9,11 @@ message and as attributes, so callers can report or ``except`` by kind::
     ├── VocabError (also a ValueError)         unusable vocab.txt
     ├── RecordNotFoundError (also a KeyError)  unknown record name
     ├── AnnotationError (also a ValueError)    malformed or unusable GFF3 / GTF
-    └── ModelError (also a ValueError)         unusable checkpoint folder, or one whose
-                                               code the user did not allow to run
+    ├── ModelError (also a ValueError)         unusable checkpoint folder, or one whose
+    │                                          code the user did not allow to run
+    ├── DatasetError (also a ValueError)       corrupt or inconsistent dataset folder
+    └── OutputBusyError (also an OSError)      another process is writing the same
+                                               output folder
 
 Missing files raise the built-in ``FileNotFoundError``; bad arguments ``ValueError``.
 """
@@ -20,9 +23,11 @@ from __future__ import annotations
 __all__ = [
     "AnnotationError",
     "CompressionError",
+    "DatasetError",
     "DnakmerError",
     "FastaFormatError",
     "ModelError",
+    "OutputBusyError",
     "RecordNotFoundError",
     "VocabError",
 ]
@@ -81,3 +86,13 @@ class AnnotationError(DnakmerError, ValueError):
 class ModelError(DnakmerError, ValueError):
     """A checkpoint folder cannot be used: a corrupt or inconsistent file, or classes that
     live in the folder's own code while ``trust_remote_code`` is off."""
+
+
+class OutputBusyError(DnakmerError, OSError):
+    """Another process holds the lock of the output folder this one was to write."""
+
+
+class DatasetError(DnakmerError, ValueError):
+    """A saved dataset folder is corrupt or inconsistent: an unreadable manifest, missing
+    keys, a missing, truncated or mis-shaped array, or values out of range (``path``
+    names the file)."""

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dnakmer import _core
-from dnakmer._io import write_json, write_text
+from dnakmer._io import output_lock, remove_stale_temporaries, sync_folder, write_json, write_text
 
 __all__ = [
     "KmerTokenizer",
@@ -124,7 +124,7 @@ def model_tokenizer(folder: str | os.PathLike[str]) -> KmerTokenizer | None:
     ``vocab.txt`` gives the tokens; the stride comes from ``dnakmer.json`` when present
     (written by ``dnakmer pretrain``), else 1 as in DNABERT.
     """
-    from dnakmer.exceptions import VocabError
+    from dnakmer.exceptions import ModelError, VocabError
 
     path = Path(folder)
     vocab = path / "vocab.txt"
@@ -133,7 +133,15 @@ def model_tokenizer(folder: str | os.PathLike[str]) -> KmerTokenizer | None:
     stride = 1
     meta = path / "dnakmer.json"
     if meta.is_file():
-        stride = int(json.loads(meta.read_text()).get("stride", 1))
+        try:
+            info = json.loads(meta.read_bytes())
+        except (UnicodeDecodeError, ValueError) as e:
+            raise ModelError(f"{meta}: not valid JSON ({e})", str(meta)) from None
+        stride = info.get("stride", 1) if isinstance(info, dict) else None
+        if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
+            raise ModelError(
+                f"{meta}: stride must be a positive integer, not {stride!r}", str(meta)
+            )
     try:
         return KmerTokenizer.from_vocab(vocab, stride)
     except VocabError:
@@ -175,15 +183,26 @@ def _warn_if_truncated(path: str | os.PathLike[str], summary: dict[str, Any]) ->
         )
 
 
+_INCOMPLETE = ".dnakmer-incomplete"
+"""Written into a token output folder before its first record, removed after its
+manifest: while it is there, the folder's record files belong to an unfinished run."""
+
+
 def _clear_previous_output(out: Path, overwrite: bool) -> None:
-    """Allow writing into ``out`` only if it is empty or holds an earlier token output."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise NotADirectoryError(f"{out} exists and is not a directory")
+    """Allow writing into ``out`` only if it is empty or holds an earlier token output,
+    whose record files (and only those: plain ``.npy`` names inside ``out``, whatever
+    its manifest says) are removed; so are the record files of a run that was killed
+    before its manifest (the folder still carries that run's marker)."""
     entries = [p for p in out.iterdir() if not p.name.startswith(".")]
     if not entries:
         return
+    if (out / _INCOMPLETE).is_file() and not (out / MANIFEST).exists():
+        unfinished = [p for p in entries if _is_record_file_name(p.name) and p.is_file()]
+        for p in unfinished:
+            p.unlink(missing_ok=True)
+        entries = [p for p in entries if p not in unfinished]
+        if not entries:
+            return
     manifest = out / MANIFEST
     previous: dict[str, Any] = {}
     if manifest.exists():
@@ -199,7 +218,21 @@ def _clear_previous_output(out: Path, overwrite: bool) -> None:
     # Remove the manifest first: a crash below must not leave it pointing at new files.
     manifest.unlink(missing_ok=True)
     for rec in previous.get("records", []):
-        (out / str(rec.get("file", ""))).unlink(missing_ok=True)
+        name = str(rec.get("file", "")) if isinstance(rec, dict) else ""
+        if _is_record_file_name(name):
+            (out / name).unlink(missing_ok=True)
+
+
+def _is_record_file_name(name: str) -> bool:
+    """Whether ``name`` can be a record file of a token output: a visible ``.npy`` name
+    with no directory part (so a manifest can never point outside its folder)."""
+    return (
+        name.endswith(".npy")
+        and not name.startswith(".")
+        and Path(name).name == name
+        and "/" not in name
+        and "\\" not in name
+    )
 
 
 def tokenize_genome(
@@ -244,12 +277,42 @@ def tokenize_genome(
         tokens and ``[UNK]`` tokens. Open a record with
         ``np.load(out_dir / rec["file"], mmap_mode="r")``.
     """
+
+
     out = Path(out_dir)
-    _clear_previous_output(out, overwrite)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    records, summary = _core.tokenize_fasta_to_npy(
-        os.fspath(path), tokenizer, os.fspath(out), threads=threads, progress=progress
-    )
+    with output_lock(out):
+        _clear_previous_output(out, overwrite)
+        remove_stale_temporaries(out)
+        try:
+            write_text(out / _INCOMPLETE, "a dnakmer tokenize run that has not finished\n")
+            # On error the core removes the records it wrote.
+            records, summary = _core.tokenize_fasta_to_npy(
+                os.fspath(path), tokenizer, os.fspath(out), threads=threads, progress=progress
+            )
+            try:
+                manifest = _write_token_manifest(path, tokenizer, out, records, summary)
+            except BaseException:
+                # Interrupted (or failed) after the records were written: the folder is
+                # left as it was found, with neither records nor manifest.
+                (out / MANIFEST).unlink(missing_ok=True)
+                for rec in records:
+                    (out / rec["file"]).unlink(missing_ok=True)
+                raise
+        finally:
+            (out / _INCOMPLETE).unlink(missing_ok=True)
+    return manifest
+
+
+def _write_token_manifest(
+    path: str | os.PathLike[str],
+    tokenizer: KmerTokenizer,
+    out: Path,
+    records: list[dict[str, Any]],
+    summary: dict[str, Any],
+) -> dict[str, Any]:
     _warn_if_truncated(path, summary)
     vocab_sha = hashlib.sha256(tokenizer.vocab_text().encode()).hexdigest()
     manifest: dict[str, Any] = {
@@ -274,5 +337,6 @@ def tokenize_genome(
         },
         "records": records,
     }
+    sync_folder(out)  # the records reach the disk before the manifest that vouches for them
     write_json(out / MANIFEST, manifest)
     return manifest

@@ -70,8 +70,17 @@ impl Shared<'_> {
 
 /// Whether `path` is read by [`read_fasta_split`]: a regular, uncompressed file of at
 /// least [`MIN_SPLIT_BYTES`] read with more than one thread.
-fn splittable(path: &Path, threads: usize, min_bytes: u64) -> Option<(File, u64)> {
+fn splittable(
+    path: &Path,
+    threads: usize,
+    min_bytes: u64,
+) -> Option<(File, u64, Option<std::time::SystemTime>)> {
     if threads < 2 {
+        return None;
+    }
+    // Look before opening: opening a FIFO would wait for its writer, and closing it again
+    // would end the stream that the sequential read is about to take.
+    if !std::fs::metadata(path).ok()?.is_file() {
         return None;
     }
     let file = File::open(path).ok()?;
@@ -81,7 +90,7 @@ fn splittable(path: &Path, threads: usize, min_bytes: u64) -> Option<(File, u64)
     }
     let mut magic = [0u8; 2];
     let n = read_at(&file, &mut magic, 0).ok()?;
-    (magic[..n] != [0x1f, 0x8b]).then_some((file, meta.len()))
+    (magic[..n] != [0x1f, 0x8b]).then_some((file, meta.len(), meta.modified().ok()))
 }
 
 /// Parse a plain FASTA file on `opts.threads` threads, each piece of it into a sink
@@ -118,7 +127,7 @@ where
     S: SeqSink + Send,
     F: Fn(u64) -> S + Sync,
 {
-    let Some((file, size)) = splittable(path, opts.threads, min_bytes) else {
+    let Some((file, size, modified)) = splittable(path, opts.threads, min_bytes) else {
         return Ok(None);
     };
     let threads = opts.threads as u64;
@@ -180,6 +189,9 @@ where
     if let Some(e) = reporter.stopped {
         return Err(e);
     }
+    // A file cut short under the pieces reads as fewer records, not as an error.
+    let now = file.metadata().map_err(|e| Error::io(path, e))?;
+    crate::source::check_unchanged(path, size, modified, &now, None)?;
     let results: Vec<PieceResult<S>> = slots
         .into_iter()
         .map_while(|slot| slot.into_inner().expect("piece lock"))

@@ -38,6 +38,12 @@ impl PyProgress {
     pub fn finish<T>(self, r: Result<T>) -> PyResult<T> {
         match (r, self.error) {
             (Err(Error::Cancelled), Some(e)) => Err(e),
+            // Stopped by a signal whose handler has not run yet: run it now, so that its
+            // exception (not a later one, in the caller's clean-up) is what is raised.
+            (Err(Error::Cancelled), None) => {
+                let pending = Python::attach(|py| py.check_signals().err());
+                Err(pending.unwrap_or_else(|| PyErr::from(Error::Cancelled)))
+            }
             (r, _) => r.map_err(PyErr::from),
         }
     }

@@ -5,7 +5,9 @@ return; each group lives in its own module of :mod:`dnakmer.cli`."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -59,11 +61,27 @@ app.command("interrogate")(interrogate.interrogate_command)
 app.command("demo")(interrogate.demo_command)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a batch scheduler, ``docker stop``): stops a command
+    the way Ctrl-C does, so that it cleans up what it was writing."""
+
+
+_signalled: list[int] = []
+
+
+def _terminate(signum: int, frame: object) -> None:
+    _signalled.append(signum)
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the package's errors become one red line and exit code 1
-    (set ``DNAKMER_DEBUG=1`` for the traceback); usage errors exit with code 2."""
+    (set ``DNAKMER_DEBUG=1`` for the traceback); usage errors exit with code 2; Ctrl-C
+    and SIGTERM stop the command, leaving no half-written output, with 130 and 143."""
     from dnakmer.exceptions import DnakmerError
 
+    handle = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if handle else None
     try:
         app(args=argv, prog_name="dnakmer")
     except (DnakmerError, OSError, ValueError) as e:
@@ -74,4 +92,12 @@ def main(argv: list[str] | None = None) -> None:
         Console(stderr=True, highlight=False).print(f"[red]error:[/red] {e}", soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(128 + signal.SIGTERM if _signalled else 130)
+    except SystemExit as e:
+        # The command line library turns an interrupt into exit 130: say it was SIGTERM.
+        if _signalled and e.code == 130:
+            sys.exit(128 + signal.SIGTERM)
+        raise
+    finally:
+        if handle:
+            signal.signal(signal.SIGTERM, previous)

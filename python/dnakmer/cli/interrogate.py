@@ -87,6 +87,16 @@ def interrogate_command(
     device: Annotated[
         str | None, typer.Option("--device", help="auto (default), cpu or cuda.")
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Processes that run the models' stages side by side, each with its share "
+            "of the CPU threads (same results as 1).",
+        ),
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
@@ -109,7 +119,7 @@ def interrogate_command(
     )
     result = interrogate(
         genome, models, out, ks=tuple(ks or (2, 3, 4, 5, 6)), seeds=seeds, budget=budget,
-        quiet=quiet, trust_remote_code=trust_remote_code,
+        quiet=quiet, trust_remote_code=trust_remote_code, jobs=jobs,
     )  # fmt: skip
     _print_outcome(result)
 
@@ -127,8 +137,15 @@ def demo_command(
         ),
     ] = None,
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="With --retrain: commands run at once.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Processes at once: the models' stages, or with --retrain the pretraining "
+            "commands. Default: one per core, at most one per model.",
+        ),
+    ] = None,
     stop_after: Annotated[
         int | None,
         typer.Option(
@@ -138,12 +155,14 @@ def demo_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
-    """Run the whole study offline on the E. coli genome shipped with dnakmer, for three
+    """Run the whole study offline on the E. coli genome shipped with dnakmer, for four
     tiny models shipped with it (pretrained at an equal budget on that genome: overlapping
-    6-mers as DNABERT, non-overlapping 6-mers, single nucleotides), and print where the
-    report is."""
+    6-mers as DNABERT, non-overlapping 6-mers, a BPE vocabulary as GROVER, single
+    nucleotides), and print where the report is."""
     from dnakmer.study import demo
 
+    if jobs is None:
+        jobs = demo.default_jobs()
     if retrain is not None:
         check = demo.retrain(retrain, jobs=jobs, quiet=quiet, stop_after=stop_after)
         typer.echo(check.table.write_csv(), nl=False)
@@ -156,4 +175,4 @@ def demo_command(
             raise typer.Exit(1)
         typer.echo(f"training curves reproduced (within {check.tolerance}); models in {retrain}/")
         return
-    _print_outcome(demo.run_demo(out, quiet=quiet))
+    _print_outcome(demo.run_demo(out, quiet=quiet, jobs=jobs))

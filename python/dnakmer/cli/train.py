@@ -305,7 +305,7 @@ def finetune_nextkmer_command(
         pooling=pooling.value,
         trust_remote_code=trust_remote_code,
     )  # type: ignore[arg-type]
-    from dnakmer.training.finetune import is_main_process
+    from dnakmer.training.trainer import is_main_process
 
     if not is_main_process():
         return

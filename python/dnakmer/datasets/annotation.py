@@ -71,9 +71,7 @@ def _read_text(path: Path) -> tuple[str, str]:
         return raw.decode("utf-8"), sha256
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise AnnotationError(
-            f"{path}:{line}: not UTF-8 text", path=str(path), line=line
-        ) from e
+        raise AnnotationError(f"{path}:{line}: not UTF-8 text", path=str(path), line=line) from e
 
 
 def _detect_format(path: Path, lines: pl.Series) -> AnnotationFormat:
@@ -176,8 +174,13 @@ def _percent_decode(expr: pl.Expr) -> pl.Expr:
 def _parse_attributes(df: pl.DataFrame, fmt: AnnotationFormat) -> pl.DataFrame:
     """``id``, ``parents`` (list), ``name``, ``gene_id``, ``transcript_id`` columns."""
     if fmt == "gff3":
-        keys = {"id": "ID", "parents": "Parent", "name": "Name", "gene_id": "gene_id",
-                "transcript_id": "transcript_id"}
+        keys = {
+            "id": "ID",
+            "parents": "Parent",
+            "name": "Name",
+            "gene_id": "gene_id",
+            "transcript_id": "transcript_id",
+        }
         df = df.with_columns(_attribute(fmt, key).alias(col) for col, key in keys.items())
         # Decoding costs six passes per column; skip columns without any escape.
         escaped = [c for c in keys if df[c].str.contains("%", literal=True).any()]
@@ -271,14 +274,18 @@ class Annotation:
         return self._table("transcripts", self._transcripts)
 
     def _transcripts(self) -> pl.DataFrame:
-        grouped = self.exons().group_by("transcript").agg(
-            pl.col("seqid").n_unique().alias("n_seqids"),
-            pl.col("strand").n_unique().alias("n_strands"),
-            pl.col("seqid").first(),
-            pl.col("strand").first(),
-            pl.col("start").min(),
-            pl.col("end").max(),
-            pl.len().alias("n_exons"),
+        grouped = (
+            self.exons()
+            .group_by("transcript")
+            .agg(
+                pl.col("seqid").n_unique().alias("n_seqids"),
+                pl.col("strand").n_unique().alias("n_strands"),
+                pl.col("seqid").first(),
+                pl.col("strand").first(),
+                pl.col("start").min(),
+                pl.col("end").max(),
+                pl.len().alias("n_exons"),
+            )
         )
         usable = (pl.col("n_seqids") == 1) & (pl.col("n_strands") == 1)
         return (
@@ -368,8 +375,7 @@ class Annotation:
                 known,
                 outside,
                 Path(self.path),
-                "feature {type} ends at {end}, past the end of record {seqid} "
-                "({record_length} bp)",
+                "feature {type} ends at {end}, past the end of record {seqid} ({record_length} bp)",
             )
         inside = known.filter(~outside)
         result = result._with_skip("out_of_bounds", known.height - inside.height, inside)
@@ -378,9 +384,15 @@ class Annotation:
     def _count_transcript_skips(self) -> Annotation:
         exons = self.features.filter(pl.col("type").is_in(EXON_TYPES))
         orphans = exons.filter(pl.col("parents").is_null()).height
-        per_tx = self.exons().group_by("transcript").agg(
-            ((pl.col("seqid").n_unique() > 1) | (pl.col("strand").n_unique() > 1)).alias("mixed"),
-            pl.col("strand").first(),
+        per_tx = (
+            self.exons()
+            .group_by("transcript")
+            .agg(
+                ((pl.col("seqid").n_unique() > 1) | (pl.col("strand").n_unique() > 1)).alias(
+                    "mixed"
+                ),
+                pl.col("strand").first(),
+            )
         )
         mixed = per_tx.filter(pl.col("mixed")).height
         unstranded = per_tx.filter(~pl.col("mixed") & ~pl.col("strand").is_in(["+", "-"]))

@@ -15,7 +15,8 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from dnakmer import _core
-from dnakmer.datasets.store import load_arrays, read_manifest, write_dataset
+from dnakmer.datasets.store import load_arrays, read_manifest, require_keys, write_dataset
+from dnakmer.exceptions import DatasetError
 from dnakmer.genome import Genome
 
 __all__ = [
@@ -172,7 +173,54 @@ class NextKmerDataset:
         manifest = read_manifest(path)
         if manifest.get("kind") != KIND:
             raise ValueError(f"{path} holds a {manifest.get('kind')!r} dataset, not {KIND!r}")
-        return cls(load_arrays(path, list(FIELDS), mmap=mmap), manifest)
+        require_keys(path, manifest, _REQUIRED)
+        arrays = load_arrays(path, list(FIELDS), mmap=mmap)
+        _check_values(Path(path), manifest, arrays)
+        return cls(arrays, manifest)
+
+
+_REQUIRED = ["k", "context_nt", "input", "genome.path", "genome.sha256", "genome.records"]
+_REQUIRED += [f"counts.{s}" for s in SPLITS]
+
+
+def _check_values(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """:class:`DatasetError` naming the file whose values cannot come from the manifest's
+    parameters: labels of another k, unknown split, strand or record codes, counts per
+    split that differ, inputs of the wrong width or alphabet."""
+
+    def bad(field: str, what: str) -> DatasetError:
+        f = path / (f"{field}.npy" if field in arrays else "manifest.json")
+        return DatasetError(f"{f}: {what}", path=str(f))
+
+    k, context = manifest["k"], manifest["context_nt"]
+    if not isinstance(k, int) or not 1 <= k <= 8:
+        raise bad("manifest", f"k must be an integer from 1 to 8, not {k!r}")
+    n = len(arrays["labels"])
+    top = int(arrays["labels"].max()) if n else 0
+    if top >= 4**k:
+        raise bad("labels", f"label {top} is outside [0, 4^{k}) for k = {k}")
+    codes = np.bincount(np.asarray(arrays["split"], dtype=np.int64), minlength=3) if n else [0] * 3
+    if len(codes) > 3:
+        raise bad("split", "split codes other than 0 (train), 1 (val) and 2 (test)")
+    counts = {s: int(c) for s, c in zip(SPLITS, codes, strict=True)}
+    if counts != {s: manifest["counts"][s] for s in SPLITS}:
+        raise bad("split", f"{counts} samples per split, the manifest says {manifest['counts']}")
+    if n and not np.isin(arrays["strand"], (-1, 1)).all():
+        raise bad("strand", "strands other than +1 and -1")
+    if n and int(arrays["record"].max()) >= len(manifest["genome"]["records"]):
+        raise bad("record", f"record index beyond the {len(manifest['genome']['records'])} records")
+    ids = arrays["input_ids"]
+    if ids.ndim != 2:
+        raise bad("input_ids", f"{ids.ndim} dimensions, not 2 (samples x positions)")
+    if manifest["input"] == "bases":
+        if ids.shape[1] != context:
+            raise bad("input_ids", f"{ids.shape[1]} bases per row, context_nt is {context}")
+        if n and int(ids.max()) > 3:
+            raise bad("input_ids", "base codes other than 0-3 (A, T, C, G)")
+    else:
+        vocab = (manifest.get("tokenizer") or {}).get("vocab_size")
+        if n and vocab is not None and int(ids.max()) >= vocab:
+            raise bad("input_ids", f"token id {int(ids.max())} beyond the vocabulary ({vocab})")
 
 
 def _default_block_size(genome: Genome) -> int:
@@ -349,4 +397,3 @@ def _manifest(
         },
         "label_histogram": histogram,
     }
-

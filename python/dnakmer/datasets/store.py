@@ -24,8 +24,15 @@ from typing import Any
 import numpy as np
 
 from dnakmer._core import __version__
+from dnakmer.exceptions import DatasetError
 
-__all__ = ["DATASET_KINDS_PREFIX", "load_arrays", "read_manifest", "write_dataset"]
+__all__ = [
+    "DATASET_KINDS_PREFIX",
+    "load_arrays",
+    "read_manifest",
+    "require_keys",
+    "write_dataset",
+]
 
 MANIFEST = "manifest.json"
 PARQUET = "samples.parquet"
@@ -33,22 +40,72 @@ DATASET_KINDS_PREFIX = "dnakmer."
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of a dataset directory."""
+    """The manifest of a dataset directory (a JSON object), or :class:`DatasetError`."""
     p = Path(path) / MANIFEST
     if not p.exists():
         raise FileNotFoundError(2, "No dnakmer manifest.json (not a dataset directory?)", str(p))
-    manifest: dict[str, Any] = json.loads(p.read_text())
+    try:
+        manifest = json.loads(p.read_bytes())
+    except (UnicodeDecodeError, ValueError) as e:
+        raise DatasetError(f"{p}: not valid JSON ({e})", path=str(p)) from None
+    if not isinstance(manifest, dict):
+        raise DatasetError(f"{p}: expected a JSON object", path=str(p))
     return manifest
+
+
+def require_keys(path: str | os.PathLike[str], manifest: dict[str, Any], keys: list[str]) -> None:
+    """:class:`DatasetError` naming the manifest when any of ``keys`` (``a.b`` for
+    nested ones) is missing."""
+    missing = []
+    for key in keys:
+        node: Any = manifest
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                missing.append(key)
+                break
+            node = node[part]
+    if missing:
+        p = Path(path) / MANIFEST
+        raise DatasetError(f"{p}: missing keys {missing}", path=str(p))
 
 
 def load_arrays(
     path: str | os.PathLike[str], fields: list[str] | None = None, *, mmap: bool = True
 ) -> dict[str, np.ndarray]:
-    """The ``.npy`` fields of a dataset, memory-mapped read-only by default."""
+    """The ``.npy`` fields of a dataset, memory-mapped read-only by default; each is
+    checked against the dtype and shape the manifest records, and all against its
+    ``n_samples`` (:class:`DatasetError` naming the file otherwise)."""
     manifest = read_manifest(path)
-    names = fields if fields is not None else list(manifest["fields"])
+    require_keys(path, manifest, ["fields", "n_samples"])
+    recorded = manifest["fields"]
+    names = fields if fields is not None else list(recorded)
     mode = "r" if mmap else None
-    return {n: np.load(Path(path) / f"{n}.npy", mmap_mode=mode) for n in names}
+    out = {}
+    for name in names:
+        f = Path(path) / f"{name}.npy"
+        if not f.is_file():
+            raise DatasetError(f"{f}: missing (the manifest lists field {name!r})", path=str(f))
+        try:
+            arr = np.load(f, mmap_mode=mode, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise DatasetError(f"{f}: not a complete .npy file ({e})", path=str(f)) from None
+        want = recorded.get(name) if isinstance(recorded, dict) else None
+        if want is not None and (
+            str(arr.dtype) != want.get("dtype") or list(arr.shape) != want.get("shape")
+        ):
+            raise DatasetError(
+                f"{f}: holds {arr.dtype}{list(arr.shape)}, the manifest says "
+                f"{want.get('dtype')}{want.get('shape')}",
+                path=str(f),
+            )
+        if arr.ndim == 0 or len(arr) != manifest["n_samples"]:
+            raise DatasetError(
+                f"{f}: {len(arr) if arr.ndim else 0} rows, the manifest says "
+                f"{manifest['n_samples']} samples",
+                path=str(f),
+            )
+        out[name] = arr
+    return out
 
 
 def _parquet_table(columns: Mapping[str, np.ndarray]) -> Any:

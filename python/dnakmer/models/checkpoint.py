@@ -30,6 +30,7 @@ __all__ = [
     "LoadedModel",
     "as_long_tensor",
     "check_remote_code",
+    "check_safetensors",
     "default_device",
     "forward_batches",
     "load",
@@ -240,12 +241,23 @@ def load(
     tokenizer = load_tokenizer(folder, trust_remote_code=trust_remote_code)
     common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
     weights = {"use_safetensors": True} if _has_safetensors(folder) else {}
+    for f in sorted(folder.glob("model*.safetensors")):
+        check_safetensors(f)
     with quiet_transformers():
         try:
-            model = transformers.AutoModelForMaskedLM.from_pretrained(folder, **common, **weights)
-        except ValueError:
-            # Encoders without a masked-LM head (some BPE DNA models): hidden states only.
-            model = transformers.AutoModel.from_pretrained(folder, **common, **weights)
+            try:
+                model = transformers.AutoModelForMaskedLM.from_pretrained(
+                    folder, **common, **weights
+                )
+            except ValueError:
+                # Encoders without a masked-LM head (some BPE DNA models): hidden states only.
+                model = transformers.AutoModel.from_pretrained(folder, **common, **weights)
+        except (OSError, RuntimeError, ValueError, KeyError) as e:
+            if isinstance(e, (FileNotFoundError, ModelError)):
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelError(f"{folder}: the weights do not load ({first})", str(folder)) from e
+    _check_vocab_fits(folder, tokenizer, model)
     dev = default_device(device)
     model.to(dev).eval()
     return LoadedModel(model=model, tokenizer=tokenizer, path=folder, device=dev, config=config)
@@ -290,6 +302,53 @@ def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
         device=loaded.device,
         config=loaded.config,
     )
+
+
+def check_safetensors(path: Path) -> None:
+    """:class:`ModelError` naming ``path`` unless it is a whole safetensors file: an
+    8-byte header length, a JSON header, and every tensor's bytes inside the file (an
+    empty, zeroed or truncated file would otherwise fail deep inside the loader)."""
+    size = path.stat().st_size
+
+    def bad(what: str) -> ModelError:
+        return ModelError(f"{path}: not a complete safetensors file ({what})", str(path))
+
+    if size < 8:
+        raise bad(f"{size} bytes")
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        if n < 2 or 8 + n > size:
+            raise bad(f"header of {n} bytes in a file of {size}")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, ValueError):
+            raise bad("its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise bad("its header is not a JSON object")
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2):
+            raise bad(f"tensor {name!r} has no data offsets")
+        end = max(end, int(offsets[1]))
+    if 8 + n + end > size:
+        raise bad(f"its tensors need {8 + n + end} bytes, the file has {size}: truncated")
+
+
+def _check_vocab_fits(folder: Path, tokenizer: Any, model: Any) -> None:
+    """:class:`ModelError` when the tokenizer gives ids the model's embedding lacks."""
+    embeddings = model.get_input_embeddings()
+    rows = getattr(embeddings, "num_embeddings", None)
+    size = tokenizer.vocab_size if isinstance(tokenizer, KmerTokenizer) else len(tokenizer)
+    if rows is not None and size is not None and size > rows:
+        source = "vocab.txt" if (folder / "vocab.txt").is_file() else "tokenizer"
+        raise ModelError(
+            f"{folder / source}: {size} tokens, but the model's embedding holds {rows} "
+            "(tokenizer and weights of different models?)",
+            str(folder / source),
+        )
 
 
 def _has_safetensors(folder: Path) -> bool:

@@ -40,6 +40,7 @@ from dnakmer.models import LoadedModel, forward_batches
 __all__ = [
     "MaskedBaseResult",
     "markov_span_marginals",
+    "markov_span_table",
     "masked_base_analysis",
     "token_base_spans",
 ]
@@ -308,9 +309,7 @@ def masked_base_analysis(
             "on each side"
         )
     g = genome if isinstance(genome, Genome) else Genome.open(genome)
-    codes = sample_windows(g, n_windows, length, seed=seed).codes
-    rng = np.random.default_rng([seed, 7])
-    start = rng.integers(margin, length - margin - span + 1, size=n_windows)
+    codes, start = _windows_and_spans(g, n_windows, length, span, margin, seed)
     encoded = loaded.encoder.encode(codes)
     ids, mask = encoded.input_ids, encoded.attention_mask
     if ids.shape[1] > loaded.max_tokens:
@@ -369,18 +368,6 @@ def masked_base_analysis(
             "correct": p.argmax(axis=1) == truth,
         }
     )
-    span_truth = codes[np.arange(n_windows)[:, None], start[:, None] + np.arange(span)[None, :]]
-    rows = []
-    for order in range(max_order + 1) if markov is None else ():
-        marg = markov_span_marginals(codes, start, span, genome_kmer_counts(g, order + 1), order)
-        p_true = np.take_along_axis(marg, span_truth[..., None].astype(np.int64), axis=2)[..., 0]
-        rows.append(
-            {
-                "order": order,
-                "accuracy": float((marg.argmax(axis=2) == span_truth).mean()),
-                "bits": float(-np.log2(p_true).mean()),
-            }
-        )
     params = {
         "model": str(loaded.path),
         "model_name": loaded.name,
@@ -394,8 +381,56 @@ def masked_base_analysis(
         "tokenizer": loaded.encoder.kind,
         "masked_tokens_per_window": float(masked.sum(axis=1).mean()),
     }
-    table = pl.DataFrame(rows) if markov is None else markov
-    return MaskedBaseResult(bases=bases, markov=table, params=params)
+    if markov is None:
+        markov = _markov_rows(g, codes, start, span, max_order)
+    return MaskedBaseResult(bases=bases, markov=markov, params=params)
+
+
+def _windows_and_spans(
+    g: Genome, n_windows: int, length: int, span: int, margin: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded windows (base codes) and the start of the hidden span in each."""
+    codes = sample_windows(g, n_windows, length, seed=seed).codes
+    rng = np.random.default_rng([seed, 7])
+    start = rng.integers(margin, length - margin - span + 1, size=n_windows)
+    return codes, start
+
+
+def _markov_rows(
+    g: Genome, codes: np.ndarray, start: np.ndarray, span: int, max_order: int
+) -> pl.DataFrame:
+    n_windows = len(codes)
+    span_truth = codes[np.arange(n_windows)[:, None], start[:, None] + np.arange(span)[None, :]]
+    rows = []
+    for order in range(max_order + 1):
+        marg = markov_span_marginals(codes, start, span, genome_kmer_counts(g, order + 1), order)
+        p_true = np.take_along_axis(marg, span_truth[..., None].astype(np.int64), axis=2)[..., 0]
+        rows.append(
+            {
+                "order": order,
+                "accuracy": float((marg.argmax(axis=2) == span_truth).mean()),
+                "bits": float(-np.log2(p_true).mean()),
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def markov_span_table(
+    genome: Genome | str | os.PathLike[str],
+    *,
+    span: int = 6,
+    n_windows: int = 512,
+    window_bases: int = 128,
+    margin: int = 24,
+    max_order: int = 6,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """The ``markov`` table of :func:`masked_base_analysis` for the same arguments
+    (per order 0 .. ``max_order``: accuracy on the span bases and mean log2 probability
+    of the truth), without a model: computed once, it is passed to every model's call."""
+    g = genome if isinstance(genome, Genome) else Genome.open(genome)
+    codes, start = _windows_and_spans(g, n_windows, window_bases, span, margin, seed)
+    return _markov_rows(g, codes, start, span, max_order)
 
 
 def _spell(texts: list[str], j: int, from_end: bool) -> np.ndarray:

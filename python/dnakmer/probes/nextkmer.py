@@ -163,6 +163,7 @@ def linear_probe(
     import torch
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     from dnakmer.datasets.nextkmer import NextKmerDataset
     from dnakmer.models import load, random_init
@@ -190,7 +191,10 @@ def linear_probe(
             y_train = np.asarray(data.labels["train"], dtype=np.int64)
             y_test = np.asarray(data.labels["test"], dtype=np.int64)
             clf = LogisticRegression(C=1.0, max_iter=2000)
-            clf.fit(scaler.transform(states["train"]), y_train)
+            # As many BLAS threads as torch uses: on matrices this small, threads that
+            # torch or another process already keeps busy make the fit 5 times slower.
+            with threadpool_limits(torch.get_num_threads(), user_api="blas"):
+                clf.fit(scaler.transform(states["train"]), y_train)
             # Classes absent from the training windows get (almost) no probability.
             logp = np.full((len(y_test), data.num_labels), -30.0)
             logp[:, clf.classes_] = clf.predict_log_proba(scaler.transform(states["test"]))

@@ -301,7 +301,8 @@ def nextkmer_findings(table: pl.DataFrame, label: str) -> list[dict[str, Any]]:
         Per k: accuracies and intervals (``*_ci95``), ``pretrained_vs_random``,
         ``pretrained_vs_prior``, ``random_vs_prior``, ``pretrained_vs_markov``,
         ``random_vs_markov`` (``higher``/``lower``/``overlapping``), and
-        ``pretrained_degenerate`` / ``random_degenerate`` (a reason, or None).
+        ``pretrained_degenerate`` / ``random_degenerate`` (a reason, or None). Without
+        random-init fine-tuning (``Budget.finetune_inits``) its fields are None.
     """
     rows = []
     for k in table["k"].unique().sort().to_list():
@@ -317,11 +318,15 @@ def nextkmer_findings(table: pl.DataFrame, label: str) -> list[dict[str, Any]]:
             "uniform": at_k["uniform"]["accuracy"],
             "n_test": at_k["prior"].get("n_test"),
         }
-        for init, key in (("pretrained", "pretrained"), ("random", "random_init")):
-            row |= _model_fields(at_k[f"{label} ({init})"], prior, best, key, init)
-        row["pretrained_vs_random"] = compare_intervals(
-            tuple(row["pretrained_ci95"]), tuple(row["random_init_ci95"])
-        )
+        row |= _model_fields(at_k[f"{label} (pretrained)"], prior, best, "pretrained", "pretrained")
+        if f"{label} (random)" in at_k:
+            row |= _model_fields(at_k[f"{label} (random)"], prior, best, "random_init", "random")
+            row["pretrained_vs_random"] = compare_intervals(
+                tuple(row["pretrained_ci95"]), tuple(row["random_init_ci95"])
+            )
+        else:  # a budget without random-init fine-tuning: the linear probe is the control
+            row |= {"random_init": None, "random_init_ci95": None, "pretrained_vs_random": None}
+            row |= {f"random_{v}": None for v in ("vs_prior", "vs_markov", "degenerate")}
         row |= _probe_row(at_k, f"{label} {PROBE_SUFFIX}", prior, best)
         rows.append(row)
     return rows
@@ -503,12 +508,13 @@ def nextkmer_sentence(label: str, r: dict[str, Any]) -> str:
     """One sentence of the next-k-mer finding of a model at one k."""
     text = (
         f"{label}, k = {r['k']}: test accuracy {r['pretrained']:.4f} fine-tuned from "
-        f"pretraining ({_ci(r['pretrained_ci95'])}), {r['random_init']:.4f} from random init "
-        f"({_ci(r['random_init_ci95'])})"
+        f"pretraining ({_ci(r['pretrained_ci95'])})"
     )
+    if r.get("random_init") is not None:
+        text += f", {r['random_init']:.4f} from random init ({_ci(r['random_init_ci95'])})"
     inits = (("pretrained", "pretrained_degenerate"), ("random-init", "random_degenerate"))
     flags = [f"{name} model is DEGENERATE: it {r[key]}" for name, key in inits if r.get(key)]
-    if not r.get("pretrained_degenerate") and not r.get("random_degenerate"):
+    if r.get("pretrained_vs_random") is not None and not flags:
         text += f": {_PRE_VS_RANDOM[r['pretrained_vs_random']]}"
     text += (
         f"; the pretrained model is {_VS_BASELINE[r['pretrained_vs_prior']]} the class prior "
@@ -572,9 +578,7 @@ def bases_sentence(label: str, f: dict[str, Any]) -> str:
         f"(order {f['markov_order']}, {f['markov']:.4f})"
     )
     if "random_init" in f:
-        text += (
-            f" and {_BASES_VS[f['vs_random']]} its random-init twin ({f['random_init']:.4f})"
-        )
+        text += f" and {_BASES_VS[f['vs_random']]} its random-init twin ({f['random_init']:.4f})"
     return text + "."
 
 

@@ -209,7 +209,10 @@ def _params(
         "seeds": list(range(seeds)),
         "context_nt": context,
         "base_window_bases": base_window,
-        "budget": dataclasses.asdict(budget) | {"markov_orders": list(budget.markov_orders)},
+        "budget": {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in dataclasses.asdict(budget).items()
+        },
     }
 
 
@@ -264,7 +267,7 @@ class _Stages:
 
     def run(self, name: str, body: Callable[[Path], Any]) -> Path:
         folder = self.out / name
-        if (folder / STAGE_MARKER).is_file():
+        if _done(self.out, name):
             self.status[name] = "skipped"
             self.progress.add_task(f"{name} (done earlier)", total=1, completed=1)
             return folder
@@ -273,12 +276,52 @@ class _Stages:
         folder.mkdir(parents=True, exist_ok=True)
         body(folder)
         self.progress.update(task, description=name)
-        when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        with atomic_open(folder / STAGE_MARKER) as f:
-            f.write(when + "\n")
+        self._mark(name)
         self.progress.update(task, completed=1)
         self.status[name] = "ran"
         return folder
+
+    def run_parallel(self, stages: list[tuple[str, str]], pool: Any, spec: dict[str, Any]) -> None:
+        """Run the ``(stage, label)`` stages of single models in the worker ``pool`` (in
+        the order given, as workers free up); each is marked complete when it returns.
+        The first failure stops the others and is raised here."""
+        import queue
+
+        from dnakmer.study.stages import run_stage
+
+        done: queue.SimpleQueue[tuple[str, BaseException | None]] = queue.SimpleQueue()
+        tasks = {}
+        for stage, label in stages:
+            name = f"{stage}/{label}"
+            if _done(self.out, name):
+                self.status[name] = "skipped"
+                self.progress.add_task(f"{name} (done earlier)", total=1, completed=1)
+                continue
+            (self.out / name).mkdir(parents=True, exist_ok=True)
+            tasks[name] = self.progress.add_task(name, total=1)
+            pool.apply_async(
+                run_stage,
+                (spec, stage, label),
+                callback=lambda _, n=name: done.put((n, None)),
+                error_callback=lambda e, n=name: done.put((n, e)),
+            )
+        for _ in range(len(tasks)):
+            while True:
+                try:  # short waits, so that Ctrl-C is seen at once
+                    name, error = done.get(timeout=0.5)
+                    break
+                except queue.Empty:
+                    continue
+            if error is not None:
+                raise error
+            self._mark(name)
+            self.progress.update(tasks[name], completed=1)
+            self.status[name] = "ran"
+
+    def _mark(self, name: str) -> None:
+        when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        with atomic_open(self.out / name / STAGE_MARKER) as f:
+            f.write(when + "\n")
 
     def note(self, text: str) -> None:
         """Show what the running stage is doing now, after its name."""
@@ -290,6 +333,35 @@ class _Stages:
     def shown(self) -> Iterator[_Stages]:
         with self.progress:
             yield self
+
+
+def _done(out: Path, stage: str) -> bool:
+    return (out / stage / STAGE_MARKER).is_file()
+
+
+@contextmanager
+def _worker_pool(jobs: int) -> Iterator[Any]:
+    """``jobs`` worker processes (spawned, so no thread state is inherited), each with
+    its share of torch's threads; None for ``jobs`` 1. Started before anything else, so
+    that they import torch while the main process checks the models and runs the shared
+    stages; stopped when the run ends, fails or is interrupted."""
+    if jobs <= 1:
+        yield None
+        return
+    import multiprocessing
+
+    import torch
+
+    from dnakmer.study.stages import worker_init
+
+    threads = max(1, torch.get_num_threads() // jobs)
+    pool = multiprocessing.get_context("spawn").Pool(jobs, worker_init, (threads,))
+    try:
+        yield pool
+    finally:
+        # Every submitted stage has returned by now (or the run failed): nothing is lost.
+        pool.terminate()
+        pool.join()
 
 
 def _checked_inputs(
@@ -327,6 +399,7 @@ def interrogate(
     budget: Budget | None = None,
     quiet: bool = False,
     trust_remote_code: bool = False,
+    jobs: int = 1,
 ) -> InterrogateResult:
     """Run the whole study of ``models`` on ``genome`` into the run folder ``out_dir``.
 
@@ -352,6 +425,11 @@ def interrogate(
         No progress display.
     trust_remote_code : bool
         Let models whose classes are code in their folder run it (refused otherwise).
+    jobs : int
+        Processes that run the stages of single models (masked tokens and bases,
+        embeddings, fine-tuning) side by side, each with its share of torch's threads;
+        results are the same as with 1. Worker processes are spawned, so a script that
+        calls this with ``jobs`` > 1 needs the ``if __name__ == "__main__":`` guard.
 
     Returns
     -------
@@ -367,15 +445,37 @@ def interrogate(
     FileNotFoundError
         Missing genome or model folder.
     """
-    from dnakmer.study import stages
 
     budget = budget or Budget()
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     genome_path, model_paths, ks_t = _checked_inputs(genome, models, ks, seeds)
+    with _worker_pool(min(jobs, 3 * len(model_paths))) as pool:
+        return _study(
+            genome_path, model_paths, ks_t, seeds, budget, Path(out_dir), quiet,
+            trust_remote_code, pool,
+        )  # fmt: skip
+
+
+def _study(
+    genome_path: Path,
+    model_paths: list[Path],
+    ks_t: tuple[int, ...],
+    seeds: int,
+    budget: Budget,
+    out: Path,
+    quiet: bool,
+    trust_remote_code: bool,
+    pool: Any,
+) -> InterrogateResult:
+    """The body of :func:`interrogate` after its arguments are checked; ``pool`` runs
+    the stages of single models when given."""
+    from dnakmer.study import stages
+
     infos = [_model_info(m, trust_remote_code) for m in model_paths]
     context = context_length(infos, budget.context_nt)
     base_window = min([budget.base_window_bases] + [_limit_bases(i) for i in infos])
     params = _params(genome_path, model_paths, ks_t, seeds, budget, context, base_window)
-    out = Path(out_dir)
     _check_previous_run(out, params)
     out.mkdir(parents=True, exist_ok=True)
     labels = _model_labels(model_paths)
@@ -396,16 +496,34 @@ def interrogate(
     )  # fmt: skip
     # The stage display is the progress shown; training bars and library warnings would
     # break it up, so they stay off either way.
+    per_model = [(stage, label) for label in labels for stage in ("mask", "embed")]
+    # Longest first when they run side by side: fine-tuning, most tokens first.
+    tokens = {lab: _tokens_for(i, context) for lab, i in zip(labels, infos, strict=True)}
+    tuning = [("finetune", lab) for lab in sorted(labels, key=lambda lab: -tokens[lab])]
     with _Stages(out, quiet).shown() as st, quiet_transformers(True, errors_only=True):
         run.note = st.note
         st.run("genome", run.genome_stats)
-        for label in labels:
-            st.run(f"mask/{label}", functools.partial(run.mask, label))
-            st.run(f"embed/{label}", functools.partial(run.embed, label))
+        if pool is None:
+            for stage, label in per_model:
+                st.run(f"{stage}/{label}", functools.partial(getattr(run, stage), label))
         st.run("datasets", run.datasets)
         st.run("baselines", run.baselines)
-        for label in labels:
-            st.run(f"finetune/{label}", functools.partial(run.finetune, label))
+        if pool is None:
+            for label in labels:
+                st.run(f"finetune/{label}", functools.partial(run.finetune, label))
+        else:
+            spec = {
+                "out": out,
+                "genome": genome_path,
+                "models": run.models,
+                "params": params,
+                "budget": budget,
+                "trust_remote_code": trust_remote_code,
+                "markov": None
+                if all(_done(out, f"mask/{lab}") for lab in labels)
+                else run.base_markov(),
+            }
+            st.run_parallel(tuning + per_model, pool, spec)
     # The report is rebuilt on every run: it is cheap and must reflect every stage.
     findings = run.report()
     st.status["report"] = "ran"

@@ -26,6 +26,7 @@ from dnakmer.study.findings import (
 
 __all__ = ["pretraining_tables", "write_outputs"]
 
+
 def _json(path: Path) -> Any:
     return json.loads(path.read_text())
 
@@ -142,7 +143,7 @@ def _sections(
                 "masked token, or is no better than the class prior with an MCC below "
                 "0.01 is marked DEGENERATE, and no finding is drawn from it."
             ],
-        )
+        ),
     ]
     sections.append(
         Section(

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from dnakmer.models import LoadedModel
     from dnakmer.study.budget import Budget
 
-__all__ = ["Run", "mask_skip_reason", "plot_composition"]
+__all__ = ["Run", "mask_skip_reason", "plot_composition", "run_stage", "worker_init"]
 
 _BASE_COLUMNS = ("a", "c", "g", "t", "n", "other")
 
@@ -104,6 +104,22 @@ class Run:
         device = None if self.budget.device == "auto" else self.budget.device
         return load(self.models[label], device=device, trust_remote_code=self.trust_remote_code)
 
+    def base_markov(self) -> pl.DataFrame:
+        """The Markov chains on the masked-bases windows and spans: the same for every
+        model, so they are fitted once a run."""
+        from dnakmer.probes.masked_bases import markov_span_table
+
+        if self._base_markov is None:
+            self.note("Markov chains on the masked bases")
+            self._base_markov = markov_span_table(
+                self.genome,
+                span=self.budget.base_span,
+                n_windows=self.budget.base_windows,
+                window_bases=self.params["base_window_bases"],
+                seed=0,
+            )
+        return self._base_markov
+
     def genome_stats(self, folder: Path) -> None:
         """``stats.parquet``, ``stats.json`` and ``composition.png``."""
         stats = self.genome.stats()
@@ -123,8 +139,7 @@ class Run:
         loaded = self._load(label)
         if loaded.has_mlm_head and getattr(loaded.tokenizer, "mask_token_id", None) is not None:
             b = self.budget
-            # The same windows and spans for every model: the chains are fitted once a run.
-            markov = self._base_markov
+            markov = self.base_markov()
             twins = (("bases", "pretrained", loaded), ("bases_random", "random init", None))
             for name, init, model in twins:
                 self.note(f"masked bases ({init})")
@@ -140,7 +155,6 @@ class Run:
                     markov=markov,
                 )
                 result.save(folder / name)
-                markov = self._base_markov = result.markov
         reason = mask_skip_reason(loaded)
         if reason is not None:
             write_json(folder / "skipped.json", {"model": label, "reason": reason})
@@ -210,7 +224,7 @@ class Run:
         save_baselines(pl.concat(frames, how="diagonal_relaxed"), folder)
 
     def finetune(self, label: str, folder: Path) -> None:
-        """Pretrained and random-init fine-tuning on every k and seed, next to the
+        """Pretrained (and random-init) fine-tuning on every k and seed, next to the
         baselines: ``comparison.parquet/.json``, ``runs.parquet``, ``accuracy_vs_k.png``."""
         from dnakmer.probes.nextkmer import (
             add_probe_rows,
@@ -224,6 +238,7 @@ class Run:
             self.models[label],
             self.dataset_dirs(),
             folder,
+            inits=self.budget.finetune_inits,
             seeds=self.params["seeds"],
             options=self.budget.train_options(quiet=True),
             pooling=self.budget.pooling,
@@ -257,3 +272,40 @@ class Run:
         from dnakmer.study.report import write_outputs
 
         return write_outputs(self.out, list(self.models), self.params)
+
+
+def worker_init(threads: int) -> None:
+    """Start of a worker process of a parallel run: its share of the torch threads, and
+    the heavy imports done while the main process runs the shared stages."""
+    import sklearn.linear_model  # noqa: F401
+    import torch
+    import transformers
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    _limits.append(threadpool_limits(threads))  # NumPy's and sklearn's too, for good
+    transformers.Trainer  # noqa: B018  (imports the trainer module)
+
+
+_limits: list[Any] = []
+
+
+def run_stage(spec: dict[str, Any], stage: str, label: str) -> None:
+    """Run one model's ``stage`` (``mask``, ``embed`` or ``finetune``) in a worker process
+    into ``out/<stage>/<label>``; the caller marks it complete. ``spec`` holds what
+    :class:`Run` is made of: ``out``, ``genome`` (path), ``models``, ``params``,
+    ``budget``, ``trust_remote_code`` and the masked-bases ``markov`` table (or None)."""
+    from dnakmer.models.quiet import quiet_transformers
+
+    run = Run(
+        spec["out"],
+        Genome.open(spec["genome"]),
+        spec["models"],
+        spec["params"],
+        spec["budget"],
+        True,
+        spec["trust_remote_code"],
+    )
+    run._base_markov = spec["markov"]
+    with quiet_transformers(True, errors_only=True):
+        getattr(run, stage)(label, spec["out"] / stage / label)

@@ -30,7 +30,13 @@ from dnakmer.models.checkpoint import check_remote_code, token_limit
 from dnakmer.models.pooling import use_pooling
 from dnakmer.models.quiet import quiet_transformers
 from dnakmer.tokenizer import KmerTokenizer
-from dnakmer.training.trainer import TrainOptions, training_arguments
+from dnakmer.training.trainer import (
+    TrainOptions,
+    is_main_process,
+    last_complete_checkpoint,
+    mark_complete_callback,
+    training_arguments,
+)
 
 __all__ = [
     "ClassificationData",
@@ -42,7 +48,6 @@ __all__ = [
     "finetune",
 ]
 
-COMPLETE_MARKER = "COMPLETE"
 
 
 @dataclass
@@ -374,41 +379,6 @@ def _classifier(
     return model
 
 
-def _mark_complete_callback() -> Any:
-    from transformers import TrainerCallback
-
-    class MarkComplete(TrainerCallback):  # type: ignore[misc]
-        """A checkpoint counts only once everything in it is written."""
-
-        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            if state.is_world_process_zero:
-                done = Path(args.output_dir) / f"checkpoint-{state.global_step}" / COMPLETE_MARKER
-                done.write_text(f"{state.global_step}\n")
-
-    return MarkComplete()
-
-
-def last_complete_checkpoint(folder: Path, clean: bool = True) -> Path | None:
-    """Newest ``checkpoint-N`` carrying the completion marker; with ``clean``, incomplete
-    ones (a run killed while saving) are deleted."""
-    if not folder.is_dir():
-        return None
-    found = []
-    for d in folder.glob("checkpoint-*"):
-        if not d.name.split("-")[-1].isdigit():
-            continue
-        if (d / COMPLETE_MARKER).exists():
-            found.append((int(d.name.split("-")[-1]), d))
-        elif clean:
-            shutil.rmtree(d, ignore_errors=True)
-    return max(found)[1] if found else None
-
-
-def is_main_process() -> bool:
-    """False in the non-zero ranks of a ``torchrun`` launch."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def finetune(
     data: ClassificationData,
     model_dir: str | os.PathLike[str],
@@ -503,7 +473,7 @@ def finetune(
         remove_unused_columns=False,
         train_sampling_strategy="sequential",
     )
-    callbacks = [_mark_complete_callback()]
+    callbacks = [mark_complete_callback()]
     if opts.early_stopping:
         callbacks.append(EarlyStoppingCallback(opts.early_stopping))
     trainer = Trainer(

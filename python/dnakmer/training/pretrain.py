@@ -35,7 +35,13 @@ from dnakmer.datasets.windows import sample_windows
 from dnakmer.genome import Genome
 from dnakmer.models.quiet import quiet_transformers
 from dnakmer.tokenizer import KmerTokenizer, encode_code_rows
-from dnakmer.training.trainer import TrainOptions, training_arguments
+from dnakmer.training.trainer import (
+    TrainOptions,
+    is_main_process,
+    last_complete_checkpoint,
+    mark_complete_callback,
+    training_arguments,
+)
 
 __all__ = [
     "ModelShape",
@@ -434,7 +440,9 @@ def pretrain(
         greater_is_better=False,
         remove_unused_columns=False,
     )
-    callbacks = [EarlyStoppingCallback(opts.early_stopping)] if opts.early_stopping else []
+    callbacks = [mark_complete_callback()]
+    if opts.early_stopping:
+        callbacks.append(EarlyStoppingCallback(opts.early_stopping))
     callbacks += _step_callbacks(collator, stop_after)
     trainer = Trainer(
         model=model,
@@ -451,7 +459,10 @@ def pretrain(
 
         trainer.remove_callback(PrinterCallback)
     with quiet_transformers(opts.quiet, errors_only=True):
-        trainer.train(resume_from_checkpoint=True if resume else None)
+        # A checkpoint counts once its marker is written: one cut short by a kill is
+        # removed and the run resumes from the one before (or starts afresh).
+        start = last_complete_checkpoint(out / "checkpoints", clean=is_main_process())
+        trainer.train(resume_from_checkpoint=str(start) if resume and start else None)
         final = trainer.evaluate()
         if trainer.is_world_process_zero():
             _save_final(

@@ -9,11 +9,20 @@ support it (fp32 on CPU).
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainOptions", "device_kind", "training_arguments"]
+__all__ = [
+    "COMPLETE_MARKER",
+    "TrainOptions",
+    "device_kind",
+    "is_main_process",
+    "last_complete_checkpoint",
+    "mark_complete_callback",
+    "training_arguments",
+]
 
 
 @dataclass
@@ -131,3 +140,42 @@ def training_arguments(
         average_tokens_across_devices=False,
         **extra,
     )
+
+
+COMPLETE_MARKER = "COMPLETE"
+"""File written into a ``checkpoint-N`` folder once everything in it is saved."""
+
+
+def mark_complete_callback() -> Any:
+    from transformers import TrainerCallback
+
+    class MarkComplete(TrainerCallback):  # type: ignore[misc]
+        """A checkpoint counts only once everything in it is written."""
+
+        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.is_world_process_zero:
+                done = Path(args.output_dir) / f"checkpoint-{state.global_step}" / COMPLETE_MARKER
+                done.write_text(f"{state.global_step}\n")
+
+    return MarkComplete()
+
+
+def last_complete_checkpoint(folder: Path, clean: bool = True) -> Path | None:
+    """Newest ``checkpoint-N`` carrying the completion marker; with ``clean``, incomplete
+    ones (a run killed while saving) are deleted."""
+    if not folder.is_dir():
+        return None
+    found = []
+    for d in folder.glob("checkpoint-*"):
+        if not d.name.split("-")[-1].isdigit():
+            continue
+        if (d / COMPLETE_MARKER).exists():
+            found.append((int(d.name.split("-")[-1]), d))
+        elif clean:
+            shutil.rmtree(d, ignore_errors=True)
+    return max(found)[1] if found else None
+
+
+def is_main_process() -> bool:
+    """False in the non-zero ranks of a ``torchrun`` launch."""
+    return int(os.environ.get("RANK", "0")) == 0

@@ -306,6 +306,41 @@ UNREADABLE_ENTRY = BadInput(
 )
 
 
+SCENARIOS = [
+    # (test in tests/test_hostile.py, what is done, expected outcome)
+    ("test_fifo_is_read_once_as_a_stream",
+     "a FIFO read by `Genome.open`, `tokenize_fasta` and `tokenize_genome` with 2 threads",
+     "read once, as a stream: the regular file's records and ids; the manifest holds the "
+     "sha256 of the bytes streamed"),
+    ("test_a_file_that_changes_while_read_is_an_error",
+     "the file is truncated, extended or rewritten while `Genome.open` or "
+     "`tokenize_genome` reads it (1 and 2 threads)",
+     "`OSError`: `the file changed while it was read`; no record file or manifest is left"),
+    ("test_two_writers_of_one_folder",
+     "a second `tokenize` (API or CLI, with `--overwrite`) into a folder being written",
+     "`OutputBusyError` (one line, exit 1); the first writer's output is whole"),
+    ("test_a_manifest_cannot_send_deletions_outside_its_folder",
+     "a `manifest.json` whose record files are absolute, `../` or directory paths",
+     "only plain `.npy` names inside the folder are removed; nothing outside is touched"),
+    ("test_stale_temporaries_of_dead_writers_are_removed",
+     "hidden temporaries of a writer that died (`kill -9`) in the output folder",
+     "removed by the next run (under the folder's lock); other hidden files stay"),
+    ("test_a_stopped_tokenize_leaves_nothing_behind",
+     "`dnakmer tokenize` stopped by SIGTERM, SIGINT or SIGKILL while writing a record",
+     "SIGTERM / SIGINT: exit 143 / 130 and an empty folder; SIGKILL: the next run cleans "
+     "up and succeeds"),
+    ("test_corrupt_datasets_name_the_file",
+     "a next-k-mer dataset with labels beyond 4^k, a manifest without keys or not JSON, a "
+     "truncated, shortened or missing `.npy`, split counts or base codes that do not fit",
+     "`DatasetError` naming the file (`nextkmer baselines`: one line, exit 1)"),
+    ("test_corrupt_models_name_the_file",
+     "a checkpoint whose `model.safetensors` is zeroed, truncated, empty or has a broken "
+     "header, whose `config.json` or `dnakmer.json` is not JSON or has a bad stride, or "
+     "whose `vocab.txt` is larger than its embedding",
+     "`ModelError` naming the file, before any weight is used (CLI: one line, exit 1)"),
+]  # fmt: skip
+
+
 def catalogue_markdown() -> str:
     """The text of ``CATALOGUE.md``."""
     lines = [
@@ -322,6 +357,18 @@ def catalogue_markdown() -> str:
     ]
     for entry in [*catalogue(), DIRECTORY_ENTRY, UNREADABLE_ENTRY]:
         lines.append(f"| `{entry.file}` | {entry.what} | {entry.outcome()} |")
+    lines += [
+        "",
+        "## Scenarios",
+        "",
+        "Made by the tests of `tests/test_hostile.py` (inputs that change or block while",
+        "they are read, concurrent writers, signals):",
+        "",
+        "| test | what is done | expected outcome |",
+        "|---|---|---|",
+    ]
+    for test, what, outcome in SCENARIOS:
+        lines.append(f"| `{test}` | {what} | {outcome} |")
     return "\n".join(lines) + "\n"
 
 

@@ -148,27 +148,33 @@ class TaskDataset:
             if name == "test" and len(rows) == 0:
                 continue
             lines = ["sequence\tlabel"]
-            for seq, label in zip(self.sequences(rows), self.columns["labels"][rows],
-                                  strict=True):
+            for seq, label in zip(self.sequences(rows), self.columns["labels"][rows], strict=True):
                 if k is not None:
-                    seq = " ".join(seq[i:i + k] for i in range(len(seq) - k + 1))
+                    seq = " ".join(seq[i : i + k] for i in range(len(seq) - k + 1))
                 lines.append(f"{seq}\t{label}")
             paths.append(write_text(Path(out_dir) / f"{name}.tsv", "\n".join(lines) + "\n"))
         return paths
 
 
-def _check_parameters(task: str, width: int, fractions: tuple[float, float, float],
-                      split_by: str, block_size: int, min_distance: int) -> None:
+def _check_parameters(
+    task: str,
+    width: int,
+    fractions: tuple[float, float, float],
+    split_by: str,
+    block_size: int,
+    min_distance: int,
+) -> None:
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if width < 4 or (task == "splice" and width % 2):
         raise ValueError(f"window length must be >= 4 (and even for splice), got {width}")
     if any(f < 0 for f in fractions[1:]) or fractions[1] + fractions[2] >= 1:
-        raise ValueError(f"dev and test fractions must be >= 0 and sum below 1, got "
-                         f"{fractions[1]} and {fractions[2]}")
+        raise ValueError(
+            f"dev and test fractions must be >= 0 and sum below 1, got "
+            f"{fractions[1]} and {fractions[2]}"
+        )
     if split_by == "block" and block_size < width:
-        raise ValueError(f"block_size ({block_size}) must be at least the window length "
-                         f"({width})")
+        raise ValueError(f"block_size ({block_size}) must be at least the window length ({width})")
     if min_distance < 0:
         raise ValueError(f"min_distance must be >= 0, got {min_distance}")
 
@@ -185,8 +191,9 @@ def _tokenize(windows: np.ndarray, tokenizer: KmerTokenizer) -> np.ndarray:
     return out
 
 
-def _columns(line: GenomeLine, windows: Windows, width: int,
-             tokenizer: KmerTokenizer | None) -> dict[str, np.ndarray]:
+def _columns(
+    line: GenomeLine, windows: Windows, width: int, tokenizer: KmerTokenizer | None
+) -> dict[str, np.ndarray]:
     seqs = line.windows(windows.start, width, windows.minus)
     rec = line.record_of(windows.start)
     names = np.asarray(line.genome.names, dtype=str)
@@ -217,16 +224,20 @@ def _merged_regions(regions: list[tuple[str, int, int, int]]) -> list[list[Any]]
 
 def _counts(task: str, windows: Windows) -> dict[str, dict[str, int]]:
     return {
-        split: {name: int(((windows.split == s) & (windows.label == lab)).sum())
-                for lab, name in enumerate(LABEL_NAMES[task])}
+        split: {
+            name: int(((windows.split == s) & (windows.label == lab)).sum())
+            for lab, name in enumerate(LABEL_NAMES[task])
+        }
         for s, split in enumerate(SPLITS)
     }
 
 
-def _open_inputs(genome: Genome | str | os.PathLike[str],
-                 annotation: Annotation | str | os.PathLike[str],
-                 annotation_format: Literal["auto", "gff3", "gtf"],
-                 strict: bool) -> tuple[Genome, str, Annotation]:
+def _open_inputs(
+    genome: Genome | str | os.PathLike[str],
+    annotation: Annotation | str | os.PathLike[str],
+    annotation_format: Literal["auto", "gff3", "gtf"],
+    strict: bool,
+) -> tuple[Genome, str, Annotation]:
     g = genome if isinstance(genome, Genome) else Genome.open(genome, sha256=True)
     genome_sha = g.sha256 or _core.sha256_file(g.path)
     if isinstance(annotation, Annotation):
@@ -304,8 +315,11 @@ def build_task(
     AnnotationError
         Malformed annotation, or one that does not belong to the genome.
     """
-    width = (upstream + downstream + 1 if task == "promoter"
-             else window or (400 if task == "splice" else 300))
+    width = (
+        upstream + downstream + 1
+        if task == "promoter"
+        else window or (400 if task == "splice" else 300)
+    )
     fractions = (1 - dev_fraction - test_fraction, dev_fraction, test_fraction)
     if starts_from not in ("transcript", "gene"):
         raise ValueError(f"starts_from must be 'transcript' or 'gene', got {starts_from!r}")
@@ -313,14 +327,19 @@ def build_task(
         raise ValueError(f"upstream and downstream must be >= 0, got {upstream}, {downstream}")
     _check_parameters(task, width, fractions, split_by, block_size, min_distance)
     g, genome_sha, ann = _open_inputs(genome, annotation, annotation_format, strict)
-    regions = assign_split_regions(g.names, g.lengths, split_by=split_by,
-                                   block_size=block_size, fractions=fractions, seed=seed)
+    regions = assign_split_regions(
+        g.names, g.lengths, split_by=split_by, block_size=block_size, fractions=fractions, seed=seed
+    )
     line = GenomeLine.build(g, regions)
     options: dict[str, Any] = {"seed": seed}
     if task == "promoter":
-        options |= {"upstream": upstream, "downstream": downstream,
-                    "min_distance": min_distance, "gc_matched": gc_matched,
-                    "starts_from": starts_from}
+        options |= {
+            "upstream": upstream,
+            "downstream": downstream,
+            "min_distance": min_distance,
+            "gc_matched": gc_matched,
+            "starts_from": starts_from,
+        }
         windows, stats = promoter_windows(line, ann, **options)
     elif task == "splice":
         options |= {"canonical_only": canonical_only}
@@ -338,21 +357,31 @@ def build_task(
     columns = _columns(line, windows, width, tokenizer)
     gc = gc_fraction(columns["sequence"])
     stats["gc_mean_by_label"] = {
-        name: float(gc[columns["labels"] == lab].mean()) if (columns["labels"] == lab).any()
-        else None for lab, name in enumerate(LABEL_NAMES[task])
+        name: float(gc[columns["labels"] == lab].mean())
+        if (columns["labels"] == lab).any()
+        else None
+        for lab, name in enumerate(LABEL_NAMES[task])
     }
-    splits = {"by": split_by, "block_size": block_size if split_by == "block" else None,
-              "fractions": dict(zip(SPLITS, fractions, strict=True)),
-              "regions": _merged_regions(regions)}
-    inputs = {"genome": g, "genome_sha256": genome_sha, "annotation": ann,
-              "tokenizer": tokenizer}
+    splits = {
+        "by": split_by,
+        "block_size": block_size if split_by == "block" else None,
+        "fractions": dict(zip(SPLITS, fractions, strict=True)),
+        "regions": _merged_regions(regions),
+    }
+    inputs = {"genome": g, "genome_sha256": genome_sha, "annotation": ann, "tokenizer": tokenizer}
     manifest = _manifest(task, width, options, inputs, splits, windows, stats)
     return TaskDataset(columns, manifest)
 
 
-def _manifest(task: str, width: int, params: dict[str, Any], inputs: dict[str, Any],
-              splits: dict[str, Any], windows: Windows, stats: dict[str, Any]
-              ) -> dict[str, Any]:
+def _manifest(
+    task: str,
+    width: int,
+    params: dict[str, Any],
+    inputs: dict[str, Any],
+    splits: dict[str, Any],
+    windows: Windows,
+    stats: dict[str, Any],
+) -> dict[str, Any]:
     """Everything needed to trace a task dataset to its inputs and rebuild it."""
     g, ann, tokenizer = inputs["genome"], inputs["annotation"], inputs["tokenizer"]
     return {
@@ -361,12 +390,24 @@ def _manifest(task: str, width: int, params: dict[str, Any], inputs: dict[str, A
         "label_names": LABEL_NAMES[task],
         "window_length": width,
         "params": params,
-        "genome": {"path": os.path.abspath(g.path), "sha256": inputs["genome_sha256"],
-                   "records": dict(zip(g.names, g.lengths, strict=True))},
-        "annotation": {"path": os.path.abspath(ann.path), "sha256": ann.sha256,
-                       "format": ann.format, "counts": ann.counts(), "skipped": ann.skipped},
-        "tokenizer": None if tokenizer is None else {
-            "k": tokenizer.k, "stride": tokenizer.stride, "vocab_size": tokenizer.vocab_size,
+        "genome": {
+            "path": os.path.abspath(g.path),
+            "sha256": inputs["genome_sha256"],
+            "records": dict(zip(g.names, g.lengths, strict=True)),
+        },
+        "annotation": {
+            "path": os.path.abspath(ann.path),
+            "sha256": ann.sha256,
+            "format": ann.format,
+            "counts": ann.counts(),
+            "skipped": ann.skipped,
+        },
+        "tokenizer": None
+        if tokenizer is None
+        else {
+            "k": tokenizer.k,
+            "stride": tokenizer.stride,
+            "vocab_size": tokenizer.vocab_size,
             "vocab_sha256": hashlib.sha256(tokenizer.vocab_text().encode()).hexdigest(),
         },
         "splits": splits,

@@ -60,8 +60,11 @@ class GenomeLine:
         index = {name: i for i, name in enumerate(genome.names)}
         per_split = []
         for split in range(len(SPLITS)):
-            rows = [(offsets[index[r]] + s, offsets[index[r]] + e) for r, s, e, c in regions
-                    if c == split]
+            rows = [
+                (offsets[index[r]] + s, offsets[index[r]] + e)
+                for r, s, e, c in regions
+                if c == split
+            ]
             per_split.append(merge_intervals(np.asarray(rows, dtype=np.int64)))
         # Merging joins intervals that touch across a record boundary; cut them again.
         records = as_intervals(offsets[:-1], offsets[1:])
@@ -93,9 +96,7 @@ class GenomeLine:
         """
         starts = np.asarray(starts, dtype=np.int64)
         records = np.asarray(records, dtype=np.int64)
-        outside = (starts < self.offsets[records]) | (
-            starts + width > self.offsets[records + 1]
-        )
+        outside = (starts < self.offsets[records]) | (starts + width > self.offsets[records + 1])
         non_acgt = ~outside & (containing_interval(starts, width, self.acgt) < 0)
         split = np.full(len(starts), -1, dtype=np.int8)
         for code, region in enumerate(self.regions):
@@ -167,8 +168,8 @@ def assign_split_regions(
         what = f"{block_size:,} bp blocks" if split_by == "block" else "records"
         raise ValueError(
             f"the genome has only {len(units)} {what}: too few for train/dev/test "
-            f"fractions {fractions}" + ("; lower block_size" if split_by == "block" else
-                                        "; use split_by='block'")
+            f"fractions {fractions}"
+            + ("; lower block_size" if split_by == "block" else "; use split_by='block'")
         )
     order = rng.permutation(len(units))
     if split_by == "block":

@@ -80,8 +80,7 @@ def balance(windows: Windows, n_labels: int, seed: int) -> tuple[Windows, int]:
     keep = []
     for code in range(len(SPLITS)):
         in_split = windows.split == code
-        per_label = [np.flatnonzero(in_split & (windows.label == lab))
-                     for lab in range(n_labels)]
+        per_label = [np.flatnonzero(in_split & (windows.label == lab)) for lab in range(n_labels)]
         n = min(len(idx) for idx in per_label)
         rng = np.random.default_rng([seed, 5, code])
         keep += [_subsample(n, idx, rng) for idx in per_label]
@@ -111,7 +110,10 @@ def _gene_starts(annotation: Annotation, line: GenomeLine) -> np.ndarray:
 
 
 def _gc_matched_starts(
-    line: GenomeLine, tiles: np.ndarray, width: int, target_gc: np.ndarray,
+    line: GenomeLine,
+    tiles: np.ndarray,
+    width: int,
+    target_gc: np.ndarray,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, int]:
     """Starts, among the candidate ``tiles``, whose GC histogram (20 bins) matches
@@ -121,8 +123,9 @@ def _gc_matched_starts(
     pool = pool[rng.permutation(len(pool))]
     pool_gc = gc_fraction(line.windows(pool, width, np.zeros(len(pool), dtype=bool)))
     pool_bin = np.minimum((pool_gc * GC_BINS).astype(np.int64), GC_BINS - 1)
-    need = np.bincount(np.minimum((target_gc * GC_BINS).astype(np.int64), GC_BINS - 1),
-                       minlength=GC_BINS)
+    need = np.bincount(
+        np.minimum((target_gc * GC_BINS).astype(np.int64), GC_BINS - 1), minlength=GC_BINS
+    )
     queues = [np.flatnonzero(pool_bin == b).tolist() for b in range(GC_BINS)]
     chosen: list[int] = []
     unmatched = 0
@@ -148,16 +151,19 @@ def _annotated_starts(annotation: Annotation, starts_from: str) -> pl.DataFrame:
             pl.col("type").str.ends_with("gene") & pl.col("strand").is_in(["+", "-"])
         )
     tss = pl.when(pl.col("strand") == "+").then(pl.col("start")).otherwise(pl.col("end") - 1)
-    return (
-        spans.select("seqid", "strand", tss.alias("tss"))
-        .unique()
-        .sort("seqid", "tss", "strand")
-    )
+    return spans.select("seqid", "strand", tss.alias("tss")).unique().sort("seqid", "tss", "strand")
 
 
 def promoter_windows(
-    line: GenomeLine, annotation: Annotation, *, upstream: int, downstream: int,
-    min_distance: int, gc_matched: bool, starts_from: str, seed: int,
+    line: GenomeLine,
+    annotation: Annotation,
+    *,
+    upstream: int,
+    downstream: int,
+    min_distance: int,
+    gc_matched: bool,
+    starts_from: str,
+    seed: int,
 ) -> tuple[Windows, dict[str, Any]]:
     """Windows ``-upstream .. +downstream`` around each distinct transcript (or gene)
     start (label 1) and as many background windows per split (label 0) farther than
@@ -172,10 +178,14 @@ def promoter_windows(
     every_start = np.concatenate([tx_starts, _gene_starts(annotation, line)])
     # Background avoids every start's neighbourhood and every promoter window itself
     # (which can reach past min_distance when upstream or downstream is larger).
-    zones = merge_intervals(np.concatenate([
-        as_intervals(every_start - min_distance, every_start + min_distance + 1),
-        as_intervals(starts, starts + width),
-    ]))
+    zones = merge_intervals(
+        np.concatenate(
+            [
+                as_intervals(every_start - min_distance, every_start + min_distance + 1),
+                as_intervals(starts, starts + width),
+            ]
+        )
+    )
     gc_stats: dict[str, Any] = {"gc_matched": gc_matched, "unmatched_bin": 0}
     pos_gc = gc_fraction(line.windows(starts[keep], width, minus[keep])) if gc_matched else None
     for code in range(len(SPLITS)):
@@ -204,8 +214,9 @@ def _dinucleotide_sites(codes: np.ndarray, first: int, second: int, offset: int)
     return hits + offset
 
 
-def _decoy_junctions(line: GenomeLine, n_needed: int, seed: int
-                     ) -> list[tuple[np.ndarray, bool, int]]:
+def _decoy_junctions(
+    line: GenomeLine, n_needed: int, seed: int
+) -> list[tuple[np.ndarray, bool, int]]:
     """GT/AG junctions on both strands: (global positions, minus, label kind).
 
     A genome holds about one candidate of each kind per 8 bp (two dinucleotides of 16,
@@ -233,8 +244,9 @@ def _decoy_junctions(line: GenomeLine, n_needed: int, seed: int
     return found
 
 
-def _site_stats(line: GenomeLine, junction: np.ndarray, minus: np.ndarray,
-                kind: np.ndarray) -> dict[str, Any]:
+def _site_stats(
+    line: GenomeLine, junction: np.ndarray, minus: np.ndarray, kind: np.ndarray
+) -> dict[str, Any]:
     """Dinucleotides at every annotated donor (intron's first two bases) and acceptor
     (its last two), read on the transcript strand, and the canonical GT / AG shares."""
     names = [a + b for a in "ATCGN" for b in "ATCGN"]
@@ -245,8 +257,12 @@ def _site_stats(line: GenomeLine, junction: np.ndarray, minus: np.ndarray,
     stats: dict[str, Any] = {}
     for name, k, canonical in (("donor", 1, "GT"), ("acceptor", 2, "AG")):
         found, n_found = np.unique(pair_index[kind == k], return_counts=True)
-        counts = dict(sorted(((names[f], int(c)) for f, c in zip(found, n_found, strict=True)),
-                             key=lambda kv: (-kv[1], kv[0])))
+        counts = dict(
+            sorted(
+                ((names[f], int(c)) for f, c in zip(found, n_found, strict=True)),
+                key=lambda kv: (-kv[1], kv[0]),
+            )
+        )
         total = int(n_found.sum())
         stats[name] = {
             "n": total,
@@ -257,7 +273,12 @@ def _site_stats(line: GenomeLine, junction: np.ndarray, minus: np.ndarray,
 
 
 def splice_windows(
-    line: GenomeLine, annotation: Annotation, *, width: int, canonical_only: bool, seed: int,
+    line: GenomeLine,
+    annotation: Annotation,
+    *,
+    width: int,
+    canonical_only: bool,
+    seed: int,
 ) -> tuple[Windows, dict[str, Any]]:
     """Windows centred on annotated donors (label 1) and acceptors (label 2) of
     multi-exon transcripts, and as many decoy GT/AG junctions (label 0), half
@@ -266,12 +287,18 @@ def splice_windows(
     introns = annotation.introns()
     rec, lo, minus = _strand_sites(introns, line, "start")
     hi = line.offsets[rec] + introns["end"].to_numpy()
-    sites = pl.DataFrame({
-        "rec": np.concatenate([rec, rec]),
-        "junction": np.concatenate([np.where(minus, hi, lo), np.where(minus, lo, hi)]),
-        "minus": np.concatenate([minus, minus]),
-        "kind": np.repeat(np.array([1, 2], dtype=np.int64), len(rec)),
-    }).unique().sort("junction", "minus", "kind")
+    sites = (
+        pl.DataFrame(
+            {
+                "rec": np.concatenate([rec, rec]),
+                "junction": np.concatenate([np.where(minus, hi, lo), np.where(minus, lo, hi)]),
+                "minus": np.concatenate([minus, minus]),
+                "kind": np.repeat(np.array([1, 2], dtype=np.int64), len(rec)),
+            }
+        )
+        .unique()
+        .sort("junction", "minus", "kind")
+    )
     starts = sites["junction"].to_numpy() - half
     kind = sites["kind"].to_numpy()
     split, drops = line.place(starts, width, sites["rec"].to_numpy())
@@ -281,29 +308,39 @@ def splice_windows(
     stats = _site_stats(line, sites["junction"].to_numpy(), sites["minus"].to_numpy(), kind)
     if canonical_only:
         seqs = line.windows(kept.start, width, kept.minus)
-        canonical = np.where(kept.label == 1, (seqs[:, half] == G) & (seqs[:, half + 1] == T),
-                             (seqs[:, half - 2] == A) & (seqs[:, half - 1] == G))
+        canonical = np.where(
+            kept.label == 1,
+            (seqs[:, half] == G) & (seqs[:, half + 1] == T),
+            (seqs[:, half - 2] == A) & (seqs[:, half - 1] == G),
+        )
         drops["non_canonical"] = int((~canonical).sum())
         kept = kept.take(np.flatnonzero(canonical))
     annotated = sites["junction"].to_numpy()
     n_needed = int(np.bincount(kept.label, minlength=3)[1:].min()) if len(kept.label) else 0
-    decoys = [(j[~np.isin(j, annotated)], m, k)
-              for j, m, k in _decoy_junctions(line, n_needed, seed)]
+    decoys = [
+        (j[~np.isin(j, annotated)], m, k) for j, m, k in _decoy_junctions(line, n_needed, seed)
+    ]
     parts = []
     for code in range(len(SPLITS)):
         rng = np.random.default_rng([seed, 2, code])
         donors = np.flatnonzero((kept.split == code) & (kept.label == 1))
         acceptors = np.flatnonzero((kept.split == code) & (kept.label == 2))
         n = min(len(donors), len(acceptors))
-        parts.append(kept.take(np.concatenate([_subsample(n, donors, rng),
-                                               _subsample(n, acceptors, rng)])))
+        parts.append(
+            kept.take(np.concatenate([_subsample(n, donors, rng), _subsample(n, acceptors, rng)]))
+        )
         parts.append(_split_decoys(line, decoys, code, n, half, width, rng))
     return Windows.concat(parts).sorted(), {"dropped": drops, "sites": stats}
 
 
 def _split_decoys(
-    line: GenomeLine, decoys: list[tuple[np.ndarray, bool, int]], code: int, n: int,
-    half: int, width: int, rng: np.random.Generator,
+    line: GenomeLine,
+    decoys: list[tuple[np.ndarray, bool, int]],
+    code: int,
+    n: int,
+    half: int,
+    width: int,
+    rng: np.random.Generator,
 ) -> Windows:
     """``n`` decoy windows in split ``code``: n // 2 donor-like, the rest acceptor-like
     (more of the other kind when one runs short)."""
@@ -313,8 +350,10 @@ def _split_decoys(
         starts = junctions - half
         ok = containing_interval(starts, width, allowed) >= 0
         pools[kind].append((starts[ok], on_minus))
-    flat = {k: (np.concatenate([s for s, _ in v]),
-                np.concatenate([np.full(len(s), m) for s, m in v])) for k, v in pools.items()}
+    flat = {
+        k: (np.concatenate([s for s, _ in v]), np.concatenate([np.full(len(s), m) for s, m in v]))
+        for k, v in pools.items()
+    }
     want_donor = min(n // 2, len(flat[1][0]))
     want_acceptor = min(n - want_donor, len(flat[2][0]))
     want_donor = min(n - want_acceptor, len(flat[1][0]))
@@ -337,25 +376,36 @@ def _genic_intervals(annotation: Annotation, line: GenomeLine) -> np.ndarray:
     rec = line.record_index(genic["seqid"])
     tx = annotation.transcripts()
     tx_rec = line.record_index(tx["seqid"])
-    starts = np.concatenate([line.offsets[rec] + genic["start"].to_numpy(),
-                             line.offsets[tx_rec] + tx["start"].to_numpy()])
-    ends = np.concatenate([line.offsets[rec] + genic["end"].to_numpy(),
-                           line.offsets[tx_rec] + tx["end"].to_numpy()])
+    starts = np.concatenate(
+        [
+            line.offsets[rec] + genic["start"].to_numpy(),
+            line.offsets[tx_rec] + tx["start"].to_numpy(),
+        ]
+    )
+    ends = np.concatenate(
+        [line.offsets[rec] + genic["end"].to_numpy(), line.offsets[tx_rec] + tx["end"].to_numpy()]
+    )
     return merge_intervals(as_intervals(starts, ends))
 
 
 def coding_windows(
-    line: GenomeLine, annotation: Annotation, *, width: int, seed: int,
+    line: GenomeLine,
+    annotation: Annotation,
+    *,
+    width: int,
+    seed: int,
 ) -> tuple[Windows, dict[str, Any]]:
     """Non-overlapping windows tiling CDS on their strand (label 1) and intergenic
     DNA (label 0), the larger class subsampled to the smaller per split."""
     cds = annotation.cds().filter(pl.col("strand").is_in(["+", "-"]))
     rec, start, minus = _strand_sites(cds, line, "start")
     end = line.offsets[rec] + cds["end"].to_numpy()
-    by_strand = [merge_intervals(as_intervals(start[minus == m], end[minus == m]))
-                 for m in (False, True)]
-    intergenic = subtract_intervals(line.acgt, _genic_intervals(annotation, line),
-                                    int(line.offsets[-1]))
+    by_strand = [
+        merge_intervals(as_intervals(start[minus == m], end[minus == m])) for m in (False, True)
+    ]
+    intergenic = subtract_intervals(
+        line.acgt, _genic_intervals(annotation, line), int(line.offsets[-1])
+    )
     parts = []
     available = {}
     for code, split_name in enumerate(SPLITS):
