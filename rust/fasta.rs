@@ -47,6 +47,12 @@ pub trait SeqSink {
     fn lines(&mut self, _text: &[u8]) -> (usize, u64) {
         (0, 0)
     }
+    /// Room for up to `bytes` more sequence bytes, asked before they are handed over:
+    /// a sink that keeps the sequence in memory reserves it fallibly here, so that a
+    /// huge record under a memory limit is an [`Error::OutOfMemory`], not an abort.
+    fn room(&mut self, _bytes: usize) -> Result<()> {
+        Ok(())
+    }
     /// The current record ends.
     fn end(&mut self) -> Result<()>;
     /// No more records follow (the end of one piece of a split read): working memory
@@ -327,6 +333,7 @@ impl<'a, S: SeqSink> Parser<'a, S> {
                             pos += skip;
                             continue;
                         }
+                        self.sink.room(buf.len() - pos)?;
                         let (taken, lines) = self.sink.lines(&buf[pos..]);
                         if taken > 0 {
                             pos += taken;
@@ -343,6 +350,7 @@ impl<'a, S: SeqSink> Parser<'a, S> {
                 Some(nl) => (&rest[..nl], Some(nl + 1)),
                 None => (rest, None),
             };
+            self.sink.room(chunk.len())?;
             if let Err(bad) = self.sink.bases(chunk) {
                 return Err(self.bad_byte(bad));
             }

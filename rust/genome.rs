@@ -322,6 +322,21 @@ impl SeqSink for Builder {
         Ok(())
     }
 
+    fn room(&mut self, bytes: usize) -> Result<()> {
+        // Four bases a byte; amortised doubling, as `push` would do, but fallible.
+        let need = bytes / 4 + 1;
+        if self.packed.capacity() - self.packed.len() < need {
+            let grow = need.max(self.packed.capacity());
+            self.packed.try_reserve(grow).map_err(|_| {
+                Error::OutOfMemory(format!(
+                    "room for the genome's sequence ({} MiB more)",
+                    grow >> 20
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
     fn bases(&mut self, chunk: &[u8]) -> std::result::Result<(), BadByte> {
         // Most lines hold only A/C/G/T of one case: packed in one step. Other lines go
         // by blocks, so that only the blocks holding an N, an IUPAC code, a case change

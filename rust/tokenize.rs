@@ -74,6 +74,21 @@ impl<T: TokenId, E: Emitter<T>> SeqSink for TokenSink<'_, T, E> {
         self.emitter.begin(name)
     }
 
+    fn room(&mut self, bytes: usize) -> Result<()> {
+        // At most one id per base (the lines taken at once are capped as in `lines`).
+        let need = bytes.min(FLUSH_TOKENS / 2) + 1;
+        if self.buf.capacity() - self.buf.len() < need {
+            let grow = need.max(self.buf.capacity());
+            self.buf.try_reserve(grow).map_err(|_| {
+                Error::OutOfMemory(format!(
+                    "room for a record's token ids ({} MiB more)",
+                    (grow * std::mem::size_of::<T>()) >> 20
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
     fn bases(&mut self, chunk: &[u8]) -> std::result::Result<(), BadByte> {
         self.n_unk += self
             .lines

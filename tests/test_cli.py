@@ -111,7 +111,7 @@ def test_tokenize_default_genome(tmp_path: Path) -> None:
     ("args", "fragment"),
     [
         (["stats", "no/such/file.fa"], "No such file or directory"),
-        (["tokenize", "--k", "9", "--out", "x"], "k must be between 1 and 8"),
+        (["tokenize", "missing.fa", "--out", "x"], "No such file or directory"),
     ],
 )
 def test_errors_are_one_red_line(args: list[str], fragment: str, tmp_path: Path) -> None:
@@ -121,3 +121,55 @@ def test_errors_are_one_red_line(args: list[str], fragment: str, tmp_path: Path)
     assert len(lines) == 1, out.stderr
     assert lines[0].startswith("error:") and fragment in lines[0]
     assert "Traceback" not in out.stderr
+
+
+def _options() -> list[tuple[str, object]]:
+    """Every numeric option of every command: (command path, parameter)."""
+    import typing
+
+    import typer
+
+    from dnakmer.cli import app
+
+    found = []
+
+    def walk(cmd: typing.Any, path: list[str]) -> None:
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+            return
+        for p in cmd.params:
+            ann = p.type_descriptor.annotation
+            if set(typing.get_args(ann) or (ann,)) & {int, float, list[int]}:
+                found.append((" ".join(path), p))
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_every_numeric_option_is_bounded() -> None:
+    """Counts, sizes, seeds and fractions are checked where they are parsed: none is
+    left to fail later as an OverflowError or an empty run."""
+    options = _options()
+    assert len(options) > 60
+    unbounded = [f"{cmd} {p.name}" for cmd, p in options if p.min is None]  # type: ignore[attr-defined]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["nextkmer", "build", "g.fa", "--out", "x", "--n-train", "-5"],
+        ["tokenize", "--threads", "0", "--out", "x"],
+        ["vocab", "--k", "9"],
+        ["pretrain", "g.fa", "--out", "x", "--batch-size", "-1"],
+        ["nextkmer", "build", "g.fa", "--out", "x", "--val-fraction", "1.5"],
+        ["tasks", "build", "g.fa", "--gff", "a.gff", "--task", "splice", "--out", "x",
+         "--seed", "-1"],
+    ],
+)
+def test_out_of_range_options_are_usage_errors(args: list[str], tmp_path: Path) -> None:
+    out = run(*args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "Invalid value for" in out.stderr and "Traceback" not in out.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -379,3 +379,75 @@ def test_corrupt_models_name_the_file(tmp_path: Path, tiny3_dir: Path) -> None:
     assert "model.safetensors: not a complete safetensors file" in cli.stderr
     assert len(cli.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "emb").exists()
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Any:
+    """A 512 KiB file system (tmpfs), for writers that run out of space."""
+    where = tmp_path / "small"
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(where)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+
+
+def test_a_full_disk_names_the_file_and_leaves_nothing(tmp_path: Path, full_disk: Path) -> None:
+    from dnakmer.datasets.nextkmer import build
+
+    genome = tmp_path / "g.fa"
+    genome.write_bytes(fasta_text(20, 50_000))
+    with pytest.raises(OSError, match="No space left on device") as err:
+        tokenize_genome(genome, KmerTokenizer(6), full_disk / "tokens")
+    assert err.value.filename is not None and str(full_disk) in str(err.value.filename)
+    assert list((full_disk / "tokens").iterdir()) == []
+    ds = build(genome, 6, 515, None, n_train=2000, n_val=100, n_test=100)
+    with pytest.raises(OSError, match="No space left on device") as err:
+        ds.save(full_disk / "dataset")
+    assert str(full_disk) in str(err.value.filename)
+    assert sorted(p.name for p in full_disk.iterdir()) == ["tokens"]
+
+
+@pytest.mark.parametrize("read", ["genome", "memory"])
+def test_an_endless_record_under_a_memory_limit(tmp_path: Path, read: str) -> None:
+    """A record that never ends, read into memory under ``ulimit -v``: MemoryError in
+    one line, not an abort with a backtrace."""
+    fifo = tmp_path / "endless.fifo"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def endless() -> None:
+        line = b"ACGT" * 1024 + b"\n"
+        block = line * 256
+        with contextlib.suppress(BrokenPipeError, OSError), open(fifo, "wb") as f:
+            f.write(b">endless\n")
+            while not stop.is_set():
+                f.write(block)
+
+    writer = threading.Thread(target=endless, daemon=True)
+    writer.start()
+    call = "dnakmer.Genome.open(p, threads=1)" if read == "genome" else (
+        "dnakmer.tokenize_fasta(p, dnakmer.KmerTokenizer(6), threads=1)")  # fmt: skip
+    code = (
+        "import resource, sys, dnakmer\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1200 << 20, 1200 << 20))\n"
+        f"p = sys.argv[1]\n"
+        "try:\n"
+        f"    {call}\n"
+        "except MemoryError as e:\n"
+        "    print('MemoryError:', e)\n"
+        "    sys.exit(3)\n"
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True,
+                              text=True, timeout=300, env=_env())  # fmt: skip
+    finally:
+        stop.set()
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "cannot allocate room for" in done.stdout
+    assert "panicked" not in done.stderr and "backtrace" not in done.stderr.lower()

@@ -32,6 +32,7 @@ ThreadsOpt = Annotated[
         "-t",
         help="Threads for decompression and, when tokenizing a plain file, for its "
         "records [default: all cores].",
+        min=1,
     ),
 ]
 
@@ -98,8 +99,13 @@ def stats(
         for row in df.iter_rows():
             table.add_row(
                 *(
-                    "" if v is None else f"{v:.4f}" if isinstance(v, float) else f"{v:,}"
-                    if isinstance(v, int) else str(v)
+                    ""
+                    if v is None
+                    else f"{v:.4f}"
+                    if isinstance(v, float)
+                    else f"{v:,}"
+                    if isinstance(v, int)
+                    else str(v)
                     for v in row
                 )
             )
@@ -108,7 +114,7 @@ def stats(
 
 
 def vocab(
-    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length (1-8).")] = 6,
+    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length (1-8).", min=1, max=8)] = 6,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="File (or directory) to write vocab.txt to.")
     ] = Path("vocab.txt"),
@@ -127,9 +133,10 @@ def tokenize(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output directory (one .npy per record).")
     ] = Path("tokens"),
-    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length (1-8).")] = 6,
+    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length (1-8).", min=1, max=8)] = 6,
     stride: Annotated[
-        int, typer.Option("--stride", "-s", help="Token stride: 1 = overlapping, k = disjoint.")
+        int,
+        typer.Option("--stride", "-s", help="Token stride: 1 = overlapping, k = disjoint.", min=1),
     ] = 1,
     vocab_file: Annotated[
         Path | None,

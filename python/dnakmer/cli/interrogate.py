@@ -53,10 +53,12 @@ def interrogate_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; re-running resumes it.")],
     ks: Annotated[
         list[int] | None,
-        typer.Option("--k", "-k", help="Next-k-mer label length (repeat); default 2 to 6."),
+        typer.Option(
+            "--k", "-k", help="Next-k-mer label length (repeat); default 2 to 6.", min=1, max=8
+        ),
     ] = None,
     seeds: Annotated[
-        int, typer.Option("--seeds", help="Fine-tuning seeds per model, k and init.")
+        int, typer.Option("--seeds", help="Fine-tuning seeds per model, k and init.", min=1)
     ] = 1,
     scale: Annotated[
         Scale,
@@ -69,20 +71,23 @@ def interrogate_command(
         ),
     ] = None,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Fine-tuning steps per run.")
+        int | None, typer.Option("--max-steps", help="Fine-tuning steps per run.", min=1)
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Samples per step.")
+        int | None, typer.Option("--batch-size", help="Samples per step.", min=1)
     ] = None,
     n_train: Annotated[
-        int | None, typer.Option("--n-train", help="Next-k-mer training windows per k.")
+        int | None, typer.Option("--n-train", help="Next-k-mer training windows per k.", min=1)
     ] = None,
     context_nt: Annotated[
         int | None,
-        typer.Option("--context", help="Next-k-mer context in bases (lowered to fit the models)."),
+        typer.Option(
+            "--context", help="Next-k-mer context in bases (lowered to fit the models).", min=1
+        ),
     ] = None,
     mask_windows: Annotated[
-        int | None, typer.Option("--mask-windows", help="Windows for the masked-token analysis.")
+        int | None,
+        typer.Option("--mask-windows", help="Windows for the masked-token analysis.", min=1),
     ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="auto (default), cpu or cuda.")
@@ -150,7 +155,8 @@ def demo_command(
         int | None,
         typer.Option(
             help="With --retrain: train only the first N steps of each recorded schedule "
-            "and compare that part of the curves."
+            "and compare that part of the curves.",
+            min=1,
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,

@@ -42,13 +42,16 @@ def parse_orders(text: str) -> list[int]:
 def build(
     genome: Annotated[Path, typer.Argument(help="FASTA file (plain, gzip or BGZF).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset directory.")],
-    k: Annotated[int, typer.Option("--k", "-k", help="Label length: next k bases (1-8).")] = 6,
+    k: Annotated[
+        int, typer.Option("--k", "-k", help="Label length: next k bases (1-8).", min=1, max=8)
+    ] = 6,
     context: Annotated[
-        int, typer.Option("--context", "-c", help="Context length in bases (DNABERT-6: 515).")
+        int,
+        typer.Option("--context", "-c", help="Context length in bases (DNABERT-6: 515).", min=1),
     ] = 515,
-    n_train: Annotated[int, typer.Option(help="Train samples.")] = 100_000,
-    n_val: Annotated[int, typer.Option(help="Validation samples.")] = 10_000,
-    n_test: Annotated[int, typer.Option(help="Test samples.")] = 10_000,
+    n_train: Annotated[int, typer.Option(help="Train samples.", min=0)] = 100_000,
+    n_val: Annotated[int, typer.Option(help="Validation samples.", min=0)] = 10_000,
+    n_test: Annotated[int, typer.Option(help="Test samples.", min=0)] = 10_000,
     split: Annotated[SplitMode, typer.Option(help="Hold out blocks or whole records.")] = (
         SplitMode.blocks
     ),
@@ -58,17 +61,23 @@ def build(
     test_record: Annotated[
         list[str] | None, typer.Option(help="Test record (repeatable; --split records).")
     ] = None,
-    val_fraction: Annotated[float, typer.Option(help="Share of blocks for validation.")] = 0.1,
-    test_fraction: Annotated[float, typer.Option(help="Share of blocks for test.")] = 0.1,
+    val_fraction: Annotated[
+        float, typer.Option(help="Share of blocks for validation.", min=0.0, max=0.9)
+    ] = 0.1,
+    test_fraction: Annotated[
+        float, typer.Option(help="Share of blocks for test.", min=0.0, max=0.9)
+    ] = 0.1,
     block_size: Annotated[
-        int | None, typer.Option(help="Block length [default: 100 kb, at most genome/20].")
+        int | None, typer.Option(help="Block length [default: 100 kb, at most genome/20].", min=1)
     ] = None,
     strand: Annotated[Strand, typer.Option(help="Strands to sample.")] = Strand.plus,
     dedup: Annotated[
         bool, typer.Option("--dedup", help="Redraw train windows equal to a val/test window.")
     ] = False,
-    token_k: Annotated[int, typer.Option("--token-k", help="k of the k-mer tokenizer.")] = 6,
-    stride: Annotated[int, typer.Option(help="Tokenizer stride.")] = 1,
+    token_k: Annotated[
+        int, typer.Option("--token-k", help="k of the k-mer tokenizer.", min=1, max=8)
+    ] = 6,
+    stride: Annotated[int, typer.Option(help="Tokenizer stride.", min=1)] = 1,
     vocab: Annotated[
         Path | None, typer.Option(help="vocab.txt of the model (default: DNABERT layout).")
     ] = None,
@@ -78,8 +87,8 @@ def build(
     no_special_tokens: Annotated[
         bool, typer.Option("--no-special-tokens", help="Rows without [CLS] ... [SEP].")
     ] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.", min=0, max=2**32 - 1)] = 0,
+    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads.", min=1)] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a non-dataset directory.")
     ] = False,
@@ -115,7 +124,7 @@ def build(
 def baselines(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory from `nextkmer build`.")],
     orders: Annotated[str, typer.Option(help="Markov orders, e.g. '0-12' or '0,2,4'.")] = "0-12",
-    alpha: Annotated[float, typer.Option(help="Add-alpha smoothing.")] = 1.0,
+    alpha: Annotated[float, typer.Option(help="Add-alpha smoothing.", min=0.0)] = 1.0,
     genome: Annotated[
         Path | None,
         typer.Option(help="The genome FASTA, if it moved since the build (sha256-checked)."),
@@ -124,8 +133,10 @@ def baselines(
         Path | None,
         typer.Option("--out", "-o", help="Output directory [default: DATASET/baselines]."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the uniform guesses.")] = 0,
-    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads.")] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the uniform guesses.", min=0, max=2**32 - 1)
+    ] = 0,
+    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads.", min=1)] = None,
 ) -> None:
     """Score uniform, class-prior and Markov baselines on the test split (fitted on train);
     print a table and write baselines.json, baselines.parquet and baselines.png."""

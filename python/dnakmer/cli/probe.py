@@ -23,8 +23,12 @@ GenomeOpt = Annotated[
     ),
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of window sampling and shuffles.")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Windows per forward pass.")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Seed of window sampling and shuffles.", min=0, max=2**32 - 1)
+]
+BatchOpt = Annotated[
+    int, typer.Option("--batch-size", "-b", help="Windows per forward pass.", min=1)
+]
 DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="torch device [default: cuda if available].")
 ]
@@ -61,8 +65,12 @@ def probe_mask(
         list[str] | None,
         typer.Option("--control", "-c", help="none, mono or di (repeatable) [default: all]."),
     ] = None,
-    windows: Annotated[int, typer.Option("--windows", "-n", help="Windows to sample.")] = 256,
-    window_tokens: Annotated[int, typer.Option("--window-tokens", help="Tokens per window.")] = 64,
+    windows: Annotated[
+        int, typer.Option("--windows", "-n", help="Windows to sample.", min=1)
+    ] = 256,
+    window_tokens: Annotated[
+        int, typer.Option("--window-tokens", help="Tokens per window.", min=1)
+    ] = 64,
     seed: SeedOpt = 0,
     batch_size: BatchOpt = 32,
     device: DeviceOpt = None,
@@ -107,10 +115,14 @@ def probe_embeddings(
     model: ModelOpt,
     out: OutOpt,
     genome: GenomeOpt = None,
-    windows: Annotated[int, typer.Option("--windows", "-n", help="Windows to sample.")] = 128,
-    window_tokens: Annotated[int, typer.Option("--window-tokens", help="Tokens per window.")] = 64,
+    windows: Annotated[
+        int, typer.Option("--windows", "-n", help="Windows to sample.", min=1)
+    ] = 128,
+    window_tokens: Annotated[
+        int, typer.Option("--window-tokens", help="Tokens per window.", min=1)
+    ] = 64,
     max_distance: Annotated[
-        int, typer.Option("--max-distance", help="Farthest base outside a token to probe.")
+        int, typer.Option("--max-distance", help="Farthest base outside a token to probe.", min=1)
     ] = 5,
     seed: SeedOpt = 0,
     batch_size: BatchOpt = 32,
@@ -159,7 +171,9 @@ def embed(
     window_tokens: Annotated[
         int | None,
         typer.Option(
-            "--window-tokens", help="Tokens per window [default: the model's positions minus 2]."
+            "--window-tokens",
+            help="Tokens per window [default: the model's positions minus 2].",
+            min=1,
         ),
     ] = None,
     batch_size: BatchOpt = 32,

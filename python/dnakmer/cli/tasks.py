@@ -46,20 +46,22 @@ def build(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset directory.")],
     k: Annotated[
         int | None,
-        typer.Option("--k", "-k", help="Also store input_ids of this k-mer tokenizer (1-8)."),
+        typer.Option(
+            "--k", "-k", help="Also store input_ids of this k-mer tokenizer (1-8).", min=1, max=8
+        ),
     ] = None,
     window: Annotated[
         int | None,
-        typer.Option("--window", help="Window length: splice (default 400), coding (300)."),
+        typer.Option("--window", help="Window length: splice (default 400), coding (300).", min=1),
     ] = None,
     upstream: Annotated[
-        int, typer.Option(help="Promoter: bases before the transcription start.")
+        int, typer.Option(help="Promoter: bases before the transcription start.", min=0)
     ] = 249,
     downstream: Annotated[
-        int, typer.Option(help="Promoter: bases after the transcription start.")
+        int, typer.Option(help="Promoter: bases after the transcription start.", min=0)
     ] = 50,
     min_distance: Annotated[
-        int, typer.Option(help="Promoter background: minimum distance to any start.")
+        int, typer.Option(help="Promoter background: minimum distance to any start.", min=0)
     ] = 1000,
     gc_matched: Annotated[
         bool, typer.Option("--gc-matched", help="Promoter background matched in GC content.")
@@ -71,10 +73,16 @@ def build(
         bool, typer.Option("--canonical-only", help="Splice: only GT donors, AG acceptors.")
     ] = False,
     split_by: Annotated[SplitBy, typer.Option(help="Split unit.")] = SplitBy.block,
-    block_size: Annotated[int, typer.Option(help="Block length for --split-by block.")] = 10_000,
-    dev_fraction: Annotated[float, typer.Option(help="Share of the dev split.")] = 0.1,
-    test_fraction: Annotated[float, typer.Option(help="Share of the test split.")] = 0.1,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    block_size: Annotated[
+        int, typer.Option(help="Block length for --split-by block.", min=1)
+    ] = 10_000,
+    dev_fraction: Annotated[
+        float, typer.Option(help="Share of the dev split.", min=0.0, max=0.9)
+    ] = 0.1,
+    test_fraction: Annotated[
+        float, typer.Option(help="Share of the test split.", min=0.0, max=0.9)
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed.", min=0, max=2**32 - 1)] = 0,
     annotation_format: Annotated[
         AnnotationFormatChoice, typer.Option("--format", help="Annotation format.")
     ] = AnnotationFormatChoice.auto,

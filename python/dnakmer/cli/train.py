@@ -39,14 +39,16 @@ class Pooling(str, enum.Enum):
     mean = "mean"
 
 
-StepsOpt = Annotated[int, typer.Option("--max-steps", help="Optimizer steps.")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Samples per device per step.")]
-AccumOpt = Annotated[int, typer.Option("--grad-accum", help="Gradient accumulation steps.")]
-LrOpt = Annotated[float, typer.Option("--lr", help="Peak learning rate.")]
+StepsOpt = Annotated[int, typer.Option("--max-steps", help="Optimizer steps.", min=1)]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Samples per device per step.", min=1)]
+AccumOpt = Annotated[int, typer.Option("--grad-accum", help="Gradient accumulation steps.", min=1)]
+LrOpt = Annotated[float, typer.Option("--lr", help="Peak learning rate.", min=0.0)]
 EvalOpt = Annotated[
-    int, typer.Option("--eval-every", help="Evaluate and checkpoint every N steps.")
+    int, typer.Option("--eval-every", help="Evaluate and checkpoint every N steps.", min=1)
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (sampling, init, masking).")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Random seed (sampling, init, masking).", min=0, max=2**32 - 1)
+]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")
@@ -66,28 +68,32 @@ def pretrain_command(
             "single nucleotides, or a BPE vocabulary learned on the genome (tokenizer.json).",
         ),
     ] = Tokenization.overlapping,
-    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length.")] = 6,
+    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length.", min=1, max=8)] = 6,
     vocab_size: Annotated[
         int,
         typer.Option(
-            "--vocab-size", help="Tokens of the BPE vocabulary (with --tokenization bpe)."
+            "--vocab-size", help="Tokens of the BPE vocabulary (with --tokenization bpe).", min=1
         ),
     ] = 512,
-    max_tokens: Annotated[int, typer.Option(help="Tokens per window (plus [CLS]/[SEP]).")] = 128,
+    max_tokens: Annotated[
+        int, typer.Option(help="Tokens per window (plus [CLS]/[SEP]).", min=1)
+    ] = 128,
     size: Annotated[
         Size, typer.Option(help="tiny (CPU tests), small, or dnabert (12x768, for GPUs).")
     ] = Size.tiny,
     layers: Annotated[
-        int | None, typer.Option(help="Encoder layers (default: the --size's).")
+        int | None, typer.Option(help="Encoder layers (default: the --size's).", min=1)
     ] = None,
     heads: Annotated[
         int | None,
         typer.Option(
-            help="Attention heads per layer (default: the --size's); must divide the hidden size."
+            help="Attention heads per layer (default: the --size's); must divide the hidden size.",
+            min=1,
         ),
     ] = None,
     dropout: Annotated[
-        float | None, typer.Option(help="Dropout probability (default: 0.1, as BERT).")
+        float | None,
+        typer.Option(help="Dropout probability (default: 0.1, as BERT).", min=0.0, max=0.9),
     ] = None,
     position_init: Annotated[
         PositionInit,
@@ -96,8 +102,10 @@ def pretrain_command(
             "sine/cosine table (a small model then learns to read neighbours much sooner)."
         ),
     ] = PositionInit.random,
-    n_train: Annotated[int, typer.Option(help="Training windows drawn from the genome.")] = 20_000,
-    n_eval: Annotated[int, typer.Option(help="Held-out evaluation windows.")] = 512,
+    n_train: Annotated[
+        int, typer.Option(help="Training windows drawn from the genome.", min=1)
+    ] = 20_000,
+    n_eval: Annotated[int, typer.Option(help="Held-out evaluation windows.", min=1)] = 512,
     eval_records: Annotated[
         list[str] | None, typer.Option("--eval-record", help="Hold out this record (repeat).")
     ] = None,
@@ -105,14 +113,15 @@ def pretrain_command(
         int,
         typer.Option(
             help="Overlapping k-mers: first N steps with BERT's random token masking, then "
-            "DNABERT's span masking (a small model does not start learning under span masking)."
+            "DNABERT's span masking (a small model does not start learning under span masking).",
+            min=0,
         ),
     ] = 0,
     max_steps: StepsOpt = 1000,
     stop_after: Annotated[
         int | None,
         typer.Option(
-            help="Stop after N steps on the --max-steps schedule (continue with --resume)."
+            help="Stop after N steps on the --max-steps schedule (continue with --resume).", min=1
         ),
     ] = None,
     batch_size: BatchOpt = 32,
@@ -245,7 +254,9 @@ def finetune_nextkmer_command(
     init: Annotated[
         Init, typer.Option(help="Pretrained weights, random init (control), or both.")
     ] = Init.both,
-    seeds: Annotated[int, typer.Option(help="Seeds per setting; mean ± 95 % CI are reported.")] = 1,
+    seeds: Annotated[
+        int, typer.Option(help="Seeds per setting; mean ± 95 % CI are reported.", min=1)
+    ] = 1,
     freeze_encoder: Annotated[
         bool, typer.Option(help="Train only the head (linear probe).")
     ] = False,
@@ -257,7 +268,7 @@ def finetune_nextkmer_command(
         ),
     ] = False,
     early_stopping: Annotated[
-        int | None, typer.Option(help="Stop after N evaluations without improvement.")
+        int | None, typer.Option(help="Stop after N evaluations without improvement.", min=1)
     ] = None,
     orders: Annotated[
         str, typer.Option(help="Markov orders of the baselines, e.g. '0-12' or '0,2,4'.")
@@ -387,7 +398,9 @@ def finetune_classify_command(
     freeze_encoder: Annotated[
         bool, typer.Option(help="Train only the head (linear probe).")
     ] = False,
-    max_length: Annotated[int, typer.Option(help="Tokens per sequence incl. [CLS]/[SEP].")] = 512,
+    max_length: Annotated[
+        int, typer.Option(help="Tokens per sequence incl. [CLS]/[SEP].", min=1)
+    ] = 512,
     max_steps: StepsOpt = 1000,
     batch_size: BatchOpt = 32,
     grad_accum: AccumOpt = 1,

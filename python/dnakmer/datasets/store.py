@@ -13,11 +13,13 @@ reader never sees a half-written dataset.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,30 @@ def load_arrays(
     return out
 
 
+@contextlib.contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """Give an OSError raised while writing ``path`` (a full disk) the file's name."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None:
+            raise
+        if e.errno is None and _disk_full(path):  # NumPy's short write: "N requested ..."
+            raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({e})", str(path)) from e
+        raise OSError(e.errno or errno.EIO, e.strerror or str(e), str(path)) from e
+    except Exception as e:  # polars wraps I/O errors of its own
+        if "No space left" in str(e) or "os error 28" in str(e):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+        raise
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        return os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        return False
+
+
 def _parquet_table(columns: Mapping[str, np.ndarray]) -> Any:
     import polars as pl
 
@@ -159,17 +185,20 @@ def write_dataset(
         fields = {}
         for name, arr in columns.items():
             arr = np.ascontiguousarray(arr)
-            np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
+            with _named(tmp / f"{name}.npy"):
+                np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
             fields[name] = {"dtype": str(arr.dtype), "shape": list(arr.shape)}
         if parquet:
-            _parquet_table(columns).write_parquet(tmp / PARQUET)
+            with _named(tmp / PARQUET):
+                _parquet_table(columns).write_parquet(tmp / PARQUET)
         full = {
             **manifest,
             "dnakmer_version": __version__,
             "n_samples": next(iter(lengths.values()), 0),
             "fields": fields,
         }
-        (tmp / MANIFEST).write_text(json.dumps(full, indent=2) + "\n")
+        with _named(tmp / MANIFEST):
+            (tmp / MANIFEST).write_text(json.dumps(full, indent=2) + "\n")
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())

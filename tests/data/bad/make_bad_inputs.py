@@ -338,6 +338,13 @@ SCENARIOS = [
      "header, whose `config.json` or `dnakmer.json` is not JSON or has a bad stride, or "
      "whose `vocab.txt` is larger than its embedding",
      "`ModelError` naming the file, before any weight is used (CLI: one line, exit 1)"),
+    ("test_a_full_disk_names_the_file_and_leaves_nothing",
+     "`tokenize` and a next-k-mer dataset written to a file system that fills up",
+     "`OSError`: `No space left on device` naming the file; no temporary is left"),
+    ("test_an_endless_record_under_a_memory_limit",
+     "a record that never ends (a FIFO) read into memory by `Genome.open` or "
+     "`tokenize_fasta` under a 1.2 GB address-space limit",
+     "`MemoryError`: `cannot allocate room for ...`, no abort"),
 ]  # fmt: skip
 
 
