@@ -346,6 +346,10 @@ SCENARIOS = [
      "`tokenize_fasta` under a 1.2 GB address-space limit",
      "`MemoryError`: `cannot allocate room for ...`, no abort"),
 ]  # fmt: skip
+# tests/test_fuzz.py (and `python tests/fuzz_reader.py --seconds 600`): random FASTA
+# documents damaged by random mutations, plain, gzip or BGZF (compressed bytes damaged
+# too): every reader gives the reference's records and ids, or a typed error where the
+# reference rejects the bytes.
 
 
 def catalogue_markdown() -> str:
@@ -376,6 +380,19 @@ def catalogue_markdown() -> str:
     ]
     for test, what, outcome in SCENARIOS:
         lines.append(f"| `{test}` | {what} | {outcome} |")
+    lines += [
+        "",
+        "## Fuzzing",
+        "",
+        "`tests/fuzz_reader.py` makes hostile byte streams: random FASTA documents (IUPAC",
+        "codes, soft-masking, gaps, blank lines, CRLF, a byte-order mark) damaged by random",
+        "flipped, inserted, deleted or repeated bytes, NULs, stray `>` and CRs and cuts,",
+        "stored plain, as gzip or as BGZF whose compressed bytes may be damaged too. Every",
+        "reader (`Genome.open` on 1 and 2 threads, `tokenize_fasta`, `tokenize_genome`) must",
+        "give the records and ids of the pure-Python reference, or a typed error where the",
+        "reference rejects the bytes. `tests/test_fuzz.py` runs 300 cases; the long run",
+        "(`python tests/fuzz_reader.py --seconds 600`) is recorded in `benches/RESULTS.md`.",
+    ]
     return "\n".join(lines) + "\n"
 
 
