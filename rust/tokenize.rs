@@ -293,10 +293,17 @@ impl Drop for ToNpy {
     }
 }
 
-/// File stem for a record name: safe characters only, unique within the run.
+/// Longest file stem taken from a record name: with the `.npy` suffix, a uniqueness
+/// suffix and the temporary name's `.` and `.partial-<pid>` it stays well inside the
+/// 255 bytes a file name may have.
+const MAX_STEM: usize = 200;
+
+/// File stem for a record name: safe characters only, at most [`MAX_STEM`] of them
+/// (longer names are cut; the manifest keeps the whole name), unique within the run.
 fn file_stem(name: &str, used: &mut HashSet<String>) -> String {
     let mut stem: String = name
         .chars()
+        .take(MAX_STEM)
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {
                 c
@@ -545,6 +552,14 @@ mod tests {
             tokenize_fasta_to_npy::<u8>(f.path(), &tok, dir.path(), ReadOptions::default(), None)
                 .expect("npy");
         assert_eq!(files[1].file.file_name().expect("name"), "r_2.npy");
+        let mut used = HashSet::new();
+        let long = "x".repeat(1000);
+        let (a, b) = (
+            file_stem(&format!("{long}A"), &mut used),
+            file_stem(&format!("{long}B"), &mut used),
+        );
+        assert_eq!(a.len(), MAX_STEM);
+        assert!(a != b && b.len() <= MAX_STEM + 4);
         assert_eq!(files[2].file.file_name().expect("name"), "r_2_2.npy");
         let bytes = std::fs::read(&files[0].file).expect("read");
         assert_eq!(&bytes[128..], recs[0].ids.as_slice());

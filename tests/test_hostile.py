@@ -451,3 +451,17 @@ def test_an_endless_record_under_a_memory_limit(tmp_path: Path, read: str) -> No
     assert done.returncode == 3, done.stderr[-2000:]
     assert "cannot allocate room for" in done.stdout
     assert "panicked" not in done.stderr and "backtrace" not in done.stderr.lower()
+
+
+def test_record_names_longer_than_a_file_name(tmp_path: Path) -> None:
+    """Record names of thousands of characters: file names are cut to fit, the
+    manifest keeps each whole name, names that differ only at their end stay apart."""
+    long = "contig_" + "x" * 5000
+    genome = tmp_path / "g.fa"
+    genome.write_bytes(f">{long}A\nACGTACGT\n>{long}B\nGGGGCCCC\n".encode())
+    manifest = tokenize_genome(genome, KmerTokenizer(3), tmp_path / "out")
+    records = manifest["records"]
+    assert [r["name"] for r in records] == [f"{long}A", f"{long}B"]
+    files = [r["file"] for r in records]
+    assert len(set(files)) == 2 and all(len(f) <= 255 for f in files)
+    assert all((tmp_path / "out" / f).is_file() for f in files)

@@ -345,6 +345,10 @@ SCENARIOS = [
      "a record that never ends (a FIFO) read into memory by `Genome.open` or "
      "`tokenize_fasta` under a 1.2 GB address-space limit",
      "`MemoryError`: `cannot allocate room for ...`, no abort"),
+    ("test_record_names_longer_than_a_file_name",
+     "`tokenize` of records whose names are 5,000 characters long",
+     "accepted: record files cut to at most 205 characters, unique; whole names in the "
+     "manifest"),
 ]  # fmt: skip
 # tests/test_fuzz.py (and `python tests/fuzz_reader.py --seconds 600`): random FASTA
 # documents damaged by random mutations, plain, gzip or BGZF (compressed bytes damaged
