@@ -152,12 +152,15 @@ fn detect(head: &[u8]) -> Compression {
     }
 }
 
+/// A BGZF block header (SAM/BAM specification 4.1): gzip with FLG = 4 exactly (an extra
+/// field and nothing else; other flags would move the data that `BSIZE` locates) and a
+/// single `BC` subfield.
 fn is_bgzf_header(h: &[u8]) -> bool {
     h.len() >= 18
         && h[0] == 0x1f
         && h[1] == 0x8b
         && h[2] == 8
-        && h[3] & 4 != 0
+        && h[3] == 4
         && u16::from_le_bytes([h[10], h[11]]) == 6
         && h[12] == b'B'
         && h[13] == b'C'

@@ -394,8 +394,11 @@ def catalogue_markdown() -> str:
         "stored plain, as gzip or as BGZF whose compressed bytes may be damaged too. Every",
         "reader (`Genome.open` on 1 and 2 threads, `tokenize_fasta`, `tokenize_genome`) must",
         "give the records and ids of the pure-Python reference, or a typed error where the",
-        "reference rejects the bytes. `tests/test_fuzz.py` runs 300 cases; the long run",
-        "(`python tests/fuzz_reader.py --seconds 600`) is recorded in `benches/RESULTS.md`.",
+        "reference rejects the bytes (a damaged container may also be refused with",
+        "`CompressionError` where Python's gzip module is lenient, e.g. a BGZF block whose",
+        "flags or size field were changed). `tests/test_fuzz.py` runs 300 cases; the long",
+        "run (`python tests/fuzz_reader.py --seconds 600`) is recorded in",
+        "`benches/RESULTS.md`.",
     ]
     return "\n".join(lines) + "\n"
 
