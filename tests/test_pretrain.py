@@ -259,7 +259,7 @@ def test_cli_pretrain_heads_and_position_init(tmp_path: Path) -> None:
     assert shape["heads"] == 4 and shape["position_init"] == "sinusoidal"
     for bad, message in (
         (["--heads", "3"], "divide the hidden size 64"),
-        (["--heads", "0"], "at least 1"),
+        (["--heads", "0"], "greater than or equal to 1"),
         (["--position-init", "rope"], "rope"),
     ):
         res = run("bad", *bad)
