@@ -267,9 +267,7 @@ class _Stages:
 
     def run(self, name: str, body: Callable[[Path], Any]) -> Path:
         folder = self.out / name
-        if _done(self.out, name):
-            self.status[name] = "skipped"
-            self.progress.add_task(f"{name} (done earlier)", total=1, completed=1)
+        if self._skipped(name):
             return folder
         task = self.progress.add_task(name, total=1)
         self._current = (task, name)
@@ -293,9 +291,7 @@ class _Stages:
         tasks = {}
         for stage, label in stages:
             name = f"{stage}/{label}"
-            if _done(self.out, name):
-                self.status[name] = "skipped"
-                self.progress.add_task(f"{name} (done earlier)", total=1, completed=1)
+            if self._skipped(name):
                 continue
             (self.out / name).mkdir(parents=True, exist_ok=True)
             tasks[name] = self.progress.add_task(name, total=1)
@@ -317,6 +313,14 @@ class _Stages:
             self._mark(name)
             self.progress.update(tasks[name], completed=1)
             self.status[name] = "ran"
+
+    def _skipped(self, name: str) -> bool:
+        """Whether stage ``name`` was completed by an earlier run (then shown as such)."""
+        if not _done(self.out, name):
+            return False
+        self.status[name] = "skipped"
+        self.progress.add_task(f"{name} (done earlier)", total=1, completed=1)
+        return True
 
     def _mark(self, name: str) -> None:
         when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
