@@ -173,3 +173,52 @@ def test_out_of_range_options_are_usage_errors(args: list[str], tmp_path: Path) 
     assert out.returncode == 2, out.stderr
     assert "Invalid value for" in out.stderr and "Traceback" not in out.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# The arguments every command needs, to which each rule's example is added.
+_BASE = {
+    "nextkmer build": ["nextkmer", "build", "g.fa", "--out", "x"],
+    "tasks build": ["tasks", "build", "g.fa", "--gff", "a.gff", "--task", "splice", "--out", "x"],
+    "pretrain": ["pretrain", "g.fa", "--out", "x"],
+    "finetune classify": ["finetune", "classify", "--model", "m", "--out", "x"],
+    "interrogate": ["interrogate", "g.fa", "--model", "m", "--out", "x"],
+    "demo": ["demo"],
+}
+
+
+def _rules() -> list[tuple[str, object]]:
+    from dnakmer.cli import app  # noqa: F401  (the commands' modules register their rules)
+    from dnakmer.cli.options import RULES
+
+    return [(cmd, rule) for cmd, rules in sorted(RULES.items()) for rule in rules]
+
+
+@pytest.mark.parametrize(("command", "rule"), _rules(), ids=lambda x: getattr(x, "when", x))
+def test_options_that_do_not_go_together_are_usage_errors(
+    command: str, rule: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every rule of every command (cli/options.py RULES): its example, an option that
+    would be ignored or values that cannot hold together, is refused with exit 2 before
+    anything is read or written."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from dnakmer.cli import app
+
+    assert command in _BASE, f"add the arguments {command!r} needs to _BASE"
+    monkeypatch.chdir(tmp_path)
+    example = list(rule.example)  # type: ignore[attr-defined]
+    result = CliRunner().invoke(app, _BASE[command] + example, env={"COLUMNS": "300"})
+    text = re.sub(r"[\s│╭╮╰╯─]+", " ", result.output)
+    assert result.exit_code == 2, text
+    assert rule.when in text, text  # type: ignore[attr-defined]
+    assert "Invalid value for" in text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_command_with_rules_is_tested() -> None:
+    from dnakmer.cli.options import RULES
+
+    assert set(RULES) == set(_BASE)
+    assert sum(len(r) for r in RULES.values()) >= 20

@@ -185,6 +185,60 @@ def test_two_writers_of_one_folder(tmp_path: Path) -> None:
         pass
 
 
+@contextlib.contextmanager
+def _held_by_another_writer(folder: Path):  # type: ignore[no-untyped-def]
+    """The folder's lock, taken through an open file of its own as another process's
+    writer would (a lock of the same thread would be shared, not refused)."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        os.close(fd)
+
+
+def test_training_and_study_folders_take_one_writer(tmp_path: Path) -> None:
+    """pretrain, finetune and interrogate refuse a folder another run is writing and
+    leave what it holds alone; a folder they created for a run that failed is removed."""
+    pytest.importorskip("torch")
+    from dnakmer.data import demo_models_dir
+    from dnakmer.study.budget import Budget
+    from dnakmer.study.interrogate import interrogate
+    from dnakmer.training.finetune import data_from_tsv, finetune
+    from dnakmer.training.pretrain import ModelShape, pretrain
+    from dnakmer.training.trainer import TrainOptions
+
+    opts = TrainOptions(max_steps=1, batch_size=4, quiet=True)
+    tiny = ModelShape(hidden=32, layers=1, heads=2, intermediate=64, dropout=0.0)
+    phix = ROOT / "tests" / "data" / "phix174.fa"
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text("sequence\tlabel\nACGTACGTAC\t0\nTTGACCAGTA\t1\n")
+    model = demo_models_dir() / "overlapping-6mer"
+    runs = {
+        "pretrain": lambda out: pretrain(phix, out, k=3, max_tokens=16, shape=tiny, options=opts,
+                                         n_train=8, n_eval=4),
+        "finetune": lambda out: finetune(data_from_tsv(tsv, tsv, KmerTokenizer(6)), model, out,
+                                         options=opts),
+        "interrogate": lambda out: interrogate(phix, [model], out, ks=(1,), budget=Budget(),
+                                               quiet=True),
+    }  # fmt: skip
+    for name, run in runs.items():
+        out = tmp_path / name
+        with _held_by_another_writer(out):
+            (out / "theirs.txt").write_text("kept")
+            with pytest.raises(OutputBusyError, match="being written by another dnakmer process"):
+                run(out)
+            assert sorted(p.name for p in out.iterdir()) == ["theirs.txt"], name
+    # A failed run does not leave the folder it made.
+    with pytest.raises(ValueError):
+        finetune(data_from_tsv(tsv, tsv, KmerTokenizer(6)), model, tmp_path / "new",
+                 options=opts, init="neither")  # fmt: skip
+    assert not (tmp_path / "new").exists()
+
+
 def test_a_manifest_cannot_send_deletions_outside_its_folder(tmp_path: Path) -> None:
     victims = [tmp_path / "victim.npy", tmp_path / "keep" / "data.npy", tmp_path / "x.txt"]
     for v in victims:
@@ -327,6 +381,68 @@ def test_corrupt_datasets_name_the_file(tmp_path: Path) -> None:
     )  # fmt: skip
     assert cli.returncode == 1 and "label 16 is outside" in cli.stderr
     assert len(cli.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_task_datasets_name_the_file(tmp_path: Path) -> None:
+    """A saved annotation-task dataset with values it cannot hold gives a DatasetError
+    naming the file, when loaded and when fine-tuning reads it (one line on the CLI)."""
+    import shutil
+
+    from dnakmer import DatasetError
+    from dnakmer.datasets.tasks import TaskDataset, build_task
+
+    good = tmp_path / "good"
+    build_task(ROOT / "tests/data/yeast_chrI.fa.gz", ROOT / "tests/data/yeast_chrI.gff.gz",
+               "promoter", tokenizer=KmerTokenizer(3), upstream=39, downstream=20,
+               seed=0).save(good)  # fmt: skip
+    assert len(TaskDataset.load(good)) == 202
+
+    def damaged(name: str, field: str, change: Any) -> Path:
+        d = tmp_path / name
+        shutil.copytree(good, d)
+        a = np.load(d / f"{field}.npy")
+        change(a)
+        np.save(d / f"{field}.npy", a)
+        return d
+
+    def first(value: Any) -> Any:
+        return lambda a: a.__setitem__(0, value)
+
+    cases = [
+        (damaged("label", "labels", first(2)), "labels.npy", r"labels outside 0 \.\. 1"),
+        (damaged("counts", "labels", lambda a: a.__setitem__(0, 1 - a[0])), "labels.npy",
+         "samples per split and label"),
+        (damaged("split", "split", first("xval")), "split.npy", r"split names \['xval'\]"),
+        (damaged("strand", "strand", first("*")), "strand.npy", "strands other than"),
+        (damaged("alphabet", "sequence", lambda a: a.__setitem__((0, 5), 9)), "sequence.npy",
+         "base codes other than 0-3"),
+        (damaged("start", "start", first(10**9)), "start.npy", "outside their record"),
+        (damaged("vocab", "input_ids", lambda a: a.__setitem__((0, 1), 200)),
+         "input_ids.npy", r"token id 200 beyond the vocabulary \(69\)"),
+    ]  # fmt: skip
+    d = tmp_path / "names"
+    shutil.copytree(good, d)
+    m = json.loads((d / "manifest.json").read_text())
+    m["label_names"] = ["only"]
+    (d / "manifest.json").write_text(json.dumps(m))
+    cases.append((d, "manifest.json", "at least two labels"))
+    for folder, file, message in cases:
+        with pytest.raises(DatasetError, match=message) as err:
+            TaskDataset.load(folder)
+        assert err.value.path == str(folder / file), folder.name
+    pytest.importorskip("torch")
+    from dnakmer.training.finetune import data_from_dataset
+
+    with pytest.raises(DatasetError, match="labels outside"):
+        data_from_dataset(cases[0][0], KmerTokenizer(3))
+    cli = subprocess.run(
+        [sys.executable, "-m", "dnakmer", "finetune", "classify", "--model",
+         str(ROOT / "python/dnakmer/data/models/overlapping-6mer"), "--data", str(cases[2][0]),
+         "--out", str(tmp_path / "ft")], capture_output=True, text=True, timeout=300, env=_env(),
+    )  # fmt: skip
+    assert cli.returncode == 1 and "split names ['xval']" in cli.stderr, cli.stderr
+    assert len(cli.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "ft").exists()
 
 
 def test_corrupt_models_name_the_file(tmp_path: Path, tiny3_dir: Path) -> None:

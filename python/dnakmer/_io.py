@@ -7,6 +7,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -71,12 +72,18 @@ def staged_files(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# Folders each thread of this process holds the lock of, with how deep: a writer that
+# calls another writer on the same folder does not lock itself out; another thread does.
+_HELD: dict[tuple[int, int, int], int] = {}
+
+
 @contextlib.contextmanager
 def output_lock(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
     """Hold an exclusive lock on the existing folder ``out_dir`` while writing into it:
     a second writer is refused at once with :class:`OutputBusyError` instead of mixing
     its files with the first one's. The lock goes with the process (``flock``), so a
-    killed writer leaves no stale lock behind; nothing is written to hold it."""
+    killed writer leaves no stale lock behind; nothing is written to hold it. Nested
+    calls on the same folder in one thread share the outer lock."""
     out = Path(out_dir)
     try:
         import fcntl
@@ -84,6 +91,16 @@ def output_lock(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
         yield out
         return
     fd = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    st = os.fstat(fd)
+    key = (st.st_dev, st.st_ino, threading.get_ident())
+    if key in _HELD:
+        os.close(fd)
+        _HELD[key] += 1
+        try:
+            yield out
+        finally:
+            _HELD[key] -= 1
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -93,7 +110,11 @@ def output_lock(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
                 "or choose another output folder",
                 path=str(out),
             ) from None
-        yield out
+        _HELD[key] = 1
+        try:
+            yield out
+        finally:
+            del _HELD[key]
     finally:
         os.close(fd)  # releases the lock
 

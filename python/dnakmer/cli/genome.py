@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from dnakmer.cli.options import given
 from dnakmer.data import example_genome
 
 __all__ = ["byte_progress", "stats", "tokenize", "vocab"]
@@ -129,6 +130,7 @@ def vocab(
 
 
 def tokenize(
+    ctx: typer.Context,
     genome: GenomeArg = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output directory (one .npy per record).")
@@ -154,7 +156,7 @@ def tokenize(
     path = genome or example_genome()
     if vocab_file is not None:
         tok = KmerTokenizer.from_vocab(vocab_file, stride=stride)
-        if tok.k != k and k != 6:
+        if tok.k != k and given(ctx, "k"):
             raise typer.BadParameter(f"--k {k} does not match the {tok.k}-mer vocabulary")
     else:
         tok = KmerTokenizer(k, stride)

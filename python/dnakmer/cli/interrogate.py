@@ -9,12 +9,24 @@ from typing import Annotated, Any
 
 import typer
 
-from dnakmer.cli.options import TrustRemoteCodeOpt
+from dnakmer.cli.options import RULES, Rule, TrustRemoteCodeOpt, check_rules
 
 
 class Scale(str, enum.Enum):
     cpu = "cpu"
     paper = "paper"
+
+
+RULES["interrogate"] = (
+    Rule(("scale",), "used only without --budget (the file sets the budget)",
+         lambda p: p["budget_file"] is None, ("--budget", "budget.json", "--scale", "paper")),
+)
+RULES["demo"] = (
+    Rule(("stop_after",), "used only with --retrain", lambda p: p["retrain"] is not None,
+         ("--stop-after", "5")),
+    Rule(("out",), "used only without --retrain (it writes into the --retrain folder)",
+         lambda p: p["retrain"] is None, ("--retrain", "r", "--out", "o")),
+)  # fmt: skip
 
 
 def _budget(scale: Scale, budget_file: Path | None, overrides: dict[str, Any]) -> Any:
@@ -40,6 +52,7 @@ def _print_outcome(result: Any) -> None:
 
 
 def interrogate_command(
+    ctx: typer.Context,
     genome: Annotated[Path, typer.Argument(help="FASTA file (plain, gzip or BGZF).")],
     models: Annotated[
         list[Path],
@@ -108,6 +121,7 @@ def interrogate_command(
     """Run the whole study: genome stats, masked-token analysis, embeddings, next-k-mer
     datasets, baselines and fine-tuning (pretrained and random init), then write
     report.html, summary.md, tables, figures and manifest.json into --out."""
+    check_rules(ctx, "interrogate")
     from dnakmer.study.interrogate import interrogate
 
     budget = _budget(
@@ -130,6 +144,7 @@ def interrogate_command(
 
 
 def demo_command(
+    ctx: typer.Context,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Run folder; re-running resumes it.")
     ] = Path("dnakmer-demo"),
@@ -165,6 +180,7 @@ def demo_command(
     tiny models shipped with it (pretrained at an equal budget on that genome: overlapping
     6-mers as DNABERT, non-overlapping 6-mers, a BPE vocabulary as GROVER, single
     nucleotides), and print where the report is."""
+    check_rules(ctx, "demo")
     from dnakmer.study import demo
 
     if jobs is None:

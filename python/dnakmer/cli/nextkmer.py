@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from dnakmer.cli.options import RULES, Rule, check_rules
+
 app = typer.Typer(
     name="nextkmer",
     help="Next-k-mer benchmark: leakage-free datasets from any genome, and baselines.",
@@ -38,8 +40,25 @@ def parse_orders(text: str) -> list[int]:
     return out
 
 
+RULES["nextkmer build"] = (
+    Rule(("val_record", "test_record"), "used only with --split records",
+         lambda p: p["split"] is SplitMode.records, ("--val-record", "chrI")),
+    Rule(("val_fraction", "test_fraction", "block_size"), "used only with --split blocks",
+         lambda p: p["split"] is SplitMode.blocks, ("--split", "records", "--block-size", "500")),
+    Rule(("val_fraction", "test_fraction"), "too large: the shares must add up to less than 1",
+         lambda p: p["val_fraction"] + p["test_fraction"] < 1,
+         ("--val-fraction", "0.5", "--test-fraction", "0.5")),
+    Rule(("token_k", "stride", "vocab", "no_special_tokens"),
+         "used only without --raw (raw bases have no tokens)", lambda p: not p["raw"],
+         ("--raw", "--stride", "2")),
+    Rule(("token_k",), "used only without --vocab (the vocabulary sets k)",
+         lambda p: p["vocab"] is None, ("--vocab", "vocab.txt", "--token-k", "3")),
+)  # fmt: skip
+
+
 @app.command()
 def build(
+    ctx: typer.Context,
     genome: Annotated[Path, typer.Argument(help="FASTA file (plain, gzip or BGZF).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset directory.")],
     k: Annotated[
@@ -95,6 +114,7 @@ def build(
 ) -> None:
     """Draw train/val/test windows, tokenize the contexts, label the next k bases and
     write .npy fields, samples.parquet and manifest.json to OUT."""
+    check_rules(ctx, "nextkmer build")
     from dnakmer.datasets.nextkmer import build as build_dataset
     from dnakmer.tokenizer import KmerTokenizer
 

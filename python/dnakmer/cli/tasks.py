@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from dnakmer.cli.options import RULES, Rule, check_rules
+
 app = typer.Typer(
     name="tasks",
     help="Fine-tuning tasks (promoter, splice, coding) built from a genome and its "
@@ -38,8 +40,27 @@ class AnnotationFormatChoice(str, enum.Enum):
     gtf = "gtf"
 
 
+RULES["tasks build"] = (
+    Rule(("window",), "used only with --task splice or coding (promoter windows are "
+         "--upstream + --downstream)", lambda p: p["task"] is not TaskChoice.promoter,
+         ("--task", "promoter", "--window", "100")),
+    Rule(("upstream", "downstream", "min_distance", "gc_matched", "starts_from"),
+         "used only with --task promoter", lambda p: p["task"] is TaskChoice.promoter,
+         ("--task", "splice", "--upstream", "100")),
+    Rule(("canonical_only",), "used only with --task splice",
+         lambda p: p["task"] is TaskChoice.splice, ("--task", "coding", "--canonical-only")),
+    Rule(("block_size",), "used only with --split-by block",
+         lambda p: p["split_by"] is SplitBy.block, ("--split-by", "record", "--block-size", "500")),
+    Rule(("dev_fraction", "test_fraction"), "too large: the shares must add up to less than 1",
+         lambda p: p["dev_fraction"] + p["test_fraction"] < 1,
+         ("--dev-fraction", "0.6", "--test-fraction", "0.4")),
+    Rule(("tsv_raw",), "used only with --dnabert-tsv", lambda p: p["dnabert_tsv"], ("--tsv-raw",)),
+)  # fmt: skip
+
+
 @app.command()
 def build(
+    ctx: typer.Context,
     genome: Annotated[Path, typer.Argument(help="FASTA file (plain, gzip or BGZF).")],
     gff: Annotated[Path, typer.Option("--gff", help="GFF3 or GTF annotation of the genome.")],
     task: Annotated[TaskChoice, typer.Option("--task", help="Task to build.")],
@@ -100,6 +121,7 @@ def build(
     ] = False,
 ) -> None:
     """Build a task dataset: NPY fields + samples.parquet + manifest.json in OUT."""
+    check_rules(ctx, "tasks build")
     from dnakmer.datasets.tasks import build_task
     from dnakmer.tokenizer import KmerTokenizer
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dnakmer.cli.options import ModelOpt, TrustRemoteCodeOpt
+from dnakmer.cli.options import RULES, ModelOpt, Rule, TrustRemoteCodeOpt, check_rules
 
 if TYPE_CHECKING:
     from dnakmer.training.pretrain import ModelShape
@@ -55,8 +55,38 @@ ResumeOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
+_KMERS = (Tokenization.overlapping, Tokenization.nonoverlapping)
+RULES["pretrain"] = (
+    Rule(("vocab_size",), "used only with --tokenization bpe",
+         lambda p: p["tokenization"] is Tokenization.bpe, ("--vocab-size", "100")),
+    Rule(("k",), "used only with --tokenization overlapping or nonoverlapping",
+         lambda p: p["tokenization"] in _KMERS, ("--tokenization", "nucleotide", "--k", "3")),
+    Rule(("random_masking_steps",), "used only with --tokenization overlapping (span masking)",
+         lambda p: p["tokenization"] is Tokenization.overlapping,
+         ("--tokenization", "bpe", "--random-masking-steps", "5")),
+    Rule(("stop_after",), "must be below --max-steps (the run ends there anyway)",
+         lambda p: p["stop_after"] < p["max_steps"], ("--max-steps", "10", "--stop-after", "10")),
+)
+_SOURCES = ("train", "dev", "test", "bed", "genome", "label_column", "val_record", "test_record")
+RULES["finetune classify"] = (
+    Rule(("data",), "used on its own (not with --train/--dev/--test or --bed/--genome)",
+         lambda p: all(not p[s] for s in _SOURCES[:5]), ("--data", "d", "--train", "t.tsv")),
+    Rule(("train", "dev", "test"), "used without --bed and --genome",
+         lambda p: p["bed"] is None and p["genome"] is None,
+         ("--train", "t.tsv", "--dev", "d.tsv", "--bed", "b.bed", "--genome", "g.fa")),
+    Rule(("test",), "used only with --train and --dev", lambda p: p["train"] is not None,
+         ("--test", "t.tsv")),
+    Rule(("label_column", "val_record", "test_record"), "used only with --bed",
+         lambda p: p["bed"] is not None, ("--val-record", "chrI")),
+    Rule(("max_length",), "used only with --train/--dev or --bed (a dataset sets its windows)",
+         lambda p: p["data"] is None, ("--data", "d", "--max-length", "100")),
+    Rule(("init",), "takes pretrained or random here", lambda p: p["init"] is not Init.both,
+         ("--init", "both")),
+)  # fmt: skip
+
 
 def pretrain_command(
+    ctx: typer.Context,
     genome: Annotated[Path, typer.Argument(help="FASTA file to pretrain on.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output model folder.")],
     tokenization: Annotated[
@@ -137,6 +167,7 @@ def pretrain_command(
 
     Run under `torchrun --nproc_per_node N -m dnakmer pretrain ...` for several GPUs/processes.
     """
+    check_rules(ctx, "pretrain")
     from dnakmer.training.pretrain import ModelShape, pretrain
     from dnakmer.training.trainer import TrainOptions
 
@@ -371,6 +402,7 @@ def finetune_nextkmer_command(
 
 @finetune_app.command("classify")
 def finetune_classify_command(
+    ctx: typer.Context,
     model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     data: Annotated[
@@ -413,6 +445,7 @@ def finetune_classify_command(
     trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
     """Fine-tune a classifier on a task dataset, DNABERT tsv files, or BED + FASTA."""
+    check_rules(ctx, "finetune classify")
     from dnakmer.models import load_tokenizer
     from dnakmer.tokenizer import KmerTokenizer
     from dnakmer.training import finetune as ft
@@ -439,8 +472,6 @@ def finetune_classify_command(
         )
     else:
         raise typer.BadParameter("give --data, or --train and --dev, or --bed and --genome")
-    if init is Init.both:
-        raise typer.BadParameter("classify takes --init pretrained or --init random")
     opts = _options(max_steps, batch_size, grad_accum, lr, eval_every, seed, device, quiet)
     result = ft.finetune(
         cdata,

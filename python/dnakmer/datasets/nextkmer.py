@@ -173,9 +173,8 @@ class NextKmerDataset:
         manifest = read_manifest(path)
         if manifest.get("kind") != KIND:
             raise ValueError(f"{path} holds a {manifest.get('kind')!r} dataset, not {KIND!r}")
-        require_keys(path, manifest, _REQUIRED)
         arrays = load_arrays(path, list(FIELDS), mmap=mmap)
-        _check_values(Path(path), manifest, arrays)
+        check_values(Path(path), manifest, arrays)
         return cls(arrays, manifest)
 
 
@@ -183,15 +182,19 @@ _REQUIRED = ["k", "context_nt", "input", "genome.path", "genome.sha256", "genome
 _REQUIRED += [f"counts.{s}" for s in SPLITS]
 
 
-def _check_values(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+def check_values(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """:class:`DatasetError` naming the file whose values cannot come from the manifest's
-    parameters: labels of another k, unknown split, strand or record codes, counts per
-    split that differ, inputs of the wrong width or alphabet."""
+    parameters: missing keys or fields, labels of another k, unknown split, strand or
+    record codes, counts per split that differ, inputs of the wrong width or alphabet."""
 
     def bad(field: str, what: str) -> DatasetError:
         f = path / (f"{field}.npy" if field in arrays else "manifest.json")
         return DatasetError(f"{f}: {what}", path=str(f))
 
+    require_keys(path, manifest, _REQUIRED)
+    for field in FIELDS:
+        if field not in arrays:
+            raise bad("manifest", f"a next-k-mer dataset needs the field {field!r}")
     k, context = manifest["k"], manifest["context_nt"]
     if not isinstance(k, int) or not 1 <= k <= 8:
         raise bad("manifest", f"k must be an integer from 1 to 8, not {k!r}")

@@ -40,7 +40,7 @@ from typing import Any
 import polars as pl
 
 from dnakmer import __version__
-from dnakmer._io import atomic_open, write_json
+from dnakmer._io import atomic_open, output_lock, write_json
 from dnakmer.models.quiet import quiet_transformers
 from dnakmer.study.budget import Budget
 
@@ -480,55 +480,57 @@ def _study(
     context = context_length(infos, budget.context_nt)
     base_window = min([budget.base_window_bases] + [_limit_bases(i) for i in infos])
     params = _params(genome_path, model_paths, ks_t, seeds, budget, context, base_window)
-    _check_previous_run(out, params)
     out.mkdir(parents=True, exist_ok=True)
-    labels = _model_labels(model_paths)
-    from dnakmer.genome import Genome
+    # One study writes a run folder at a time.
+    with output_lock(out):
+        _check_previous_run(out, params)
+        labels = _model_labels(model_paths)
+        from dnakmer.genome import Genome
 
-    g = Genome.open(genome_path, sha256=True)
-    manifest = {
-        "kind": "dnakmer.interrogate",
-        "genome": {"path": str(genome_path.resolve()), "sha256": g.sha256, "records": g.names},
-        "models": dict(zip(labels, infos, strict=True)),
-        "parameters": params,
-        "versions": _versions(),
-    }
-    write_json(out / "manifest.json", manifest)
-    run = stages.Run(
-        out, g, dict(zip(labels, model_paths, strict=True)), params, budget, quiet,
-        trust_remote_code,
-    )  # fmt: skip
-    # The stage display is the progress shown; training bars and library warnings would
-    # break it up, so they stay off either way.
-    per_model = [(stage, label) for label in labels for stage in ("mask", "embed")]
-    # Longest first when they run side by side: fine-tuning, most tokens first.
-    tokens = {lab: _tokens_for(i, context) for lab, i in zip(labels, infos, strict=True)}
-    tuning = [("finetune", lab) for lab in sorted(labels, key=lambda lab: -tokens[lab])]
-    with _Stages(out, quiet).shown() as st, quiet_transformers(True, errors_only=True):
-        run.note = st.note
-        st.run("genome", run.genome_stats)
-        if pool is None:
-            for stage, label in per_model:
-                st.run(f"{stage}/{label}", functools.partial(getattr(run, stage), label))
-        st.run("datasets", run.datasets)
-        st.run("baselines", run.baselines)
-        if pool is None:
-            for label in labels:
-                st.run(f"finetune/{label}", functools.partial(run.finetune, label))
-        else:
-            spec = {
-                "out": out,
-                "genome": genome_path,
-                "models": run.models,
-                "params": params,
-                "budget": budget,
-                "trust_remote_code": trust_remote_code,
-                "markov": None
-                if all(_done(out, f"mask/{lab}") for lab in labels)
-                else run.base_markov(),
-            }
-            st.run_parallel(tuning + per_model, pool, spec)
-    # The report is rebuilt on every run: it is cheap and must reflect every stage.
-    findings = run.report()
-    st.status["report"] = "ran"
-    return InterrogateResult(out, st.status, findings, out / "report.html")
+        g = Genome.open(genome_path, sha256=True)
+        manifest = {
+            "kind": "dnakmer.interrogate",
+            "genome": {"path": str(genome_path.resolve()), "sha256": g.sha256, "records": g.names},
+            "models": dict(zip(labels, infos, strict=True)),
+            "parameters": params,
+            "versions": _versions(),
+        }
+        write_json(out / "manifest.json", manifest)
+        run = stages.Run(
+            out, g, dict(zip(labels, model_paths, strict=True)), params, budget, quiet,
+            trust_remote_code,
+        )  # fmt: skip
+        # The stage display is the progress shown; training bars and library warnings would
+        # break it up, so they stay off either way.
+        per_model = [(stage, label) for label in labels for stage in ("mask", "embed")]
+        # Longest first when they run side by side: fine-tuning, most tokens first.
+        tokens = {lab: _tokens_for(i, context) for lab, i in zip(labels, infos, strict=True)}
+        tuning = [("finetune", lab) for lab in sorted(labels, key=lambda lab: -tokens[lab])]
+        with _Stages(out, quiet).shown() as st, quiet_transformers(True, errors_only=True):
+            run.note = st.note
+            st.run("genome", run.genome_stats)
+            if pool is None:
+                for stage, label in per_model:
+                    st.run(f"{stage}/{label}", functools.partial(getattr(run, stage), label))
+            st.run("datasets", run.datasets)
+            st.run("baselines", run.baselines)
+            if pool is None:
+                for label in labels:
+                    st.run(f"finetune/{label}", functools.partial(run.finetune, label))
+            else:
+                spec = {
+                    "out": out,
+                    "genome": genome_path,
+                    "models": run.models,
+                    "params": params,
+                    "budget": budget,
+                    "trust_remote_code": trust_remote_code,
+                    "markov": None
+                    if all(_done(out, f"mask/{lab}") for lab in labels)
+                    else run.base_markov(),
+                }
+                st.run_parallel(tuning + per_model, pool, spec)
+        # The report is rebuilt on every run: it is cheap and must reflect every stage.
+        findings = run.report()
+        st.status["report"] = "ran"
+        return InterrogateResult(out, st.status, findings, out / "report.html")

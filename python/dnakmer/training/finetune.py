@@ -25,7 +25,11 @@ import numpy as np
 import polars as pl
 
 from dnakmer._io import staged_files, write_json
+from dnakmer.datasets.nextkmer import KIND as NEXTKMER_KIND
+from dnakmer.datasets.nextkmer import check_values as nextkmer_values
 from dnakmer.datasets.store import load_arrays, read_manifest
+from dnakmer.datasets.tasks.build import TASK_KIND
+from dnakmer.datasets.tasks.build import check_values as task_values
 from dnakmer.models.checkpoint import check_remote_code, token_limit
 from dnakmer.models.pooling import use_pooling
 from dnakmer.models.quiet import quiet_transformers
@@ -34,6 +38,7 @@ from dnakmer.training.trainer import (
     TrainOptions,
     is_main_process,
     last_complete_checkpoint,
+    locked_output,
     mark_complete_callback,
     training_arguments,
 )
@@ -47,7 +52,6 @@ __all__ = [
     "data_from_tsv",
     "finetune",
 ]
-
 
 
 @dataclass
@@ -137,6 +141,10 @@ def data_from_dataset(
     path = Path(data_dir)
     manifest = read_manifest(path)
     arrays = load_arrays(path)
+    if manifest.get("kind") == NEXTKMER_KIND:
+        nextkmer_values(path, manifest, arrays)
+    elif manifest.get("kind") == TASK_KIND:
+        task_values(path, manifest, arrays)
     rows = _split_rows(arrays["split"], manifest)
     if "train" not in rows or "val" not in rows:
         raise ValueError(f"{path} needs non-empty train and validation splits, has {sorted(rows)}")
@@ -427,102 +435,105 @@ def finetune(
 
     opts = options or TrainOptions()
     out, folder = Path(out_dir), Path(model_dir)
-    ckpt = out / "checkpoints"
-    resume_from = last_complete_checkpoint(ckpt, clean=is_main_process()) if resume else None
-    if not resume and is_main_process() and ckpt.exists():
-        shutil.rmtree(ckpt)
-    with quiet_transformers(opts.quiet, errors_only=True):
-        model = _classifier(
-            folder,
-            data.num_labels,
-            init,
-            opts.seed,
-            freeze_encoder,
-            data.label_names,
-            pooling,
-            data.frame,
-            trust_remote_code,
-        )
-    limit = token_limit(model.config)
-    longest = max(int(v.shape[1]) for v in data.ids.values())
-    if longest > limit:
-        raise ValueError(
-            f"{folder.name}: windows take up to {longest} tokens but the model's positions "
-            f"hold at most {limit}; build the dataset with a shorter --context"
-        )
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    order = training_order(
-        len(data.labels["train"]),
-        opts.max_steps * opts.batch_size * opts.grad_accum * world,
-        opts.seed,
-    )
-    datasets = {
-        s: _Rows(
-            data.ids[s],
-            data.labels[s],
-            order if s == "train" else np.arange(len(data.labels[s])),
-            data.attention_mask[s] if data.attention_mask is not None else None,
-        )
-        for s in data.ids
-    }
-    args = training_arguments(
-        ckpt,
-        opts,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        remove_unused_columns=False,
-        train_sampling_strategy="sequential",
-    )
-    callbacks = [mark_complete_callback()]
-    if opts.early_stopping:
-        callbacks.append(EarlyStoppingCallback(opts.early_stopping))
-    trainer = Trainer(
-        model=model,
-        args=args,
-        data_collator=_Collate(data.pad_token_id),
-        train_dataset=datasets["train"],
-        eval_dataset=datasets["val"],
-        compute_metrics=lambda p: classification_metrics(
-            p.label_ids, p.predictions, data.num_labels
-        ),
-        preprocess_logits_for_metrics=_reduce_logits(data.num_labels),
-        callbacks=callbacks,
-    )
-    if opts.quiet:
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    with quiet_transformers(opts.quiet, errors_only=True):
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-        metrics = {
-            k: float(v)
-            for k, v in trainer.evaluate(datasets["val"], metric_key_prefix="val").items()
-        }
-        if "test" in datasets:
-            test = trainer.evaluate(datasets["test"], metric_key_prefix="test")
-            metrics |= {k: float(v) for k, v in test.items()}
-        history = (
-            pl.DataFrame(trainer.state.log_history) if trainer.state.log_history else pl.DataFrame()
-        )
-        if trainer.is_world_process_zero():
-            _save_final(
-                out,
-                trainer,
+    with locked_output(out):
+        ckpt = out / "checkpoints"
+        resume_from = last_complete_checkpoint(ckpt, clean=is_main_process()) if resume else None
+        if not resume and is_main_process() and ckpt.exists():
+            shutil.rmtree(ckpt)
+        with quiet_transformers(opts.quiet, errors_only=True):
+            model = _classifier(
                 folder,
-                {
-                    "init": init,
-                    "freeze_encoder": freeze_encoder,
-                    "pooling": pooling,
-                    "options": asdict(opts),
-                    "num_labels": data.num_labels,
-                    "label_names": data.label_names,
-                    "source": data.source,
-                    "model": str(folder.resolve()),
-                    "samples": {s: len(v) for s, v in data.labels.items()},
-                },
-                metrics,
+                data.num_labels,
+                init,
+                opts.seed,
+                freeze_encoder,
+                data.label_names,
+                pooling,
+                data.frame,
+                trust_remote_code,
             )
-    return FinetuneResult(out, metrics, history)
+        limit = token_limit(model.config)
+        longest = max(int(v.shape[1]) for v in data.ids.values())
+        if longest > limit:
+            raise ValueError(
+                f"{folder.name}: windows take up to {longest} tokens but the model's positions "
+                f"hold at most {limit}; build the dataset with a shorter --context"
+            )
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        order = training_order(
+            len(data.labels["train"]),
+            opts.max_steps * opts.batch_size * opts.grad_accum * world,
+            opts.seed,
+        )
+        datasets = {
+            s: _Rows(
+                data.ids[s],
+                data.labels[s],
+                order if s == "train" else np.arange(len(data.labels[s])),
+                data.attention_mask[s] if data.attention_mask is not None else None,
+            )
+            for s in data.ids
+        }
+        args = training_arguments(
+            ckpt,
+            opts,
+            metric_for_best_model="eval_loss",
+            greater_is_better=False,
+            remove_unused_columns=False,
+            train_sampling_strategy="sequential",
+        )
+        callbacks = [mark_complete_callback()]
+        if opts.early_stopping:
+            callbacks.append(EarlyStoppingCallback(opts.early_stopping))
+        trainer = Trainer(
+            model=model,
+            args=args,
+            data_collator=_Collate(data.pad_token_id),
+            train_dataset=datasets["train"],
+            eval_dataset=datasets["val"],
+            compute_metrics=lambda p: classification_metrics(
+                p.label_ids, p.predictions, data.num_labels
+            ),
+            preprocess_logits_for_metrics=_reduce_logits(data.num_labels),
+            callbacks=callbacks,
+        )
+        if opts.quiet:
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
+        with quiet_transformers(opts.quiet, errors_only=True):
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+            metrics = {
+                k: float(v)
+                for k, v in trainer.evaluate(datasets["val"], metric_key_prefix="val").items()
+            }
+            if "test" in datasets:
+                test = trainer.evaluate(datasets["test"], metric_key_prefix="test")
+                metrics |= {k: float(v) for k, v in test.items()}
+            history = (
+                pl.DataFrame(trainer.state.log_history)
+                if trainer.state.log_history
+                else pl.DataFrame()
+            )
+            if trainer.is_world_process_zero():
+                _save_final(
+                    out,
+                    trainer,
+                    folder,
+                    {
+                        "init": init,
+                        "freeze_encoder": freeze_encoder,
+                        "pooling": pooling,
+                        "options": asdict(opts),
+                        "num_labels": data.num_labels,
+                        "label_names": data.label_names,
+                        "source": data.source,
+                        "model": str(folder.resolve()),
+                        "samples": {s: len(v) for s, v in data.labels.items()},
+                    },
+                    metrics,
+                )
+        return FinetuneResult(out, metrics, history)
 
 
 def _save_final(

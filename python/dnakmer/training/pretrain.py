@@ -39,6 +39,7 @@ from dnakmer.training.trainer import (
     TrainOptions,
     is_main_process,
     last_complete_checkpoint,
+    locked_output,
     mark_complete_callback,
     training_arguments,
 )
@@ -431,72 +432,72 @@ def pretrain(
         warmup_probability=mlm_probability,
     )
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model = _bert_mlm(tok, shape, max_tokens + 2, opts.seed)
-    args = training_arguments(
-        out / "checkpoints",
-        opts,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        remove_unused_columns=False,
-    )
-    callbacks = [mark_complete_callback()]
-    if opts.early_stopping:
-        callbacks.append(EarlyStoppingCallback(opts.early_stopping))
-    callbacks += _step_callbacks(collator, stop_after)
-    trainer = Trainer(
-        model=model,
-        args=args,
-        data_collator=collator,
-        train_dataset=WindowDataset(train_rows, masks=masks["train"]),
-        eval_dataset=WindowDataset(eval_rows, final=True, masks=masks["eval"]),
-        compute_metrics=_mlm_metrics,
-        preprocess_logits_for_metrics=_argmax_logits,
-        callbacks=callbacks,
-    )
-    if opts.quiet:
-        from transformers.trainer_callback import PrinterCallback
+    with locked_output(out):
+        model = _bert_mlm(tok, shape, max_tokens + 2, opts.seed)
+        args = training_arguments(
+            out / "checkpoints",
+            opts,
+            metric_for_best_model="eval_loss",
+            greater_is_better=False,
+            remove_unused_columns=False,
+        )
+        callbacks = [mark_complete_callback()]
+        if opts.early_stopping:
+            callbacks.append(EarlyStoppingCallback(opts.early_stopping))
+        callbacks += _step_callbacks(collator, stop_after)
+        trainer = Trainer(
+            model=model,
+            args=args,
+            data_collator=collator,
+            train_dataset=WindowDataset(train_rows, masks=masks["train"]),
+            eval_dataset=WindowDataset(eval_rows, final=True, masks=masks["eval"]),
+            compute_metrics=_mlm_metrics,
+            preprocess_logits_for_metrics=_argmax_logits,
+            callbacks=callbacks,
+        )
+        if opts.quiet:
+            from transformers.trainer_callback import PrinterCallback
 
-        trainer.remove_callback(PrinterCallback)
-    with quiet_transformers(opts.quiet, errors_only=True):
-        # A checkpoint counts once its marker is written: one cut short by a kill is
-        # removed and the run resumes from the one before (or starts afresh).
-        start = last_complete_checkpoint(out / "checkpoints", clean=is_main_process())
-        trainer.train(resume_from_checkpoint=str(start) if resume and start else None)
-        final = trainer.evaluate()
-        if trainer.is_world_process_zero():
-            _save_final(
-                out,
-                trainer,
-                tok,
-                tokenization,
-                max_tokens + 2,
-                {
-                    # Name and checksum identify the input without this machine's paths.
-                    "genome": {"name": Path(genome_path).name, "sha256": genome.sha256},
-                    "tokenization": tokenization,
-                    "k": k_info,
-                    "stride": stride_info,
-                    "vocab_size": n_vocab,
-                    "window_nt": window,
-                    "max_tokens": max_tokens,
-                    "shape": asdict(shape),
-                    "options": asdict(opts),
-                    "n_train": n_train,
-                    "n_eval": n_eval,
-                    "eval_records": eval_records,
-                    "eval_fraction": eval_fraction,
-                    "mlm_probability": mlm_probability,
-                    "span_centre_probability": span_centre_probability,
-                    "random_masking_steps": random_masking_steps,
-                    "stop_after": stop_after,
-                },
-                final,
-            )
-    history = (
-        pl.DataFrame(trainer.state.log_history) if trainer.state.log_history else pl.DataFrame()
-    )
-    return PretrainResult(out, history, {k_: float(v) for k_, v in final.items()})
+            trainer.remove_callback(PrinterCallback)
+        with quiet_transformers(opts.quiet, errors_only=True):
+            # A checkpoint counts once its marker is written: one cut short by a kill is
+            # removed and the run resumes from the one before (or starts afresh).
+            start = last_complete_checkpoint(out / "checkpoints", clean=is_main_process())
+            trainer.train(resume_from_checkpoint=str(start) if resume and start else None)
+            final = trainer.evaluate()
+            if trainer.is_world_process_zero():
+                _save_final(
+                    out,
+                    trainer,
+                    tok,
+                    tokenization,
+                    max_tokens + 2,
+                    {
+                        # Name and checksum identify the input without this machine's paths.
+                        "genome": {"name": Path(genome_path).name, "sha256": genome.sha256},
+                        "tokenization": tokenization,
+                        "k": k_info,
+                        "stride": stride_info,
+                        "vocab_size": n_vocab,
+                        "window_nt": window,
+                        "max_tokens": max_tokens,
+                        "shape": asdict(shape),
+                        "options": asdict(opts),
+                        "n_train": n_train,
+                        "n_eval": n_eval,
+                        "eval_records": eval_records,
+                        "eval_fraction": eval_fraction,
+                        "mlm_probability": mlm_probability,
+                        "span_centre_probability": span_centre_probability,
+                        "random_masking_steps": random_masking_steps,
+                        "stop_after": stop_after,
+                    },
+                    final,
+                )
+        history = (
+            pl.DataFrame(trainer.state.log_history) if trainer.state.log_history else pl.DataFrame()
+        )
+        return PretrainResult(out, history, {k_: float(v) for k_, v in final.items()})
 
 
 def _bpe_window(

@@ -8,11 +8,15 @@ support it (fp32 on CPU).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from dnakmer._io import output_lock
 
 __all__ = [
     "COMPLETE_MARKER",
@@ -179,3 +183,24 @@ def last_complete_checkpoint(folder: Path, clean: bool = True) -> Path | None:
 def is_main_process() -> bool:
     """False in the non-zero ranks of a ``torchrun`` launch."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+@contextlib.contextmanager
+def locked_output(out: Path) -> Iterator[Path]:
+    """Create the training folder ``out`` and hold its lock while training writes into
+    it (in the main process of a ``torchrun`` launch; its other ranks write nothing of
+    their own): a second run into the same folder gets :class:`OutputBusyError`. A
+    folder this call created is removed again if the run fails before writing to it."""
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if not is_main_process():
+            yield out
+            return
+        with output_lock(out):
+            yield out
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if still empty
+        raise

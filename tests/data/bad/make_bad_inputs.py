@@ -319,6 +319,10 @@ SCENARIOS = [
     ("test_two_writers_of_one_folder",
      "a second `tokenize` (API or CLI, with `--overwrite`) into a folder being written",
      "`OutputBusyError` (one line, exit 1); the first writer's output is whole"),
+    ("test_training_and_study_folders_take_one_writer",
+     "`pretrain`, `finetune` or `interrogate` into a folder another run is writing",
+     "`OutputBusyError` before anything is written; the other run's files stay; a folder "
+     "made for a run that failed is removed"),
     ("test_a_manifest_cannot_send_deletions_outside_its_folder",
      "a `manifest.json` whose record files are absolute, `../` or directory paths",
      "only plain `.npy` names inside the folder are removed; nothing outside is touched"),
@@ -333,6 +337,12 @@ SCENARIOS = [
      "a next-k-mer dataset with labels beyond 4^k, a manifest without keys or not JSON, a "
      "truncated, shortened or missing `.npy`, split counts or base codes that do not fit",
      "`DatasetError` naming the file (`nextkmer baselines`: one line, exit 1)"),
+    ("test_corrupt_task_datasets_name_the_file",
+     "an annotation-task dataset with labels beyond its label names, counts that differ "
+     "from the manifest, unknown split names or strands, base codes above 3, windows off "
+     "their record, token ids beyond the vocabulary, fewer than two label names",
+     "`DatasetError` naming the file, on load and in fine-tuning (`finetune classify`: "
+     "one line, exit 1, no output folder)"),
     ("test_corrupt_models_name_the_file",
      "a checkpoint whose `model.safetensors` is zeroed, truncated, empty or has a broken "
      "header, whose `config.json` or `dnakmer.json` is not JSON or has a bad stride, or "

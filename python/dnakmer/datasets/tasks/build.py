@@ -48,7 +48,7 @@ from dnakmer.datasets.tasks.windows import (
     promoter_windows,
     splice_windows,
 )
-from dnakmer.exceptions import AnnotationError
+from dnakmer.exceptions import AnnotationError, DatasetError
 from dnakmer.genome import Genome
 from dnakmer.tokenizer import KmerTokenizer
 
@@ -118,7 +118,9 @@ class TaskDataset:
         manifest = read_manifest(path)
         if manifest.get("kind") != TASK_KIND:
             raise ValueError(f"{path} holds a {manifest.get('kind')!r} dataset, not a task")
-        return cls(load_arrays(path, mmap=False), manifest)
+        arrays = load_arrays(path, mmap=False)
+        check_values(Path(path), manifest, arrays)
+        return cls(arrays, manifest)
 
     def write_dnabert_tsv(
         self, out_dir: str | os.PathLike[str], *, kmer: int | Literal["auto"] | None = "auto"
@@ -245,6 +247,62 @@ def _open_inputs(
     else:
         ann = read_annotation(annotation, format=annotation_format, genome=g, strict=strict)
     return g, genome_sha, ann
+
+
+def check_values(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """:class:`DatasetError` naming the file whose values a task dataset cannot hold:
+    labels outside its label names, split names or strands it does not use, per-split
+    and per-label counts that differ from the manifest, windows of another width or
+    alphabet, token ids beyond the tokenizer's vocabulary, starts off their record."""
+
+    def bad(field: str, what: str) -> DatasetError:
+        f = path / (f"{field}.npy" if field in arrays else "manifest.json")
+        return DatasetError(f"{f}: {what}", path=str(f))
+
+    for field in ("labels", "sequence", "split", "strand", "record", "start"):
+        if field not in arrays:
+            raise bad("manifest", f"a task dataset needs the field {field!r}")
+    names = manifest.get("label_names")
+    if not isinstance(names, list) or len(names) < 2:
+        raise bad("manifest", f"label_names must list at least two labels, not {names!r}")
+    labels = np.asarray(arrays["labels"])
+    n = len(labels)
+    if n and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= len(names)):
+        raise bad("labels", f"labels outside 0 .. {len(names) - 1} ({', '.join(names)})")
+    split = np.asarray(arrays["split"])
+    unknown = sorted(set(np.unique(split).tolist()) - set(SPLITS))
+    if unknown:
+        raise bad("split", f"split names {unknown} (a task uses {', '.join(SPLITS)})")
+    if n and not np.isin(arrays["strand"], ("+", "-")).all():
+        raise bad("strand", "strands other than '+' and '-'")
+    counts = {
+        s: {name: int(((split == s) & (labels == i)).sum()) for i, name in enumerate(names)}
+        for s in SPLITS
+    }
+    if counts != manifest.get("counts"):
+        raise bad("labels", f"{counts} samples per split and label, the manifest says "
+                  f"{manifest.get('counts')}")  # fmt: skip
+    seq = np.asarray(arrays["sequence"])
+    width = manifest.get("window_length")
+    if seq.ndim != 2 or (width is not None and seq.shape[1] != width):
+        raise bad("sequence", f"shape {seq.shape}, not (samples, {width})")
+    if n and int(seq.max()) > 3:
+        raise bad("sequence", "base codes other than 0-3 (A, T, C, G)")
+    records = (manifest.get("genome") or {}).get("records") or {}
+    starts = np.asarray(arrays["start"])
+    if n and records:
+        lengths = np.array([records.get(str(r), -1) for r in arrays["record"]])
+        if (lengths < 0).any():
+            raise bad("record", "record names the genome in the manifest does not have")
+        if (starts < 0).any() or (starts + seq.shape[1] > lengths).any():
+            raise bad("start", "windows that start or end outside their record")
+    if "input_ids" in arrays:
+        ids = np.asarray(arrays["input_ids"])
+        vocab = (manifest.get("tokenizer") or {}).get("vocab_size")
+        if ids.ndim != 2 or len(ids) != n:
+            raise bad("input_ids", f"shape {ids.shape}, not ({n}, tokens)")
+        if n and vocab is not None and int(ids.max()) >= vocab:
+            raise bad("input_ids", f"token id {int(ids.max())} beyond the vocabulary ({vocab})")
 
 
 def build_task(
