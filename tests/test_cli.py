@@ -222,3 +222,43 @@ def test_every_command_with_rules_is_tested() -> None:
 
     assert set(RULES) == set(_BASE)
     assert sum(len(r) for r in RULES.values()) >= 20
+
+
+def test_warnings_and_errors_are_one_plain_line(tmp_path: Path) -> None:
+    """A warning is one line without a file name or code line; an operating-system
+    error is its reason and file, without ``[Errno N]`` and quotes."""
+    out = run("stats", str(DATA / "bad" / "bgzf_no_eof.fa.gz"), "--format", "csv")
+    assert out.returncode == 0
+    assert out.stderr.splitlines() == [
+        f"warning: {DATA / 'bad' / 'bgzf_no_eof.fa.gz'}: BGZF file has no end-of-file block; "
+        "it may be truncated"
+    ]
+    missing = run("interrogate", str(DATA / "phix174.fa"), "--model", "nonexistent", "--out",
+                  str(tmp_path / "run"))  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines() == ["error: No such checkpoint folder: nonexistent"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_probe_mask_follows_the_study_rule_for_every_model(tmp_path: Path) -> None:
+    """Masked bases for every model; the neighbour-rule analysis only where tokens
+    overlap, as in the study: a nucleotide model gets the reason instead."""
+    pytest.importorskip("torch")
+    models = Path(dnakmer.__file__).parent / "data" / "models"
+    for name, rule in (("nucleotide", False), ("overlapping-6mer", True)):
+        out = tmp_path / name
+        res = run("probe", "mask", "--model", str(models / name), "--genome",
+                  str(DATA / "phix174.fa"), "--out", str(out), "--windows", "8",
+                  "--window-tokens", "40", "--quiet")  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        summary = json.loads((out / "bases" / "summary.json").read_text())
+        assert summary["span"]["n"] == 8 * 6 and 0.0 <= summary["span"]["accuracy"] <= 1.0
+        assert "Masked bases" in res.stdout and "Markov chain, order" in res.stdout
+        if rule:
+            assert (out / "tokens.parquet").is_file() and not (out / "skipped.json").exists()
+            assert "Masked tokens against the neighbour rule" in res.stdout
+        else:
+            reason = json.loads((out / "skipped.json").read_text())["reason"]
+            assert "single-nucleotide tokens share no bases" in reason
+            assert not (out / "tokens.parquet").exists()
+            assert "not run, single-nucleotide tokens" in res.stdout.replace("\n", " ")

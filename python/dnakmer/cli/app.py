@@ -8,7 +8,9 @@ import os
 import signal
 import sys
 import threading
-from typing import Annotated
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -75,6 +77,45 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def error_text(e: BaseException) -> str:
+    """The one line an error is shown as: an operating-system error as its reason and
+    file (``No such checkpoint folder: model``), without ``[Errno 2]`` and quotes."""
+    if isinstance(e, OSError) and e.strerror and e.filename is not None:
+        files = [os.fsdecode(f) for f in (e.filename, e.filename2) if f is not None]
+        return f"{e.strerror}: {' -> '.join(files)}"
+    return str(e)
+
+
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A warning as one yellow line on stderr, without the file and code line; those of
+    other libraries only with ``DNAKMER_DEBUG=1``."""
+    from rich.console import Console
+
+    if not Path(filename).resolve().is_relative_to(_PACKAGE):
+        return
+    Console(stderr=True, highlight=False).print(
+        f"[yellow]warning:[/yellow] {message}", soft_wrap=True, markup=True
+    )
+
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def _quiet_libraries() -> None:
+    """Library noise (transformers' log lines, other libraries' warnings) stays off the
+    terminal unless ``DNAKMER_DEBUG=1``; dnakmer's own warnings are one line each."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    warnings.showwarning = _one_line_warning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the package's errors become one red line and exit code 1
     (set ``DNAKMER_DEBUG=1`` for the traceback); usage errors exit with code 2; Ctrl-C
@@ -83,14 +124,21 @@ def main(argv: list[str] | None = None) -> None:
 
     handle = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if handle else None
+    debug = bool(os.environ.get("DNAKMER_DEBUG"))
+    shown = warnings.showwarning
+    if not debug:
+        _quiet_libraries()
     try:
         app(args=argv, prog_name="dnakmer")
     except (DnakmerError, OSError, ValueError) as e:
-        if os.environ.get("DNAKMER_DEBUG"):
+        if debug:
             raise
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True, highlight=False).print(f"[red]error:[/red] {e}", soft_wrap=True)
+        Console(stderr=True, highlight=False).print(
+            f"[red]error:[/red] {escape(error_text(e))}", soft_wrap=True
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(128 + signal.SIGTERM if _signalled else 130)
@@ -100,5 +148,6 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(128 + signal.SIGTERM)
         raise
     finally:
+        warnings.showwarning = shown
         if handle:
             signal.signal(signal.SIGTERM, previous)

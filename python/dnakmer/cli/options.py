@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["RULES", "ModelOpt", "Rule", "TrustRemoteCodeOpt", "check_rules"]
+__all__ = ["RULES", "ModelOpt", "QuietOpt", "Rule", "TrustRemoteCodeOpt", "check_rules"]
 
 ModelOpt = Annotated[
     Path, typer.Option("--model", "-m", help="Local Hugging Face checkpoint folder.")
@@ -65,3 +65,7 @@ def check_rules(ctx: typer.Context, command: str) -> None:
         if used and not rule.holds(ctx.params):
             flags = " and ".join(_flag(ctx, n) for n in used)
             raise typer.BadParameter(rule.when, ctx, param_hint=flags)
+
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress display on the terminal.")
+]

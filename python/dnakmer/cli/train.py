@@ -187,24 +187,27 @@ def pretrain_command(
         device=device,
         quiet=quiet,
     )
-    result = pretrain(
-        genome,
-        out,
-        tokenization=tokenization.value,
-        k=k,
-        max_tokens=max_tokens,
-        shape=replace(
-            _shape(shapes[size], layers, heads, dropout), position_init=position_init.value
-        ),
-        options=opts,
-        n_train=n_train,
-        n_eval=n_eval,
-        eval_records=eval_records or None,
-        random_masking_steps=random_masking_steps,
-        stop_after=stop_after,
-        resume=resume,
-        vocab_size=vocab_size,
-    )
+    from dnakmer.cli.display import showing_progress
+
+    with showing_progress(not quiet):
+        result = pretrain(
+            genome,
+            out,
+            tokenization=tokenization.value,
+            k=k,
+            max_tokens=max_tokens,
+            shape=replace(
+                _shape(shapes[size], layers, heads, dropout), position_init=position_init.value
+            ),
+            options=opts,
+            n_train=n_train,
+            n_eval=n_eval,
+            eval_records=eval_records or None,
+            random_masking_steps=random_masking_steps,
+            stop_after=stop_after,
+            resume=resume,
+            vocab_size=vocab_size,
+        )
     ev = result.final_eval
     typer.echo(
         f"eval loss {ev.get('eval_loss', float('nan')):.4f}, masked-token accuracy "
@@ -335,18 +338,21 @@ def finetune_nextkmer_command(
     opts = _options(
         max_steps, batch_size, grad_accum, lr, eval_every, seed, device, quiet, early_stopping
     )
-    runs = benchmark_model(
-        model,
-        data,
-        out,
-        inits=inits,
-        seeds=[seed + i for i in range(seeds)],
-        options=opts,
-        freeze_encoder=freeze_encoder,
-        resume=resume,
-        pooling=pooling.value,
-        trust_remote_code=trust_remote_code,
-    )  # type: ignore[arg-type]
+    from dnakmer.cli.display import showing_progress
+
+    with showing_progress(not quiet):
+        runs = benchmark_model(
+            model,
+            data,
+            out,
+            inits=inits,
+            seeds=[seed + i for i in range(seeds)],
+            options=opts,
+            freeze_encoder=freeze_encoder,
+            resume=resume,
+            pooling=pooling.value,
+            trust_remote_code=trust_remote_code,
+        )  # type: ignore[arg-type]
     from dnakmer.training.trainer import is_main_process
 
     if not is_main_process():
@@ -473,16 +479,19 @@ def finetune_classify_command(
     else:
         raise typer.BadParameter("give --data, or --train and --dev, or --bed and --genome")
     opts = _options(max_steps, batch_size, grad_accum, lr, eval_every, seed, device, quiet)
-    result = ft.finetune(
-        cdata,
-        model,
-        out,
-        init=init.value,
-        options=opts,  # type: ignore[arg-type]
-        freeze_encoder=freeze_encoder,
-        resume=resume,
-        trust_remote_code=trust_remote_code,
-    )
+    from dnakmer.cli.display import showing_progress
+
+    with showing_progress(not quiet):
+        result = ft.finetune(
+            cdata,
+            model,
+            out,
+            init=init.value,
+            options=opts,  # type: ignore[arg-type]
+            freeze_encoder=freeze_encoder,
+            resume=resume,
+            trust_remote_code=trust_remote_code,
+        )
     shown = {
         k: round(v, 4)
         for k, v in result.metrics.items()

@@ -20,6 +20,7 @@ import numpy as np
 
 from dnakmer.exceptions import ModelError
 from dnakmer.models.quiet import quiet_transformers
+from dnakmer.progress import report
 from dnakmer.tokenizer import KmerTokenizer, model_tokenizer
 
 if TYPE_CHECKING:
@@ -447,12 +448,15 @@ def forward_batches(
         if dev.type == "cuda"
         else contextlib.nullcontext()
     )
+    n = len(input_ids)
     with torch.inference_mode(), autocast:
-        for lo in range(0, len(input_ids), batch_size):
-            rows = slice(lo, min(lo + batch_size, len(input_ids)))
+        for lo in range(0, n, batch_size):
+            report("windows", lo, n)
+            rows = slice(lo, min(lo + batch_size, n))
             kwargs: dict[str, Any] = {"input_ids": as_long_tensor(input_ids[rows], dev)}
             if attention_mask is not None:
                 kwargs["attention_mask"] = as_long_tensor(attention_mask[rows], dev)
             if output_hidden_states:
                 kwargs["output_hidden_states"] = True
             yield rows, module(**kwargs)
+        report("windows", n, n)

@@ -20,6 +20,7 @@ from dnakmer._io import write_json
 from dnakmer.datasets.store import MANIFEST, PARQUET, read_manifest
 from dnakmer.genome import Genome
 from dnakmer.models import LoadedModel, forward_batches
+from dnakmer.progress import overall
 
 __all__ = [
     "EMBEDDINGS_KIND",
@@ -341,19 +342,23 @@ def _fill_store(
     by_length: dict[int, list[int]] = {}
     for i, (_, s, e) in enumerate(tiles):
         by_length.setdefault(e - s, []).append(i)
-    for idx in by_length.values():
-        for lo in range(0, len(idx), batch_size * 4):
-            chunk = idx[lo : lo + batch_size * 4]
-            codes = np.stack(
-                [g.codes(g.names[tiles[i][0]], tiles[i][1], tiles[i][2]) for i in chunk]
-            )
-            states = hidden_states(loaded, codes, layers=layers, level=level, batch_size=batch_size)
-            for j, layer in enumerate(layers):
-                h = states[layer]
-                if level == "sequence":
-                    store[chunk, j] = h
-                else:
-                    store[chunk, j, : h.shape[1]] = h
+    with overall("windows embedded", len(tiles)) as advance:
+        for idx in by_length.values():
+            for lo in range(0, len(idx), batch_size * 4):
+                chunk = idx[lo : lo + batch_size * 4]
+                codes = np.stack(
+                    [g.codes(g.names[tiles[i][0]], tiles[i][1], tiles[i][2]) for i in chunk]
+                )
+                states = hidden_states(
+                    loaded, codes, layers=layers, level=level, batch_size=batch_size
+                )
+                for j, layer in enumerate(layers):
+                    h = states[layer]
+                    if level == "sequence":
+                        store[chunk, j] = h
+                    else:
+                        store[chunk, j, : h.shape[1]] = h
+                advance(len(chunk))
 
 
 def _store_manifest(

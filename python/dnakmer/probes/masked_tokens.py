@@ -38,6 +38,7 @@ __all__ = [
     "mask_analysis",
     "neighbour_rule_scores",
     "parse_scheme",
+    "rule_skip_reason",
     "shuffle_windows",
     "visible_nucleotides",
 ]
@@ -316,6 +317,30 @@ def _score_windows(
         "nt_correct_hidden": (nt_ok & ~vis).sum(axis=1).astype(np.int32),
     }
     return cols, marg
+
+
+def rule_skip_reason(loaded: LoadedModel) -> str | None:
+    """Why the masked-token analysis against the neighbour rule does not apply to a
+    model (tokens that do not overlap, no masked-LM head), or None if it does. The study
+    and ``dnakmer probe mask`` both follow it."""
+    if not loaded.is_kmer:
+        return (
+            f"its tokens ({loaded.encoder.kind} tokenizer) do not overlap: a masked token "
+            "has no visible bases in its neighbours, so the neighbour rule does not apply"
+        )
+    if loaded.tokenizer.k == 1:
+        return (
+            "single-nucleotide tokens share no bases with their neighbours, so the "
+            "neighbour rule does not apply"
+        )
+    if loaded.tokenizer.stride != 1:
+        return (
+            f"k-mers do not overlap (stride {loaded.tokenizer.stride}): a masked token has "
+            "no visible nucleotides in its neighbours, so the neighbour rule does not apply"
+        )
+    if not loaded.has_mlm_head:
+        return "the checkpoint has no masked-LM head"
+    return None
 
 
 def mask_analysis(

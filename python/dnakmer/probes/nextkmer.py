@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from dnakmer import progress
 from dnakmer._io import atomic_open, write_json
 from dnakmer.confidence import Z95
 from dnakmer.training.finetune import data_from_dataset, finetune, load_results, seed_summary
@@ -87,17 +88,19 @@ def benchmark_model(
                     metrics = load_results(run)["metrics"]
                 else:
                     opts = TrainOptions(**{**base.__dict__, "seed": seed})
-                    metrics = finetune(
-                        data,
-                        model_dir,
-                        run,
-                        init=init,
-                        options=opts,
-                        freeze_encoder=freeze_encoder,
-                        resume=resume,
-                        pooling=pooling,
-                        trust_remote_code=trust_remote_code,
-                    ).metrics
+                    name = f"run {len(rows) + 1}/{total}, k={k} {init} seed {seed}"
+                    with progress.stage(name):
+                        metrics = finetune(
+                            data,
+                            model_dir,
+                            run,
+                            init=init,
+                            options=opts,
+                            freeze_encoder=freeze_encoder,
+                            resume=resume,
+                            pooling=pooling,
+                            trust_remote_code=trust_remote_code,
+                        ).metrics
                 rows.append(
                     {"k": k, "init": init, "seed": seed}
                     | {m: v for m, v in metrics.items() if m.startswith("test_")}

@@ -22,31 +22,9 @@ if TYPE_CHECKING:
     from dnakmer.models import LoadedModel
     from dnakmer.study.budget import Budget
 
-__all__ = ["Run", "mask_skip_reason", "plot_composition", "run_stage", "worker_init"]
+__all__ = ["Run", "plot_composition", "run_stage", "worker_init"]
 
 _BASE_COLUMNS = ("a", "c", "g", "t", "n", "other")
-
-
-def mask_skip_reason(loaded: LoadedModel) -> str | None:
-    """Why the neighbour-rule analysis does not apply to a model, or None if it does."""
-    if not loaded.is_kmer:
-        return (
-            f"its tokens ({loaded.encoder.kind} tokenizer) do not overlap: a masked token "
-            "has no visible bases in its neighbours, so the neighbour rule does not apply"
-        )
-    if loaded.tokenizer.k == 1:
-        return (
-            "single-nucleotide tokens share no bases with their neighbours, so the "
-            "neighbour rule does not apply"
-        )
-    if loaded.tokenizer.stride != 1:
-        return (
-            f"k-mers do not overlap (stride {loaded.tokenizer.stride}): a masked token has "
-            "no visible nucleotides in its neighbours, so the neighbour rule does not apply"
-        )
-    if not loaded.has_mlm_head:
-        return "the checkpoint has no masked-LM head"
-    return None
 
 
 def plot_composition(stats: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -134,7 +112,7 @@ class Run:
         overlapping k-mers, or ``skipped.json`` with the reason it does not apply."""
         from dnakmer.models import random_init
         from dnakmer.probes.masked_bases import masked_base_analysis
-        from dnakmer.probes.masked_tokens import mask_analysis
+        from dnakmer.probes.masked_tokens import mask_analysis, rule_skip_reason
 
         loaded = self._load(label)
         if loaded.has_mlm_head and getattr(loaded.tokenizer, "mask_token_id", None) is not None:
@@ -155,7 +133,7 @@ class Run:
                     markov=markov,
                 )
                 result.save(folder / name)
-        reason = mask_skip_reason(loaded)
+        reason = rule_skip_reason(loaded)
         if reason is not None:
             write_json(folder / "skipped.json", {"model": label, "reason": reason})
             return

@@ -40,6 +40,7 @@ from dnakmer.training.trainer import (
     last_complete_checkpoint,
     locked_output,
     mark_complete_callback,
+    progress_callbacks,
     training_arguments,
 )
 
@@ -440,7 +441,7 @@ def finetune(
         resume_from = last_complete_checkpoint(ckpt, clean=is_main_process()) if resume else None
         if not resume and is_main_process() and ckpt.exists():
             shutil.rmtree(ckpt)
-        with quiet_transformers(opts.quiet, errors_only=True):
+        with quiet_transformers(True, errors_only=opts.quiet):
             model = _classifier(
                 folder,
                 data.num_labels,
@@ -497,11 +498,8 @@ def finetune(
             preprocess_logits_for_metrics=_reduce_logits(data.num_labels),
             callbacks=callbacks,
         )
-        if opts.quiet:
-            from transformers.trainer_callback import PrinterCallback
-
-            trainer.remove_callback(PrinterCallback)
-        with quiet_transformers(opts.quiet, errors_only=True):
+        progress_callbacks(trainer)
+        with quiet_transformers(True, errors_only=opts.quiet):
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
             metrics = {
                 k: float(v)

@@ -41,6 +41,7 @@ from dnakmer.training.trainer import (
     last_complete_checkpoint,
     locked_output,
     mark_complete_callback,
+    progress_callbacks,
     training_arguments,
 )
 
@@ -455,11 +456,8 @@ def pretrain(
             preprocess_logits_for_metrics=_argmax_logits,
             callbacks=callbacks,
         )
-        if opts.quiet:
-            from transformers.trainer_callback import PrinterCallback
-
-            trainer.remove_callback(PrinterCallback)
-        with quiet_transformers(opts.quiet, errors_only=True):
+        progress_callbacks(trainer)
+        with quiet_transformers(True, errors_only=opts.quiet):
             # A checkpoint counts once its marker is written: one cut short by a kill is
             # removed and the run resumes from the one before (or starts afresh).
             start = last_complete_checkpoint(out / "checkpoints", clean=is_main_process())

@@ -138,7 +138,9 @@ def training_arguments(
         dataloader_num_workers=opts.num_workers,
         # Under torchrun on CPU the process group needs gloo; single processes need none.
         ddp_backend="gloo" if not cuda and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
-        disable_tqdm=opts.quiet,
+        # Progress goes to dnakmer.progress (a bar on the command line), not to tqdm
+        # bars and printed log dictionaries.
+        disable_tqdm=True,
         # Our models average their loss per batch; scaling it by the number of processes
         # (transformers' token averaging across devices) would double gradients under DDP.
         average_tokens_across_devices=False,
@@ -148,6 +150,37 @@ def training_arguments(
 
 COMPLETE_MARKER = "COMPLETE"
 """File written into a ``checkpoint-N`` folder once everything in it is saved."""
+
+
+def progress_callbacks(trainer: Any) -> None:
+    """Replace the trainer's printed log dictionaries by reports to
+    :mod:`dnakmer.progress`: steps done of the schedule, with the latest training and
+    evaluation loss."""
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from dnakmer.progress import report
+
+    class Report(TrainerCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.losses: dict[str, float] = {}
+
+        def _report(self, state: Any) -> None:
+            note = ", ".join(f"{k} {v:.3f}" for k, v in self.losses.items())
+            report("training steps", state.global_step, state.max_steps, note)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self._report(state)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            for key, name in (("loss", "loss"), ("eval_loss", "eval loss")):
+                if logs and key in logs:
+                    self.losses[name] = float(logs[key])
+            self._report(state)
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(Report())
 
 
 def mark_complete_callback() -> Any:
