@@ -1,8 +1,9 @@
-"""Shared fixtures: a tiny DNABERT-shaped checkpoint saved to disk, the lambda genome,
-and the ``gpu`` marker, which skips when CUDA is absent."""
+"""Shared fixtures: a tiny DNABERT-shaped checkpoint saved to disk, the lambda genome, the
+demo run, and the ``gpu`` marker, which skips when CUDA is absent."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,26 @@ def tiny3(tiny3_dir: Path):  # returns dnakmer.models.LoadedModel
 @pytest.fixture(scope="session")
 def lambda_genome() -> Genome:
     return Genome.open(example_genome())
+
+
+DEMO_COMMAND = "dnakmer demo --out demo"
+"""The demo as README.md runs it (test_readme compares the README's output with it)."""
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``dnakmer demo --out demo`` run once, in a folder of its own: the run folder and
+    what the command printed."""
+    from typer.testing import CliRunner
+
+    from dnakmer.cli import app
+
+    work = tmp_path_factory.mktemp("demo")
+    cwd = Path.cwd()
+    os.chdir(work)
+    try:
+        result = CliRunner().invoke(app, [*DEMO_COMMAND.split()[1:], "--quiet"])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+    return work / "demo", result.output

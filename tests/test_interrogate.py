@@ -321,3 +321,22 @@ def test_report_renders_in_chromium(run: tuple[Path, dict]) -> None:
     # provenance.
     assert page["tables"] == 7
     assert page["errors"] == [] and page["console_errors"] == []
+
+
+def test_default_budget_is_sized_by_the_precision_a_finding_needs() -> None:
+    """About ±0.01 at accuracy 0.3 for every probe of the default budget: two accuracies
+    0.02 apart have separate 95 % intervals; the demo's smaller budget says what it can
+    tell apart too."""
+    from dnakmer.confidence import wilson_interval
+    from dnakmer.study.budget import detectable_difference
+    from dnakmer.study.demo import demo_budget
+
+    lo, hi = wilson_interval(0.3 * 8000, 8000)
+    assert detectable_difference(8000) == pytest.approx(hi - lo, rel=0.01)
+    rows = {r["probe"]: r for r in Budget().precision(k=6, smallest_k=2)}
+    assert set(rows) == {"next-k-mer", "masked bases", "masked tokens"}
+    assert rows["next-k-mer"]["n"] == 8000 and rows["next-k-mer"]["items"].endswith("k = 2")
+    assert all(0.015 < r["difference"] <= 0.0205 for r in rows.values())
+    demo = {r["probe"]: r["difference"] for r in demo_budget().precision()}
+    assert demo["next-k-mer"] == pytest.approx(detectable_difference(4000))
+    assert demo["masked bases"] == pytest.approx(detectable_difference(512 * 6))

@@ -39,6 +39,16 @@ def _budget(scale: Scale, budget_file: Path | None, overrides: dict[str, Any]) -
     return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def _print_precision(budget: Any, ks: tuple[int, ...]) -> None:
+    """Before a study: the smallest differences its findings can call higher or lower."""
+    rows = budget.precision(smallest_k=min(ks))
+    parts = [f"{r['probe']} {r['difference']:.3f} ({r['n']:,} {r['items']})" for r in rows]
+    typer.echo(
+        "smallest difference this run can tell apart (95 % intervals, accuracy near 0.3): "
+        + "; ".join(parts)
+    )
+
+
 def _print_outcome(result: Any) -> None:
     ran = [s for s, v in result.stages.items() if v == "ran" and s != "report"]
     skipped = [s for s, v in result.stages.items() if v == "skipped"]
@@ -136,8 +146,10 @@ def interrogate_command(
             "device": device,
         },
     )
+    ks_t = tuple(ks or (2, 3, 4, 5, 6))
+    _print_precision(budget, ks_t)
     result = interrogate(
-        genome, models, out, ks=tuple(ks or (2, 3, 4, 5, 6)), seeds=seeds, budget=budget,
+        genome, models, out, ks=ks_t, seeds=seeds, budget=budget,
         quiet=quiet, trust_remote_code=trust_remote_code, jobs=jobs,
     )  # fmt: skip
     _print_outcome(result)
@@ -197,4 +209,5 @@ def demo_command(
             raise typer.Exit(1)
         typer.echo(f"training curves reproduced (within {check.tolerance}); models in {retrain}/")
         return
+    _print_precision(demo.demo_budget(), demo.DEMO_KS)
     _print_outcome(demo.run_demo(out, quiet=quiet, jobs=jobs))

@@ -70,6 +70,7 @@ def demo_budget() -> Any:
     return Budget(
         mask_windows=512,
         mask_window_tokens=60,
+        base_windows=512,
         embed_windows=24,
         embed_window_tokens=60,
         context_nt=36,
