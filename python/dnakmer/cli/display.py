@@ -73,7 +73,7 @@ def cell(value: Any, digits: int = 3) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{value + 0.0 if round(value, digits) else 0.0:.{digits}f}"  # no "-0.000"
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return interval(*value, digits=digits)
     return str(value)

@@ -167,15 +167,17 @@ def baselines(
     ds = NextKmerDataset.load(dataset)
     df = score(ds, parse_orders(orders), alpha=alpha, genome=genome, seed=seed, threads=threads)
     paths = save_baselines(df, out or dataset / "baselines")
-    from rich.console import Console
-    from rich.table import Table
+    from dnakmer.cli.display import print_table
 
-    table = Table(title=f"next-k-mer baselines, test split of {dataset}")
-    metrics = ["accuracy", "top5_accuracy", "mcc", "macro_f1", "cross_entropy_bits"]
-    for col in ["baseline", "order", "k", *metrics]:
-        table.add_column(col, justify="left" if col == "baseline" else "right")
-    for row in df.iter_rows(named=True):
-        order = "" if row["order"] is None else str(row["order"])
-        table.add_row(row["baseline"], order, str(row["k"]), *(f"{row[m]:.4f}" for m in metrics))
-    Console().print(table)
+    print_table(
+        df.to_dicts(),
+        ["baseline", "order", "k", "accuracy", "top5_accuracy", "mcc", "macro_f1",
+         "cross_entropy_bits"],
+        title=f"Next-k-mer baselines on the test split of {dataset}",
+        headers={"top5_accuracy": "top-5", "macro_f1": "macro F1", "mcc": "MCC",
+                 "cross_entropy_bits": "bits", "k": "k'"},
+        caption="Fitted on the train split. uniform: a random class; prior: the most "
+        "common class of train; markov: a chain of the given order predicting k' bases "
+        "(k' = 1 .. k; accuracy of the next k' bases). bits: cross-entropy per window.",
+    )  # fmt: skip
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))

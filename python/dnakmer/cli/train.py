@@ -492,9 +492,21 @@ def finetune_classify_command(
             resume=resume,
             trust_remote_code=trust_remote_code,
         )
-    shown = {
-        k: round(v, 4)
-        for k, v in result.metrics.items()
-        if k.split("_", 1)[-1] in ("accuracy", "macro_f1", "mcc", "auc", "loss")
-    }
-    typer.echo(f"{shown}\nmodel and results.json in {out}/")
+    from dnakmer.cli.display import print_table
+
+    metrics = ("accuracy", "macro_f1", "mcc", "auc", "loss")
+    rows = [
+        {"split": name, **{m: result.metrics.get(f"{prefix}_{m}") for m in metrics}}
+        for name, prefix in (("validation", "val"), ("test", "test"))
+        if f"{prefix}_accuracy" in result.metrics
+    ]
+    print_table(
+        rows,
+        ["split", *metrics],
+        title=f"{model.name} fine-tuned ({init.value} init), best checkpoint",
+        headers={"macro_f1": "macro F1", "mcc": "MCC", "auc": "AUC"},
+        caption="The checkpoint with the lowest validation loss. MCC: Matthews correlation "
+        "(0 for a constant or random classifier); AUC: area under the ROC curve (two "
+        "classes; one class against the rest for more).",
+    )
+    typer.echo(f"model and results.json in {out}/")
