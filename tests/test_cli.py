@@ -175,6 +175,47 @@ def test_out_of_range_options_are_usage_errors(args: list[str], tmp_path: Path) 
     assert list(tmp_path.iterdir()) == []
 
 
+def _commands() -> list[tuple[list[str], object]]:
+    """Every command and group: (path of names, click command)."""
+    import typing
+
+    import typer
+
+    from dnakmer.cli import app
+
+    found: list[tuple[list[str], object]] = []
+
+    def walk(cmd: typing.Any, path: list[str]) -> None:
+        found.append((path, cmd))
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_help_of_every_command_is_clean() -> None:
+    """No option shows a value type for a flag (<bool>), no help lost a bracketed
+    default to the markup (a stray " ."), and every option and argument says what it is."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from dnakmer.cli import app
+
+    commands = _commands()
+    assert len(commands) > 15
+    for path, cmd in commands:
+        result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, (path, result.output)
+        text = re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─]", " ", result.output))
+        assert "<bool>" not in text, path
+        assert not re.search(r" [.,;](\s|$)", text), (path, text)
+        for p in cmd.params:  # type: ignore[attr-defined]
+            assert (p.help or "").strip(), (path, p.name)
+            assert "[" not in p.help.replace("[CLS]", "").replace("[SEP]", ""), (path, p.name)
+
+
 # The arguments every command needs, to which each rule's example is added.
 _BASE = {
     "nextkmer build": ["nextkmer", "build", "g.fa", "--out", "x"],

@@ -9,29 +9,27 @@ from typing import Annotated, cast
 
 import typer
 
-from dnakmer.cli.options import ModelOpt, TrustRemoteCodeOpt
+from dnakmer.cli.options import (
+    BatchSizeOpt,
+    Command,
+    DefaultGenomeArg,
+    DeviceOpt,
+    Group,
+    ModelOpt,
+    NWindowsOpt,
+    OutOpt,
+    OverwriteOpt,
+    SeedOpt,
+    TrustRemoteCodeOpt,
+    WindowTokensOpt,
+    device_or_none,
+)
 
 probe_app = typer.Typer(
     help="Probe what a DNA language model learned: masked tokens and embeddings.",
     no_args_is_help=True,
+    cls=Group,
 )
-
-GenomeOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--genome", "-g", help="FASTA file [default: the phage lambda genome shipped with dnakmer]."
-    ),
-]
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory.")]
-SeedOpt = Annotated[
-    int, typer.Option("--seed", help="Seed of window sampling and shuffles.", min=0, max=2**32 - 1)
-]
-BatchOpt = Annotated[
-    int, typer.Option("--batch-size", "-b", help="Windows per forward pass.", min=1)
-]
-DeviceOpt = Annotated[
-    str | None, typer.Option("--device", help="torch device [default: cuda if available].")
-]
 
 
 def _genome(path: Path | None) -> Path:
@@ -47,33 +45,31 @@ def _layers(text: str) -> tuple[int, ...]:
         raise typer.BadParameter(f"--layers wants comma-separated integers, got {text!r}") from e
 
 
-@probe_app.command("mask")
+@probe_app.command("mask", cls=Command)
 def probe_mask(
+    genome: DefaultGenomeArg = None,
+    *,
     model: ModelOpt,
     out: OutOpt,
-    genome: GenomeOpt = None,
     scheme: Annotated[
         list[str] | None,
         typer.Option(
             "--scheme",
-            "-s",
-            help="Masking scheme: dnabert, single or span:N "
-            "(repeatable) [default: dnabert and single].",
+            help="Masking scheme: dnabert, single or span:N (repeat for more). "
+            "Default: dnabert and single.",
         ),
     ] = None,
     control: Annotated[
         list[str] | None,
-        typer.Option("--control", "-c", help="none, mono or di (repeatable) [default: all]."),
+        typer.Option(
+            "--control", help="Shuffled control: none, mono or di (repeat for more). Default: all."
+        ),
     ] = None,
-    windows: Annotated[
-        int, typer.Option("--windows", "-n", help="Windows to sample.", min=1)
-    ] = 256,
-    window_tokens: Annotated[
-        int, typer.Option("--window-tokens", help="Tokens per window.", min=1)
-    ] = 64,
+    windows: NWindowsOpt = 256,
+    window_tokens: WindowTokensOpt = 64,
     seed: SeedOpt = 0,
-    batch_size: BatchOpt = 32,
-    device: DeviceOpt = None,
+    batch_size: BatchSizeOpt = 32,
+    device: DeviceOpt = "auto",
     trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
     """Masked-token accuracy of a k-mer model vs the neighbour rule, with shuffled
@@ -81,7 +77,7 @@ def probe_mask(
     from dnakmer.models import load
     from dnakmer.probes.masked_tokens import CONTROLS, mask_analysis
 
-    loaded = load(model, device=device, trust_remote_code=trust_remote_code)
+    loaded = load(model, device=device_or_none(device), trust_remote_code=trust_remote_code)
     result = mask_analysis(
         loaded,
         _genome(genome),
@@ -110,23 +106,20 @@ def probe_mask(
     typer.echo(f"wrote {out}/")
 
 
-@probe_app.command("embeddings")
+@probe_app.command("embeddings", cls=Command)
 def probe_embeddings(
+    genome: DefaultGenomeArg = None,
+    *,
     model: ModelOpt,
     out: OutOpt,
-    genome: GenomeOpt = None,
-    windows: Annotated[
-        int, typer.Option("--windows", "-n", help="Windows to sample.", min=1)
-    ] = 128,
-    window_tokens: Annotated[
-        int, typer.Option("--window-tokens", help="Tokens per window.", min=1)
-    ] = 64,
+    windows: NWindowsOpt = 128,
+    window_tokens: WindowTokensOpt = 64,
     max_distance: Annotated[
         int, typer.Option("--max-distance", help="Farthest base outside a token to probe.", min=1)
     ] = 5,
     seed: SeedOpt = 0,
-    batch_size: BatchOpt = 32,
-    device: DeviceOpt = None,
+    batch_size: BatchSizeOpt = 32,
+    device: DeviceOpt = "auto",
     trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
     """Static k-mer similarity structure, projections, strand consistency and linear
@@ -134,7 +127,7 @@ def probe_embeddings(
     from dnakmer.models import load
     from dnakmer.probes.embedding_analysis import embedding_report
 
-    loaded = load(model, device=device, trust_remote_code=trust_remote_code)
+    loaded = load(model, device=device_or_none(device), trust_remote_code=trust_remote_code)
     summary = embedding_report(
         loaded,
         _genome(genome),
@@ -151,9 +144,10 @@ def probe_embeddings(
 
 
 def embed(
+    genome: DefaultGenomeArg = None,
+    *,
     model: ModelOpt,
     out: OutOpt,
-    genome: GenomeOpt = None,
     layers: Annotated[
         str,
         typer.Option(
@@ -172,15 +166,14 @@ def embed(
         int | None,
         typer.Option(
             "--window-tokens",
-            help="Tokens per window [default: the model's positions minus 2].",
+            help="Tokens per window, not counting [CLS] and [SEP].",
+            show_default="the model's positions minus 2",
             min=1,
         ),
     ] = None,
-    batch_size: BatchOpt = 32,
-    device: DeviceOpt = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace a non-empty directory.")
-    ] = False,
+    batch_size: BatchSizeOpt = 32,
+    device: DeviceOpt = "auto",
+    overwrite: OverwriteOpt = False,
     trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
     """Tile every record into windows and store their sequence embeddings
@@ -188,7 +181,7 @@ def embed(
     from dnakmer.models import load
     from dnakmer.probes.embeddings import Level, embed_genome
 
-    loaded = load(model, device=device, trust_remote_code=trust_remote_code)
+    loaded = load(model, device=device_or_none(device), trust_remote_code=trust_remote_code)
     manifest = embed_genome(
         loaded,
         _genome(genome),
