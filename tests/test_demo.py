@@ -75,7 +75,7 @@ def test_shipped_models_are_what_their_recorded_commands_make() -> None:
         best = min(e["eval_loss"] for e in history["log_history"] if "eval_loss" in e)
         assert history["final_eval"]["eval_loss"] == pytest.approx(best)
         budgets.add(
-            tuple(opt[key] for key in ("max-tokens", "max-steps", "batch-size", "lr", "seed"))
+            tuple(opt[key] for key in ("window-tokens", "max-steps", "batch-size", "lr", "seed"))
         )
     assert len(budgets) == 1, "the models must share one budget"
 

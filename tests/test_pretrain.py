@@ -249,7 +249,7 @@ def test_cli_pretrain_heads_and_position_init(tmp_path: Path) -> None:
                 "--window-tokens", "16", "--n-train", "64", "--n-val", "8", "--max-steps", "2",
                 "--eval-every", "2", "--batch-size", "4", "--device", "cpu", "--quiet",
                 "--n-layers", "1", *extra]  # fmt: skip
-        return CliRunner().invoke(app, args)
+        return CliRunner().invoke(app, args, env={"COLUMNS": "300"})
 
     ok = run("m", "--n-heads", "4", "--position-init", "sinusoidal")
     assert ok.exit_code == 0, ok.output
