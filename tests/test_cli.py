@@ -342,3 +342,25 @@ def test_no_command_reads_the_genome_from_an_option_it_could_take_as_argument() 
     with_option = sorted(c for c, cmd in commands.items()
                          if any("--genome" in p.opts for p in cmd.params))  # type: ignore[attr-defined]  # fmt: skip
     assert with_option == ["finetune classify", "nextkmer baselines"]
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["--out", "--overwrite", "--quiet", "--threads", "--device", "--seed", "--batch-size",
+     "--n-seeds", "--n-windows", "--window-tokens", "--split", "--val-fraction",
+     "--test-fraction", "--val-record", "--test-record", "--block-size", "--max-steps",
+     "--orders", "--model", "--trust-remote-code"],
+)  # fmt: skip
+def test_shared_options_have_one_name_short_flag_and_help(option: str) -> None:
+    found = {
+        " ".join(path): p
+        for path, cmd in _commands()
+        if not hasattr(cmd, "commands")
+        for p in cmd.params  # type: ignore[attr-defined]
+        if option in p.opts
+    }
+    multi = {"--model": "interrogate"}  # the study takes several models
+    found = {c: p for c, p in found.items() if multi.get(option) != c}
+    assert len(found) >= 2, found
+    assert len({p.help for p in found.values()}) == 1, {c: p.help for c, p in found.items()}
+    assert len({tuple(sorted(p.opts)) for p in found.values()}) == 1

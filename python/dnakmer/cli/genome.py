@@ -15,6 +15,7 @@ import typer
 
 from dnakmer.cli.options import (
     DefaultGenomeArg,
+    OutHelp,
     OutOpt,
     OverwriteOpt,
     QuietOpt,
@@ -116,15 +117,11 @@ def stats(
 
 def vocab(
     k: KOpt = 6,
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out", "-o", help="Output file (given a folder, vocab.txt in that folder)."
-        ),
-    ] = Path("vocab.txt"),
+    out: Annotated[Path, typer.Option("--out", "-o", help=OutHelp)] = Path("vocab.txt"),
 ) -> None:
     """Write DNABERT's vocabulary for k: [PAD] [UNK] [CLS] [SEP] [MASK], then all 4^k
-    k-mers in itertools.product('ATCG') order, to the file --out."""
+    k-mers in itertools.product('ATCG') order, to the file --out (given a folder, to
+    vocab.txt in it)."""
     from dnakmer.tokenizer import KmerTokenizer
 
     tok = KmerTokenizer(k)

@@ -98,7 +98,8 @@ def interrogate_command(
         ),
     ] = None,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Fine-tuning steps per run.", min=1)
+        int | None,
+        typer.Option("--max-steps", help="Optimizer steps per run.", min=1)
     ] = None,
     batch_size: Annotated[
         int | None,
@@ -126,7 +127,7 @@ def interrogate_command(
         typer.Option(
             "--n-windows",
             "-n",
-            help="Windows sampled from the genome for the analysis (masked tokens).",
+            help="Windows sampled from the genome for the analysis.",
             min=1,
         ),
     ] = None,

@@ -44,6 +44,11 @@ class Strand(str, enum.Enum):
     both = "both"
 
 
+OrdersOption = typer.Option(
+    "--orders", help="Markov orders of the baselines, e.g. '0-12' or '0,2,4'."
+)
+
+
 def parse_orders(text: str) -> list[int]:
     """Parse ``"0-12"`` or ``"0,2,4"`` (ranges inclusive)."""
     out: list[int] = []
@@ -148,7 +153,7 @@ def build(
 @app.command(cls=Command)
 def baselines(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory from `nextkmer build`.")],
-    orders: Annotated[str, typer.Option(help="Markov orders, e.g. '0-12' or '0,2,4'.")] = "0-12",
+    orders: Annotated[str, OrdersOption] = "0-12",
     alpha: Annotated[float, typer.Option(help="Add-alpha smoothing.", min=0.0)] = 1.0,
     genome: Annotated[
         Path | None,

@@ -81,7 +81,7 @@ DefaultGenomeArg = Annotated[
         show_default=False,
     ),
 ]
-OutHelp = "Output folder (what the command writes there is in its description)."
+OutHelp = "Where the command writes its output (see its description)."
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help=OutHelp)]
 OverwriteOpt = Annotated[
     bool,

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dnakmer.cli.genome import KOpt
+from dnakmer.cli.nextkmer import OrdersOption
 from dnakmer.cli.options import (
     RULES,
     BatchSizeOpt,
@@ -57,7 +59,7 @@ class Pooling(str, enum.Enum):
     mean = "mean"
 
 
-StepsOpt = Annotated[int, typer.Option("--max-steps", help="Optimizer steps.", min=1)]
+StepsOpt = Annotated[int, typer.Option("--max-steps", help="Optimizer steps per run.", min=1)]
 AccumOpt = Annotated[int, typer.Option("--grad-accum", help="Gradient accumulation steps.", min=1)]
 LrOpt = Annotated[float, typer.Option("--lr", help="Peak learning rate.", min=0.0)]
 EvalOpt = Annotated[
@@ -107,7 +109,7 @@ def pretrain_command(
             "single nucleotides, or a BPE vocabulary learned on the genome (tokenizer.json).",
         ),
     ] = Tokenization.overlapping,
-    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length.", min=1, max=8)] = 6,
+    k: KOpt = 6,
     vocab_size: Annotated[
         int,
         typer.Option(
@@ -314,9 +316,7 @@ def finetune_nextkmer_command(
     early_stopping: Annotated[
         int | None, typer.Option(help="Stop after N evaluations without improvement.", min=1)
     ] = None,
-    orders: Annotated[
-        str, typer.Option(help="Markov orders of the baselines, e.g. '0-12' or '0,2,4'.")
-    ] = "0-12",
+    orders: Annotated[str, OrdersOption] = "0-12",
     pooling: Annotated[
         Pooling,
         typer.Option(
