@@ -15,28 +15,20 @@ import typer
 
 from dnakmer.cli.options import (
     DefaultGenomeArg,
+    KOpt,
     OutHelp,
     OutOpt,
     OverwriteOpt,
     QuietOpt,
+    StrideOpt,
     ThreadsOpt,
+    VocabOpt,
     given,
 )
 from dnakmer.data import example_genome
 
 __all__ = ["byte_progress", "stats", "tokenize", "vocab"]
 
-KOpt = Annotated[int, typer.Option("--k", "-k", help="k-mer length (1-8).", min=1, max=8)]
-StrideOpt = Annotated[
-    int,
-    typer.Option("--stride", "-s", help="Token stride: 1 = overlapping, k = disjoint.", min=1),
-]
-VocabOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--vocab", help="vocab.txt of the model. Default: the DNABERT layout for the k-mer length."
-    ),
-]
 
 
 class StatsFormat(str, enum.Enum):

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from dnakmer.cli.genome import StrideOpt, VocabOpt
 from dnakmer.cli.options import (
     RULES,
     BlockSizeHelp,
@@ -22,11 +21,13 @@ from dnakmer.cli.options import (
     SeedOpt,
     Split,
     SplitOpt,
+    StrideOpt,
     TestFractionOpt,
     TestRecordOpt,
     ThreadsOpt,
     ValFractionOpt,
     ValRecordOpt,
+    VocabOpt,
     check_rules,
 )
 

@@ -21,6 +21,7 @@ __all__ = [
     "DeviceOpt",
     "GenomeArg",
     "Group",
+    "KOpt",
     "ModelOpt",
     "NSeedsOpt",
     "NWindowsOpt",
@@ -32,12 +33,14 @@ __all__ = [
     "SeedOpt",
     "Split",
     "SplitOpt",
+    "StrideOpt",
     "TestFractionOpt",
     "TestRecordOpt",
     "ThreadsOpt",
     "TrustRemoteCodeOpt",
     "ValFractionOpt",
     "ValRecordOpt",
+    "VocabOpt",
     "WindowTokensOpt",
     "check_rules",
     "device_or_none",
@@ -186,6 +189,17 @@ TestRecordOpt = Annotated[
 ]
 BlockSizeHelp = "Length in bases of the blocks that --split blocks holds out."
 
+KOpt = Annotated[int, typer.Option("--k", "-k", help="k-mer length (1-8).", min=1, max=8)]
+StrideOpt = Annotated[
+    int,
+    typer.Option("--stride", "-s", help="Token stride: 1 = overlapping, k = disjoint.", min=1),
+]
+VocabOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--vocab", help="vocab.txt of the model. Default: the DNABERT layout for the k-mer length."
+    ),
+]
 ModelOpt = Annotated[
     Path, typer.Option("--model", "-m", help="Local Hugging Face checkpoint folder.")
 ]

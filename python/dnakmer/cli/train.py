@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dnakmer.cli.genome import KOpt
 from dnakmer.cli.nextkmer import OrdersOption
 from dnakmer.cli.options import (
     RULES,
@@ -18,6 +17,7 @@ from dnakmer.cli.options import (
     DeviceOpt,
     GenomeArg,
     Group,
+    KOpt,
     ModelOpt,
     NSeedsOpt,
     OutOpt,
