@@ -175,6 +175,47 @@ def test_out_of_range_options_are_usage_errors(args: list[str], tmp_path: Path) 
     assert list(tmp_path.iterdir()) == []
 
 
+def _commands() -> list[tuple[list[str], object]]:
+    """Every command and group: (path of names, click command)."""
+    import typing
+
+    import typer
+
+    from dnakmer.cli import app
+
+    found: list[tuple[list[str], object]] = []
+
+    def walk(cmd: typing.Any, path: list[str]) -> None:
+        found.append((path, cmd))
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_help_of_every_command_is_clean() -> None:
+    """No option shows a value type for a flag (<bool>), no help lost a bracketed
+    default to the markup (a stray " ."), and every option and argument says what it is."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from dnakmer.cli import app
+
+    commands = _commands()
+    assert len(commands) > 15
+    for path, cmd in commands:
+        result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, (path, result.output)
+        text = re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─]", " ", result.output))
+        assert "<bool>" not in text, path
+        assert not re.search(r" [.,;](\s|$)", text), (path, text)
+        for p in cmd.params:  # type: ignore[attr-defined]
+            assert (p.help or "").strip(), (path, p.name)
+            assert "[" not in p.help.replace("[CLS]", "").replace("[SEP]", ""), (path, p.name)
+
+
 # The arguments every command needs, to which each rule's example is added.
 _BASE = {
     "nextkmer build": ["nextkmer", "build", "g.fa", "--out", "x"],
@@ -262,3 +303,102 @@ def test_probe_mask_follows_the_study_rule_for_every_model(tmp_path: Path) -> No
             assert "single-nucleotide tokens share no bases" in reason
             assert not (out / "tokens.parquet").exists()
             assert "not run, single-nucleotide tokens" in res.stdout.replace("\n", " ")
+def test_tokenize_replaces_only_the_same_run_without_overwrite(tmp_path: Path) -> None:
+    """An earlier genome's tokens are not replaced by another genome's, or by other
+    settings, unless --overwrite; the same command again replaces them."""
+    phix = str(DATA / "phix174.fa")
+    assert run("tokenize", phix, "--out", "tok", "--k", "3", "-q", cwd=tmp_path).returncode == 0
+    again = run("tokenize", phix, "--out", "tok", "--k", "3", "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    for args in (["--k", "3"], [phix, "--k", "4"], [phix, "--k", "3", "--stride", "3"]):
+        other = run("tokenize", *args, "--out", "tok", "-q", cwd=tmp_path)
+        assert other.returncode == 1, other.stderr
+        assert "another genome or other tokenizer settings" in other.stderr
+        assert "--overwrite" in other.stderr
+        manifest = json.loads((tmp_path / "tok" / "manifest.json").read_text())
+        assert manifest["input"]["path"] == phix and manifest["k"] == 3
+    lam = run("tokenize", "--k", "3", "--out", "tok", "-q", "--overwrite", cwd=tmp_path)
+    assert lam.returncode == 0, lam.stderr
+    assert "48,500 tokens" in lam.stdout
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+
+
+def _doc_section(text: str, heading: str) -> str:
+    return text.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def test_docs_list_every_combination_rule() -> None:
+    from dnakmer.cli import app  # noqa: F401  (the commands' modules register their rules)
+    from dnakmer.cli.options import RULES
+
+    rules = _doc_section(DOC.read_text(), "## Options that go only with others")
+    for command, table in RULES.items():
+        assert f"### `{command}`" in rules, command
+        section = rules.split(f"### `{command}`", 1)[1].split("\n### ", 1)[0]
+        for rule in table:
+            assert rule.when in section, (command, rule.when)
+
+
+def test_docs_vocabulary_names_options_the_commands_have() -> None:
+    """Every option of the vocabulary table exists, with its short flag, in every command
+    the row names; every short flag of the short-flag table means what the doc says in
+    every command that has it."""
+    import re
+
+    commands = {" ".join(path): cmd for path, cmd in _commands() if not hasattr(cmd, "commands")}
+    text = DOC.read_text()
+    rows = [line for line in _doc_section(text, "## Vocabulary").splitlines()
+            if line.startswith("| ") and not line.startswith(("| concept", "| ---"))]  # fmt: skip
+    assert len(rows) > 30
+    for row in rows:
+        _, names, where, _ = (c.strip() for c in row.strip("|").split(" | "))
+        names_in_row = re.findall(r"`([^`]+)`", names)
+        # Commands named in the "commands" column (before any parenthesis).
+        listed = re.findall(r"`([a-z][a-z ]+)`", where)
+        assert listed and all(c in commands for c in listed), row
+        for command in listed:
+            params = commands[command].params  # type: ignore[attr-defined]
+            for name in names_in_row:
+                if name == "GENOME":
+                    assert any(p.param_type_name == "argument" and p.metavar == "GENOME"
+                               for p in params), (command, row)  # fmt: skip
+                else:
+                    assert any(name in p.opts for p in params), (command, name)
+    shorts = dict(re.findall(r"\| `(-\w)` \| `(--[\w-]+)` \|", _doc_section(text, "## Short")))
+    assert len(shorts) >= 12
+    for command, cmd in commands.items():
+        for p in cmd.params:  # type: ignore[attr-defined]
+            for opt in p.opts:
+                if re.fullmatch(r"-\w", opt):
+                    assert shorts.get(opt) in p.opts, (command, opt, p.opts)
+
+
+def test_no_command_reads_the_genome_from_an_option_it_could_take_as_argument() -> None:
+    commands = {" ".join(path): cmd for path, cmd in _commands() if not hasattr(cmd, "commands")}
+    with_option = sorted(c for c, cmd in commands.items()
+                         if any("--genome" in p.opts for p in cmd.params))  # type: ignore[attr-defined]  # fmt: skip
+    assert with_option == ["finetune classify", "nextkmer baselines"]
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["--out", "--overwrite", "--quiet", "--threads", "--device", "--seed", "--batch-size",
+     "--n-seeds", "--n-windows", "--window-tokens", "--split", "--val-fraction",
+     "--test-fraction", "--val-record", "--test-record", "--block-size", "--max-steps",
+     "--orders", "--model", "--trust-remote-code"],
+)  # fmt: skip
+def test_shared_options_have_one_name_short_flag_and_help(option: str) -> None:
+    found = {
+        " ".join(path): p
+        for path, cmd in _commands()
+        if not hasattr(cmd, "commands")
+        for p in cmd.params  # type: ignore[attr-defined]
+        if option in p.opts
+    }
+    multi = {"--model": "interrogate"}  # the study takes several models
+    found = {c: p for c, p in found.items() if multi.get(option) != c}
+    assert len(found) >= 2, found
+    assert len({p.help for p in found.values()}) == 1, {c: p.help for c, p in found.items()}
+    assert len({tuple(sorted(p.opts)) for p in found.values()}) == 1

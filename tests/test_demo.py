@@ -49,9 +49,9 @@ def test_shipped_models_are_what_their_recorded_commands_make() -> None:
         assert params["k"] == (None if bpe else int(opt.get("k", "1")))
         if bpe:
             assert params["vocab_size"] == int(opt["vocab-size"])
-        assert params["max_tokens"] == int(opt["max-tokens"])
+        assert params["max_tokens"] == int(opt["window-tokens"])
         assert params["n_train"] == int(opt["n-train"])
-        assert params["n_eval"] == int(opt["n-eval"])
+        assert params["n_eval"] == int(opt["n-val"])
         o = params["options"]
         assert o["max_steps"] == int(opt["max-steps"])
         assert o["batch_size"] == int(opt["batch-size"])
@@ -60,8 +60,8 @@ def test_shipped_models_are_what_their_recorded_commands_make() -> None:
         assert o["seed"] == int(opt["seed"])
         assert params["shape"] == {
             "hidden": 64,
-            "layers": int(opt["layers"]),
-            "heads": int(opt["heads"]),
+            "layers": int(opt["n-layers"]),
+            "heads": int(opt["n-heads"]),
             "intermediate": 256,
             "dropout": float(opt["dropout"]),
             "position_init": opt["position-init"],
@@ -75,7 +75,7 @@ def test_shipped_models_are_what_their_recorded_commands_make() -> None:
         best = min(e["eval_loss"] for e in history["log_history"] if "eval_loss" in e)
         assert history["final_eval"]["eval_loss"] == pytest.approx(best)
         budgets.add(
-            tuple(opt[key] for key in ("max-tokens", "max-steps", "batch-size", "lr", "seed"))
+            tuple(opt[key] for key in ("window-tokens", "max-steps", "batch-size", "lr", "seed"))
         )
     assert len(budgets) == 1, "the models must share one budget"
 

@@ -260,7 +260,6 @@ def test_cli_embed_and_probe_embeddings(tiny3_dir: Path, tmp_path: Path) -> None
             str(tmp_path / "e"),
             "--layers",
             "0,-1",
-            "--genome",
             str(phix174()),
             "--device",
             "cpu",
@@ -283,7 +282,6 @@ def test_cli_embed_and_probe_embeddings(tiny3_dir: Path, tmp_path: Path) -> None
             "2",
             "--device",
             "cpu",
-            "--genome",
             str(phix174()),
         ]
     )

@@ -238,7 +238,7 @@ def test_remote_code_is_refused_without_the_flag(
 def test_remote_code_model_embeds_with_the_flag(tmp_path: Path) -> None:
     folder = write_remote(tmp_path / "remote")
     run(["embed", "--model", str(folder), "--out", str(tmp_path / "e"), "--trust-remote-code",
-         "--genome", str(DATA / "phix174.fa"), "--window-tokens", "30"])  # fmt: skip
+         str(DATA / "phix174.fa"), "--window-tokens", "30"])  # fmt: skip
     emb = np.load(tmp_path / "e" / "embedding.npy")
     assert emb.shape[0] > 0 and (folder / "REMOTE_CODE_RAN").exists()
 

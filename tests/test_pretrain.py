@@ -246,20 +246,20 @@ def test_cli_pretrain_heads_and_position_init(tmp_path: Path) -> None:
 
     def run(out: str, *extra: str):  # type: ignore[no-untyped-def]
         args = ["pretrain", str(DATA / "phix174.fa"), "--out", str(tmp_path / out), "--k", "3",
-                "--max-tokens", "16", "--n-train", "64", "--n-eval", "8", "--max-steps", "2",
+                "--window-tokens", "16", "--n-train", "64", "--n-val", "8", "--max-steps", "2",
                 "--eval-every", "2", "--batch-size", "4", "--device", "cpu", "--quiet",
-                "--layers", "1", *extra]  # fmt: skip
-        return CliRunner().invoke(app, args)
+                "--n-layers", "1", *extra]  # fmt: skip
+        return CliRunner().invoke(app, args, env={"COLUMNS": "300"})
 
-    ok = run("m", "--heads", "4", "--position-init", "sinusoidal")
+    ok = run("m", "--n-heads", "4", "--position-init", "sinusoidal")
     assert ok.exit_code == 0, ok.output
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert (config["num_attention_heads"], config["num_hidden_layers"]) == (4, 1)
     shape = json.loads((tmp_path / "m" / "history.json").read_text())["params"]["shape"]
     assert shape["heads"] == 4 and shape["position_init"] == "sinusoidal"
     for bad, message in (
-        (["--heads", "3"], "divide the hidden size 64"),
-        (["--heads", "0"], "greater than or equal to 1"),
+        (["--n-heads", "3"], "divide the hidden size 64"),
+        (["--n-heads", "0"], "greater than or equal to 1"),
         (["--position-init", "rope"], "rope"),
     ):
         res = run("bad", *bad)

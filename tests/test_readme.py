@@ -65,8 +65,10 @@ def console_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int
     env.pop("DNAKMER_DEBUG", None)
     out = {}
     for example in COMMANDS:
-        proc = subprocess.run(["bash", "-c", example.command], cwd=work, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1200)  # fmt: skip
+        proc = subprocess.run(
+            ["bash", "-c", example.command], cwd=work, env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1200,
+        )  # fmt: skip
         out[example.command] = (proc.returncode, proc.stdout)
     return out
 

@@ -52,7 +52,15 @@ def test_in_memory_equals_disk(tmp_path: Path) -> None:
 def test_rerun_replaces_previous_output_but_protects_other_dirs(tmp_path: Path) -> None:
     out = tmp_path / "tok"
     tokenize_genome(DATA / "phix174.fa", KmerTokenizer(3), out)
-    tokenize_genome(DATA / "lambda_phage.fa.gz", KmerTokenizer(3), out)
+    tokenize_genome(DATA / "phix174.fa", KmerTokenizer(3), out)  # the same run again
+    # Another genome, or other settings, replace an earlier output only with overwrite.
+    for path, tok in [(DATA / "lambda_phage.fa.gz", KmerTokenizer(3)),
+                      (DATA / "phix174.fa", KmerTokenizer(4)),
+                      (DATA / "phix174.fa", KmerTokenizer(3, 3))]:  # fmt: skip
+        with pytest.raises(FileExistsError, match="another genome or other tokenizer"):
+            tokenize_genome(path, tok, out)
+    assert sorted(p.name for p in out.iterdir()) == ["NC_001422.npy", "manifest.json"]
+    tokenize_genome(DATA / "lambda_phage.fa.gz", KmerTokenizer(3), out, overwrite=True)
     files = sorted(p.name for p in out.iterdir())
     assert files == ["gi_9626243_ref_NC_001416.1_.npy", "manifest.json"]
     other = tmp_path / "mine"

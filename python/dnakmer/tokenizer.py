@@ -188,11 +188,34 @@ _INCOMPLETE = ".dnakmer-incomplete"
 manifest: while it is there, the folder's record files belong to an unfinished run."""
 
 
-def _clear_previous_output(out: Path, overwrite: bool) -> None:
-    """Allow writing into ``out`` only if it is empty or holds an earlier token output,
-    whose record files (and only those: plain ``.npy`` names inside ``out``, whatever
-    its manifest says) are removed; so are the record files of a run that was killed
-    before its manifest (the folder still carries that run's marker)."""
+def _same_run(previous: dict[str, Any], path: Path, tokenizer: KmerTokenizer) -> bool:
+    """Whether an earlier token output was made from the same input file (path and
+    size) with the same tokenizer (k, stride and vocabulary)."""
+    source = previous.get("input")
+    if not isinstance(source, dict):
+        return False
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    vocab_sha = hashlib.sha256(tokenizer.vocab_text().encode()).hexdigest()
+    return (
+        source.get("path") == os.path.abspath(path)
+        and source.get("bytes") == size
+        and previous.get("k") == tokenizer.k
+        and previous.get("stride") == tokenizer.stride
+        and previous.get("vocab_sha256") == vocab_sha
+    )
+
+
+def _clear_previous_output(
+    out: Path, overwrite: bool, path: Path, tokenizer: KmerTokenizer
+) -> None:
+    """Allow writing into ``out`` only if it is empty, or holds an earlier token output
+    of the same input file and tokenizer, or ``overwrite`` is set. The earlier output's
+    record files (and only those: plain ``.npy`` names inside ``out``, whatever its
+    manifest says) are removed; so are the record files of a run that was killed before
+    its manifest (the folder still carries that run's marker)."""
     entries = [p for p in out.iterdir() if not p.name.startswith(".")]
     if not entries:
         return
@@ -213,7 +236,12 @@ def _clear_previous_output(out: Path, overwrite: bool) -> None:
     if previous.get("kind") != TOKENS_KIND and not overwrite:
         raise FileExistsError(
             f"{out} is not empty and holds no earlier dnakmer token output; "
-            "choose another directory or pass overwrite=True"
+            "choose another directory or pass overwrite=True (--overwrite)"
+        )
+    if not overwrite and not _same_run(previous, path, tokenizer):
+        raise FileExistsError(
+            f"{out} holds the tokens of another genome or other tokenizer settings; "
+            "choose another directory or pass overwrite=True (--overwrite) to replace them"
         )
     # Remove the manifest first: a crash below must not leave it pointing at new files.
     manifest.unlink(missing_ok=True)
@@ -258,7 +286,8 @@ def tokenize_genome(
         FASTA file (plain, gzip or BGZF).
     tokenizer : KmerTokenizer
     out_dir : path
-        Created if needed. Must be empty or hold an earlier token output.
+        Created if needed. Must be empty or hold an earlier token output of the same
+        file (path and size) and tokenizer, which is replaced.
     threads : int, optional
         Threads (default ``DNAKMER_NUM_THREADS`` or all cores): decompression for
         gzip/BGZF input; for a plain file of 4 MiB or more, records read and written in
@@ -267,7 +296,8 @@ def tokenize_genome(
     progress : callable, optional
         ``progress(bytes_read, file_size)``.
     overwrite : bool
-        Write into a non-empty directory that holds other files.
+        Write into a non-empty directory that holds other files, or the tokens of
+        another genome or tokenizer.
 
     Returns
     -------
@@ -284,7 +314,7 @@ def tokenize_genome(
         raise NotADirectoryError(f"{out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     with output_lock(out):
-        _clear_previous_output(out, overwrite)
+        _clear_previous_output(out, overwrite, Path(path), tokenizer)
         remove_stale_temporaries(out)
         try:
             write_text(out / _INCOMPLETE, "a dnakmer tokenize run that has not finished\n")

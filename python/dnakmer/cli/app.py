@@ -17,6 +17,7 @@ import typer
 from dnakmer import __version__
 from dnakmer.cli import genome, interrogate, train
 from dnakmer.cli.nextkmer import app as nextkmer_app
+from dnakmer.cli.options import Command, Group
 from dnakmer.cli.probe import embed as _embed
 from dnakmer.cli.probe import probe_app as _probe_app
 from dnakmer.cli.tasks import app as tasks_app
@@ -29,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
 )
 
 
@@ -49,19 +51,19 @@ def _root(
     models learn."""
 
 
-app.command("stats")(genome.stats)
-app.command("vocab")(genome.vocab)
-app.command("tokenize")(genome.tokenize)
+app.command("stats", cls=Command)(genome.stats)
+app.command("vocab", cls=Command)(genome.vocab)
+app.command("tokenize", cls=Command)(genome.tokenize)
 app.add_typer(_probe_app, name="probe")
-app.command("embed")(_embed)
+app.command("embed", cls=Command)(_embed)
 
 
 app.add_typer(nextkmer_app, name="nextkmer")
-app.command("pretrain")(train.pretrain_command)
+app.command("pretrain", cls=Command)(train.pretrain_command)
 app.add_typer(train.finetune_app, name="finetune")
 app.add_typer(tasks_app, name="tasks")
-app.command("interrogate")(interrogate.interrogate_command)
-app.command("demo")(interrogate.demo_command)
+app.command("interrogate", cls=Command)(interrogate.interrogate_command)
+app.command("demo", cls=Command)(interrogate.demo_command)
 
 
 class Terminated(KeyboardInterrupt):

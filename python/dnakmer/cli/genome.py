@@ -13,29 +13,22 @@ from typing import Annotated
 
 import typer
 
-from dnakmer.cli.options import given
+from dnakmer.cli.options import (
+    DefaultGenomeArg,
+    KOpt,
+    OutHelp,
+    OutOpt,
+    OverwriteOpt,
+    QuietOpt,
+    StrideOpt,
+    ThreadsOpt,
+    VocabOpt,
+    given,
+)
 from dnakmer.data import example_genome
 
 __all__ = ["byte_progress", "stats", "tokenize", "vocab"]
 
-GenomeArg = Annotated[
-    Path | None,
-    typer.Argument(
-        help="FASTA file (plain, gzip or BGZF). Default: the phage lambda genome shipped "
-        "with dnakmer.",
-        show_default=False,
-    ),
-]
-ThreadsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--threads",
-        "-t",
-        help="Threads for decompression and, when tokenizing a plain file, for its "
-        "records [default: all cores].",
-        min=1,
-    ),
-]
 
 
 class StatsFormat(str, enum.Enum):
@@ -75,7 +68,7 @@ def byte_progress(label: str, enabled: bool = True) -> Iterator[Callable[[int, i
 
 
 def stats(
-    genome: GenomeArg = None,
+    genome: DefaultGenomeArg = None,
     fmt: Annotated[
         StatsFormat, typer.Option("--format", "-f", help="Output format.")
     ] = StatsFormat.table,
@@ -115,13 +108,12 @@ def stats(
 
 
 def vocab(
-    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length (1-8).", min=1, max=8)] = 6,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="File (or directory) to write vocab.txt to.")
-    ] = Path("vocab.txt"),
+    k: KOpt = 6,
+    out: Annotated[Path, typer.Option("--out", "-o", help=OutHelp)] = Path("vocab.txt"),
 ) -> None:
     """Write DNABERT's vocabulary for k: [PAD] [UNK] [CLS] [SEP] [MASK], then all 4^k
-    k-mers in itertools.product('ATCG') order."""
+    k-mers in itertools.product('ATCG') order, to the file --out (given a folder, to
+    vocab.txt in it)."""
     from dnakmer.tokenizer import KmerTokenizer
 
     tok = KmerTokenizer(k)
@@ -131,26 +123,18 @@ def vocab(
 
 def tokenize(
     ctx: typer.Context,
-    genome: GenomeArg = None,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output directory (one .npy per record).")
-    ] = Path("tokens"),
-    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length (1-8).", min=1, max=8)] = 6,
-    stride: Annotated[
-        int,
-        typer.Option("--stride", "-s", help="Token stride: 1 = overlapping, k = disjoint.", min=1),
-    ] = 1,
-    vocab_file: Annotated[
-        Path | None,
-        typer.Option("--vocab", help="vocab.txt of the model (default: DNABERT layout for k)."),
-    ] = None,
+    genome: DefaultGenomeArg = None,
+    out: OutOpt = Path("tokens"),
+    k: KOpt = 6,
+    stride: StrideOpt = 1,
+    vocab_file: VocabOpt = None,
     threads: ThreadsOpt = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Write into a non-empty directory.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Tokenize every record into memory-mappable token-id arrays plus manifest.json."""
+    """Tokenize every record into memory-mappable token-id arrays (one .npy per record)
+    plus manifest.json in --out. An earlier output of the same genome and settings there
+    is replaced; one of another genome or other settings needs --overwrite."""
     from dnakmer.tokenizer import KmerTokenizer, tokenize_genome
 
     path = genome or example_genome()

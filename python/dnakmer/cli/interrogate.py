@@ -9,7 +9,19 @@ from typing import Annotated, Any
 
 import typer
 
-from dnakmer.cli.options import RULES, Rule, TrustRemoteCodeOpt, check_rules
+from dnakmer.cli.options import (
+    RULES,
+    DeviceOpt,
+    GenomeArg,
+    NSeedsOpt,
+    OutHelp,
+    OutOpt,
+    QuietOpt,
+    Rule,
+    TrustRemoteCodeOpt,
+    check_rules,
+    given,
+)
 
 
 class Scale(str, enum.Enum):
@@ -63,7 +75,7 @@ def _print_outcome(result: Any) -> None:
 
 def interrogate_command(
     ctx: typer.Context,
-    genome: Annotated[Path, typer.Argument(help="FASTA file (plain, gzip or BGZF).")],
+    genome: GenomeArg,
     models: Annotated[
         list[Path],
         typer.Option(
@@ -73,16 +85,18 @@ def interrogate_command(
             "BPE (GROVER), Nucleotide Transformer or characters (repeat for more).",
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder; re-running resumes it.")],
+    out: OutOpt,
     ks: Annotated[
         list[int] | None,
         typer.Option(
-            "--k", "-k", help="Next-k-mer label length (repeat); default 2 to 6.", min=1, max=8
+            "--k",
+            "-k",
+            help="Next-k-mer label length (repeat for more). Default: 2 to 6.",
+            min=1,
+            max=8,
         ),
     ] = None,
-    seeds: Annotated[
-        int, typer.Option("--seeds", help="Fine-tuning seeds per model, k and init.", min=1)
-    ] = 1,
+    seeds: NSeedsOpt = 1,
     scale: Annotated[
         Scale,
         typer.Option(help="Default budget: cpu (minutes) or paper (Sanabria et al.; GPU)."),
@@ -94,10 +108,17 @@ def interrogate_command(
         ),
     ] = None,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Fine-tuning steps per run.", min=1)
+        int | None,
+        typer.Option("--max-steps", help="Optimizer steps per run.", min=1)
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Samples per step.", min=1)
+        int | None,
+        typer.Option(
+            "--batch-size",
+            "-b",
+            help="Windows per batch (per device and step when training).",
+            min=1,
+        ),
     ] = None,
     n_train: Annotated[
         int | None, typer.Option("--n-train", help="Next-k-mer training windows per k.", min=1)
@@ -105,16 +126,22 @@ def interrogate_command(
     context_nt: Annotated[
         int | None,
         typer.Option(
-            "--context", help="Next-k-mer context in bases (lowered to fit the models).", min=1
+            "--context",
+            "-c",
+            help="Next-k-mer context in bases (lowered to fit the models).",
+            min=1,
         ),
     ] = None,
     mask_windows: Annotated[
         int | None,
-        typer.Option("--mask-windows", help="Windows for the masked-token analysis.", min=1),
+        typer.Option(
+            "--n-windows",
+            "-n",
+            help="Windows sampled from the genome for the analysis.",
+            min=1,
+        ),
     ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="auto (default), cpu or cuda.")
-    ] = None,
+    device: DeviceOpt = "auto",
     jobs: Annotated[
         int,
         typer.Option(
@@ -125,12 +152,13 @@ def interrogate_command(
             "of the CPU threads (same results as 1).",
         ),
     ] = 1,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    quiet: QuietOpt = False,
     trust_remote_code: TrustRemoteCodeOpt = False,
 ) -> None:
     """Run the whole study: genome stats, masked-token analysis, embeddings, next-k-mer
     datasets, baselines and fine-tuning (pretrained and random init), then write
-    report.html, summary.md, tables, figures and manifest.json into --out."""
+    report.html, summary.md, tables, figures and manifest.json into --out (re-running the
+    command resumes that folder)."""
     check_rules(ctx, "interrogate")
     from dnakmer.study.interrogate import interrogate
 
@@ -143,7 +171,7 @@ def interrogate_command(
             "n_train": n_train,
             "context_nt": context_nt,
             "mask_windows": mask_windows,
-            "device": device,
+            "device": device if given(ctx, "device") else None,
         },
     )
     ks_t = tuple(ks or (2, 3, 4, 5, 6))
@@ -157,9 +185,7 @@ def interrogate_command(
 
 def demo_command(
     ctx: typer.Context,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Run folder; re-running resumes it.")
-    ] = Path("dnakmer-demo"),
+    out: Annotated[Path, typer.Option("--out", "-o", help=OutHelp)] = Path("dnakmer-demo"),
     retrain: Annotated[
         Path | None,
         typer.Option(
@@ -186,12 +212,13 @@ def demo_command(
             min=1,
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the whole study offline on the E. coli genome shipped with dnakmer, for four
     tiny models shipped with it (pretrained at an equal budget on that genome: overlapping
     6-mers as DNABERT, non-overlapping 6-mers, a BPE vocabulary as GROVER, single
-    nucleotides), and print where the report is."""
+    nucleotides), and print where the report is; the run folder is --out, and re-running
+    the command resumes it."""
     check_rules(ctx, "demo")
     from dnakmer.study import demo
 

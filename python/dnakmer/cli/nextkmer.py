@@ -8,24 +8,46 @@ from typing import Annotated
 
 import typer
 
-from dnakmer.cli.options import RULES, Rule, check_rules
+from dnakmer.cli.options import (
+    RULES,
+    BlockSizeHelp,
+    Command,
+    GenomeArg,
+    Group,
+    OutHelp,
+    OutOpt,
+    OverwriteOpt,
+    Rule,
+    SeedOpt,
+    Split,
+    SplitOpt,
+    StrideOpt,
+    TestFractionOpt,
+    TestRecordOpt,
+    ThreadsOpt,
+    ValFractionOpt,
+    ValRecordOpt,
+    VocabOpt,
+    check_rules,
+)
 
 app = typer.Typer(
     name="nextkmer",
     help="Next-k-mer benchmark: leakage-free datasets from any genome, and baselines.",
     no_args_is_help=True,
+    cls=Group,
 )
-
-
-class SplitMode(str, enum.Enum):
-    blocks = "blocks"
-    records = "records"
 
 
 class Strand(str, enum.Enum):
     plus = "+"
     minus = "-"
     both = "both"
+
+
+OrdersOption = typer.Option(
+    "--orders", help="Markov orders of the baselines, e.g. '0-12' or '0,2,4'."
+)
 
 
 def parse_orders(text: str) -> list[int]:
@@ -42,9 +64,9 @@ def parse_orders(text: str) -> list[int]:
 
 RULES["nextkmer build"] = (
     Rule(("val_record", "test_record"), "used only with --split records",
-         lambda p: p["split"] is SplitMode.records, ("--val-record", "chrI")),
+         lambda p: p["split"] is Split.records, ("--val-record", "chrI")),
     Rule(("val_fraction", "test_fraction", "block_size"), "used only with --split blocks",
-         lambda p: p["split"] is SplitMode.blocks, ("--split", "records", "--block-size", "500")),
+         lambda p: p["split"] is Split.blocks, ("--split", "records", "--block-size", "500")),
     Rule(("val_fraction", "test_fraction"), "too large: the shares must add up to less than 1",
          lambda p: p["val_fraction"] + p["test_fraction"] < 1,
          ("--val-fraction", "0.5", "--test-fraction", "0.5")),
@@ -56,11 +78,11 @@ RULES["nextkmer build"] = (
 )  # fmt: skip
 
 
-@app.command()
+@app.command(cls=Command)
 def build(
     ctx: typer.Context,
-    genome: Annotated[Path, typer.Argument(help="FASTA file (plain, gzip or BGZF).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset directory.")],
+    genome: GenomeArg,
+    out: OutOpt,
     k: Annotated[
         int, typer.Option("--k", "-k", help="Label length: next k bases (1-8).", min=1, max=8)
     ] = 6,
@@ -68,26 +90,19 @@ def build(
         int,
         typer.Option("--context", "-c", help="Context length in bases (DNABERT-6: 515).", min=1),
     ] = 515,
-    n_train: Annotated[int, typer.Option(help="Train samples.", min=0)] = 100_000,
-    n_val: Annotated[int, typer.Option(help="Validation samples.", min=0)] = 10_000,
-    n_test: Annotated[int, typer.Option(help="Test samples.", min=0)] = 10_000,
-    split: Annotated[SplitMode, typer.Option(help="Hold out blocks or whole records.")] = (
-        SplitMode.blocks
-    ),
-    val_record: Annotated[
-        list[str] | None, typer.Option(help="Validation record (repeatable; --split records).")
-    ] = None,
-    test_record: Annotated[
-        list[str] | None, typer.Option(help="Test record (repeatable; --split records).")
-    ] = None,
-    val_fraction: Annotated[
-        float, typer.Option(help="Share of blocks for validation.", min=0.0, max=0.9)
-    ] = 0.1,
-    test_fraction: Annotated[
-        float, typer.Option(help="Share of blocks for test.", min=0.0, max=0.9)
-    ] = 0.1,
+    n_train: Annotated[int, typer.Option("--n-train", help="Train samples.", min=0)] = 100_000,
+    n_val: Annotated[int, typer.Option("--n-val", help="Validation samples.", min=0)] = 10_000,
+    n_test: Annotated[int, typer.Option("--n-test", help="Test samples.", min=0)] = 10_000,
+    split: SplitOpt = Split.blocks,
+    val_record: ValRecordOpt = None,
+    test_record: TestRecordOpt = None,
+    val_fraction: ValFractionOpt = 0.1,
+    test_fraction: TestFractionOpt = 0.1,
     block_size: Annotated[
-        int | None, typer.Option(help="Block length [default: 100 kb, at most genome/20].", min=1)
+        int | None,
+        typer.Option(
+            "--block-size", help=BlockSizeHelp, show_default="100 kb, at most genome/20", min=1
+        ),
     ] = None,
     strand: Annotated[Strand, typer.Option(help="Strands to sample.")] = Strand.plus,
     dedup: Annotated[
@@ -96,21 +111,17 @@ def build(
     token_k: Annotated[
         int, typer.Option("--token-k", help="k of the k-mer tokenizer.", min=1, max=8)
     ] = 6,
-    stride: Annotated[int, typer.Option(help="Tokenizer stride.", min=1)] = 1,
-    vocab: Annotated[
-        Path | None, typer.Option(help="vocab.txt of the model (default: DNABERT layout).")
-    ] = None,
+    stride: StrideOpt = 1,
+    vocab: VocabOpt = None,
     raw: Annotated[
         bool, typer.Option("--raw", help="Store the context as uint8 base codes, no tokens.")
     ] = False,
     no_special_tokens: Annotated[
         bool, typer.Option("--no-special-tokens", help="Rows without [CLS] ... [SEP].")
     ] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.", min=0, max=2**32 - 1)] = 0,
-    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads.", min=1)] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace a non-dataset directory.")
-    ] = False,
+    seed: SeedOpt = 0,
+    threads: ThreadsOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Draw train/val/test windows, tokenize the contexts, label the next k bases and
     write .npy fields, samples.parquet and manifest.json to OUT."""
@@ -140,10 +151,10 @@ def build(
     )
 
 
-@app.command()
+@app.command(cls=Command)
 def baselines(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory from `nextkmer build`.")],
-    orders: Annotated[str, typer.Option(help="Markov orders, e.g. '0-12' or '0,2,4'.")] = "0-12",
+    orders: Annotated[str, OrdersOption] = "0-12",
     alpha: Annotated[float, typer.Option(help="Add-alpha smoothing.", min=0.0)] = 1.0,
     genome: Annotated[
         Path | None,
@@ -151,12 +162,10 @@ def baselines(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Output directory [default: DATASET/baselines]."),
+        typer.Option("--out", "-o", help=OutHelp, show_default="DATASET/baselines"),
     ] = None,
-    seed: Annotated[
-        int, typer.Option(help="Seed of the uniform guesses.", min=0, max=2**32 - 1)
-    ] = 0,
-    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads.", min=1)] = None,
+    seed: SeedOpt = 0,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Score uniform, class-prior and Markov baselines on the test split (fitted on train);
     print a table and write baselines.json, baselines.parquet and baselines.png."""

@@ -9,29 +9,28 @@ from typing import Annotated, Any, cast
 
 import typer
 
-from dnakmer.cli.options import ModelOpt, QuietOpt, TrustRemoteCodeOpt
+from dnakmer.cli.options import (
+    BatchSizeOpt,
+    Command,
+    DefaultGenomeArg,
+    DeviceOpt,
+    Group,
+    ModelOpt,
+    NWindowsOpt,
+    OutOpt,
+    OverwriteOpt,
+    QuietOpt,
+    SeedOpt,
+    TrustRemoteCodeOpt,
+    WindowTokensOpt,
+    device_or_none,
+)
 
 probe_app = typer.Typer(
     help="Probe what a DNA language model learned: masked tokens and embeddings.",
     no_args_is_help=True,
+    cls=Group,
 )
-
-GenomeOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--genome", "-g", help="FASTA file [default: the phage lambda genome shipped with dnakmer]."
-    ),
-]
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory.")]
-SeedOpt = Annotated[
-    int, typer.Option("--seed", help="Seed of window sampling and shuffles.", min=0, max=2**32 - 1)
-]
-BatchOpt = Annotated[
-    int, typer.Option("--batch-size", "-b", help="Windows per forward pass.", min=1)
-]
-DeviceOpt = Annotated[
-    str | None, typer.Option("--device", help="torch device [default: cuda if available].")
-]
 
 
 def _genome(path: Path | None) -> Path:
@@ -47,33 +46,31 @@ def _layers(text: str) -> tuple[int, ...]:
         raise typer.BadParameter(f"--layers wants comma-separated integers, got {text!r}") from e
 
 
-@probe_app.command("mask")
+@probe_app.command("mask", cls=Command)
 def probe_mask(
+    genome: DefaultGenomeArg = None,
+    *,
     model: ModelOpt,
     out: OutOpt,
-    genome: GenomeOpt = None,
     scheme: Annotated[
         list[str] | None,
         typer.Option(
             "--scheme",
-            "-s",
-            help="Masking scheme: dnabert, single or span:N "
-            "(repeatable) [default: dnabert and single].",
+            help="Masking scheme: dnabert, single or span:N (repeat for more). "
+            "Default: dnabert and single.",
         ),
     ] = None,
     control: Annotated[
         list[str] | None,
-        typer.Option("--control", "-c", help="none, mono or di (repeatable) [default: all]."),
+        typer.Option(
+            "--control", help="Shuffled control: none, mono or di (repeat for more). Default: all."
+        ),
     ] = None,
-    windows: Annotated[
-        int, typer.Option("--windows", "-n", help="Windows to sample.", min=1)
-    ] = 256,
-    window_tokens: Annotated[
-        int, typer.Option("--window-tokens", help="Tokens per window.", min=1)
-    ] = 64,
+    windows: NWindowsOpt = 256,
+    window_tokens: WindowTokensOpt = 64,
     seed: SeedOpt = 0,
-    batch_size: BatchOpt = 32,
-    device: DeviceOpt = None,
+    batch_size: BatchSizeOpt = 32,
+    device: DeviceOpt = "auto",
     trust_remote_code: TrustRemoteCodeOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -87,7 +84,7 @@ def probe_mask(
     from dnakmer.probes.masked_bases import masked_base_analysis, window_bases
     from dnakmer.probes.masked_tokens import CONTROLS, mask_analysis, rule_skip_reason
 
-    loaded = load(model, device=device, trust_remote_code=trust_remote_code)
+    loaded = load(model, device=device_or_none(device), trust_remote_code=trust_remote_code)
     reason = rule_skip_reason(loaded)
     with showing_progress(not quiet):
         bases = masked_base_analysis(
@@ -148,23 +145,20 @@ def probe_mask(
     typer.echo(f"wrote {out}/")
 
 
-@probe_app.command("embeddings")
+@probe_app.command("embeddings", cls=Command)
 def probe_embeddings(
+    genome: DefaultGenomeArg = None,
+    *,
     model: ModelOpt,
     out: OutOpt,
-    genome: GenomeOpt = None,
-    windows: Annotated[
-        int, typer.Option("--windows", "-n", help="Windows to sample.", min=1)
-    ] = 128,
-    window_tokens: Annotated[
-        int, typer.Option("--window-tokens", help="Tokens per window.", min=1)
-    ] = 64,
+    windows: NWindowsOpt = 128,
+    window_tokens: WindowTokensOpt = 64,
     max_distance: Annotated[
         int, typer.Option("--max-distance", help="Farthest base outside a token to probe.", min=1)
     ] = 5,
     seed: SeedOpt = 0,
-    batch_size: BatchOpt = 32,
-    device: DeviceOpt = None,
+    batch_size: BatchSizeOpt = 32,
+    device: DeviceOpt = "auto",
     trust_remote_code: TrustRemoteCodeOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -174,7 +168,7 @@ def probe_embeddings(
     from dnakmer.models import load
     from dnakmer.probes.embedding_analysis import embedding_report
 
-    loaded = load(model, device=device, trust_remote_code=trust_remote_code)
+    loaded = load(model, device=device_or_none(device), trust_remote_code=trust_remote_code)
     with showing_progress(not quiet):
         summary = embedding_report(
             loaded,
@@ -252,9 +246,10 @@ def _print_embedding_summary(summary: dict[str, Any]) -> None:
 
 
 def embed(
+    genome: DefaultGenomeArg = None,
+    *,
     model: ModelOpt,
     out: OutOpt,
-    genome: GenomeOpt = None,
     layers: Annotated[
         str,
         typer.Option(
@@ -273,15 +268,14 @@ def embed(
         int | None,
         typer.Option(
             "--window-tokens",
-            help="Tokens per window [default: the model's positions minus 2].",
+            help="Tokens per window, not counting [CLS] and [SEP].",
+            show_default="the model's positions minus 2",
             min=1,
         ),
     ] = None,
-    batch_size: BatchOpt = 32,
-    device: DeviceOpt = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace a non-empty directory.")
-    ] = False,
+    batch_size: BatchSizeOpt = 32,
+    device: DeviceOpt = "auto",
+    overwrite: OverwriteOpt = False,
     trust_remote_code: TrustRemoteCodeOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -291,7 +285,7 @@ def embed(
     from dnakmer.models import load
     from dnakmer.probes.embeddings import Level, embed_genome
 
-    loaded = load(model, device=device, trust_remote_code=trust_remote_code)
+    loaded = load(model, device=device_or_none(device), trust_remote_code=trust_remote_code)
     with showing_progress(not quiet):
         manifest = embed_genome(
             loaded,

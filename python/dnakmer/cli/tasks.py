@@ -8,13 +8,29 @@ from typing import Annotated
 
 import typer
 
-from dnakmer.cli.options import RULES, Rule, check_rules
+from dnakmer.cli.options import (
+    RULES,
+    BlockSizeHelp,
+    Command,
+    GenomeArg,
+    Group,
+    OutOpt,
+    OverwriteOpt,
+    Rule,
+    SeedOpt,
+    Split,
+    SplitOpt,
+    TestFractionOpt,
+    ValFractionOpt,
+    check_rules,
+)
 
 app = typer.Typer(
     name="tasks",
     help="Fine-tuning tasks (promoter, splice, coding) built from a genome and its "
     "GFF3/GTF annotation.",
     no_args_is_help=True,
+    cls=Group,
 )
 
 
@@ -22,11 +38,6 @@ class TaskChoice(str, enum.Enum):
     promoter = "promoter"
     splice = "splice"
     coding = "coding"
-
-
-class SplitBy(str, enum.Enum):
-    block = "block"
-    record = "record"
 
 
 class StartsFrom(str, enum.Enum):
@@ -49,22 +60,22 @@ RULES["tasks build"] = (
          ("--task", "splice", "--upstream", "100")),
     Rule(("canonical_only",), "used only with --task splice",
          lambda p: p["task"] is TaskChoice.splice, ("--task", "coding", "--canonical-only")),
-    Rule(("block_size",), "used only with --split-by block",
-         lambda p: p["split_by"] is SplitBy.block, ("--split-by", "record", "--block-size", "500")),
-    Rule(("dev_fraction", "test_fraction"), "too large: the shares must add up to less than 1",
-         lambda p: p["dev_fraction"] + p["test_fraction"] < 1,
-         ("--dev-fraction", "0.6", "--test-fraction", "0.4")),
+    Rule(("block_size",), "used only with --split blocks",
+         lambda p: p["split"] is Split.blocks, ("--split", "records", "--block-size", "500")),
+    Rule(("val_fraction", "test_fraction"), "too large: the shares must add up to less than 1",
+         lambda p: p["val_fraction"] + p["test_fraction"] < 1,
+         ("--val-fraction", "0.6", "--test-fraction", "0.4")),
     Rule(("tsv_raw",), "used only with --dnabert-tsv", lambda p: p["dnabert_tsv"], ("--tsv-raw",)),
 )  # fmt: skip
 
 
-@app.command()
+@app.command(cls=Command)
 def build(
     ctx: typer.Context,
-    genome: Annotated[Path, typer.Argument(help="FASTA file (plain, gzip or BGZF).")],
+    genome: GenomeArg,
     gff: Annotated[Path, typer.Option("--gff", help="GFF3 or GTF annotation of the genome.")],
     task: Annotated[TaskChoice, typer.Option("--task", help="Task to build.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset directory.")],
+    out: OutOpt,
     k: Annotated[
         int | None,
         typer.Option(
@@ -93,19 +104,13 @@ def build(
     canonical_only: Annotated[
         bool, typer.Option("--canonical-only", help="Splice: only GT donors, AG acceptors.")
     ] = False,
-    split_by: Annotated[SplitBy, typer.Option(help="Split unit.")] = SplitBy.block,
-    block_size: Annotated[
-        int, typer.Option(help="Block length for --split-by block.", min=1)
-    ] = 10_000,
-    dev_fraction: Annotated[
-        float, typer.Option(help="Share of the dev split.", min=0.0, max=0.9)
-    ] = 0.1,
-    test_fraction: Annotated[
-        float, typer.Option(help="Share of the test split.", min=0.0, max=0.9)
-    ] = 0.1,
-    seed: Annotated[int, typer.Option(help="Random seed.", min=0, max=2**32 - 1)] = 0,
+    split: SplitOpt = Split.blocks,
+    block_size: Annotated[int, typer.Option("--block-size", help=BlockSizeHelp, min=1)] = 10_000,
+    val_fraction: ValFractionOpt = 0.1,
+    test_fraction: TestFractionOpt = 0.1,
+    seed: SeedOpt = 0,
     annotation_format: Annotated[
-        AnnotationFormatChoice, typer.Option("--format", help="Annotation format.")
+        AnnotationFormatChoice, typer.Option("--gff-format", help="Format of the --gff file.")
     ] = AnnotationFormatChoice.auto,
     strict: Annotated[
         bool, typer.Option("--strict", help="Features past their record's end are errors.")
@@ -116,11 +121,10 @@ def build(
     tsv_raw: Annotated[
         bool, typer.Option("--tsv-raw", help="TSV sequences as raw bases, not k-mers.")
     ] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace a non-empty non-dataset directory.")
-    ] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
-    """Build a task dataset: NPY fields + samples.parquet + manifest.json in OUT."""
+    """Build a task dataset: NPY fields + samples.parquet + manifest.json in --out
+    (its held-out validation split is named dev in the data, as in DNABERT's files)."""
     check_rules(ctx, "tasks build")
     from dnakmer.datasets.tasks import build_task
     from dnakmer.tokenizer import KmerTokenizer
@@ -138,9 +142,9 @@ def build(
         gc_matched=gc_matched,
         starts_from=starts_from.value,  # type: ignore[arg-type]
         canonical_only=canonical_only,
-        split_by=split_by.value,  # type: ignore[arg-type]
+        split_by="block" if split is Split.blocks else "record",
         block_size=block_size,
-        dev_fraction=dev_fraction,
+        dev_fraction=val_fraction,
         test_fraction=test_fraction,
         seed=seed,
         annotation_format=annotation_format.value,  # type: ignore[arg-type]

@@ -9,7 +9,27 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dnakmer.cli.options import RULES, ModelOpt, Rule, TrustRemoteCodeOpt, check_rules
+from dnakmer.cli.nextkmer import OrdersOption
+from dnakmer.cli.options import (
+    RULES,
+    BatchSizeOpt,
+    Command,
+    DeviceOpt,
+    GenomeArg,
+    Group,
+    KOpt,
+    ModelOpt,
+    NSeedsOpt,
+    OutOpt,
+    QuietOpt,
+    Rule,
+    SeedOpt,
+    TestRecordOpt,
+    TrustRemoteCodeOpt,
+    ValRecordOpt,
+    WindowTokensOpt,
+    check_rules,
+)
 
 if TYPE_CHECKING:
     from dnakmer.training.pretrain import ModelShape
@@ -39,21 +59,15 @@ class Pooling(str, enum.Enum):
     mean = "mean"
 
 
-StepsOpt = Annotated[int, typer.Option("--max-steps", help="Optimizer steps.", min=1)]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Samples per device per step.", min=1)]
+StepsOpt = Annotated[int, typer.Option("--max-steps", help="Optimizer steps per run.", min=1)]
 AccumOpt = Annotated[int, typer.Option("--grad-accum", help="Gradient accumulation steps.", min=1)]
 LrOpt = Annotated[float, typer.Option("--lr", help="Peak learning rate.", min=0.0)]
 EvalOpt = Annotated[
     int, typer.Option("--eval-every", help="Evaluate and checkpoint every N steps.", min=1)
 ]
-SeedOpt = Annotated[
-    int, typer.Option("--seed", help="Random seed (sampling, init, masking).", min=0, max=2**32 - 1)
-]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 _KMERS = (Tokenization.overlapping, Tokenization.nonoverlapping)
 RULES["pretrain"] = (
@@ -67,63 +81,60 @@ RULES["pretrain"] = (
     Rule(("stop_after",), "must be below --max-steps (the run ends there anyway)",
          lambda p: p["stop_after"] < p["max_steps"], ("--max-steps", "10", "--stop-after", "10")),
 )
-_SOURCES = ("train", "dev", "test", "bed", "genome", "label_column", "val_record", "test_record")
+_SOURCES = ("train", "val", "test", "bed", "genome", "label_column", "val_record", "test_record")
 RULES["finetune classify"] = (
-    Rule(("data",), "used on its own (not with --train/--dev/--test or --bed/--genome)",
+    Rule(("data",), "used on its own (not with --train/--val/--test or --bed/--genome)",
          lambda p: all(not p[s] for s in _SOURCES[:5]), ("--data", "d", "--train", "t.tsv")),
-    Rule(("train", "dev", "test"), "used without --bed and --genome",
+    Rule(("train", "val", "test"), "used without --bed and --genome",
          lambda p: p["bed"] is None and p["genome"] is None,
-         ("--train", "t.tsv", "--dev", "d.tsv", "--bed", "b.bed", "--genome", "g.fa")),
-    Rule(("test",), "used only with --train and --dev", lambda p: p["train"] is not None,
+         ("--train", "t.tsv", "--val", "d.tsv", "--bed", "b.bed", "--genome", "g.fa")),
+    Rule(("test",), "used only with --train and --val", lambda p: p["train"] is not None,
          ("--test", "t.tsv")),
     Rule(("label_column", "val_record", "test_record"), "used only with --bed",
          lambda p: p["bed"] is not None, ("--val-record", "chrI")),
-    Rule(("max_length",), "used only with --train/--dev or --bed (a dataset sets its windows)",
-         lambda p: p["data"] is None, ("--data", "d", "--max-length", "100")),
-    Rule(("init",), "takes pretrained or random here", lambda p: p["init"] is not Init.both,
-         ("--init", "both")),
+    Rule(("window_tokens",), "used only with --train/--val or --bed (a dataset sets its "
+         "windows)", lambda p: p["data"] is None, ("--data", "d", "--window-tokens", "100")),
 )  # fmt: skip
 
 
 def pretrain_command(
     ctx: typer.Context,
-    genome: Annotated[Path, typer.Argument(help="FASTA file to pretrain on.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output model folder.")],
+    genome: GenomeArg,
+    out: OutOpt,
     tokenization: Annotated[
         Tokenization,
         typer.Option(
             "--tokenization",
-            "--tokenizer",
             help="Token scheme (masking follows it): overlapping or non-overlapping k-mers, "
             "single nucleotides, or a BPE vocabulary learned on the genome (tokenizer.json).",
         ),
     ] = Tokenization.overlapping,
-    k: Annotated[int, typer.Option("--k", "-k", help="k-mer length.", min=1, max=8)] = 6,
+    k: KOpt = 6,
     vocab_size: Annotated[
         int,
         typer.Option(
             "--vocab-size", help="Tokens of the BPE vocabulary (with --tokenization bpe).", min=1
         ),
     ] = 512,
-    max_tokens: Annotated[
-        int, typer.Option(help="Tokens per window (plus [CLS]/[SEP]).", min=1)
-    ] = 128,
+    window_tokens: WindowTokensOpt = 128,
     size: Annotated[
         Size, typer.Option(help="tiny (CPU tests), small, or dnabert (12x768, for GPUs).")
     ] = Size.tiny,
     layers: Annotated[
-        int | None, typer.Option(help="Encoder layers (default: the --size's).", min=1)
+        int | None,
+        typer.Option("--n-layers", help="Encoder layers. Default: the --size's.", min=1),
     ] = None,
     heads: Annotated[
         int | None,
         typer.Option(
-            help="Attention heads per layer (default: the --size's); must divide the hidden size.",
+            "--n-heads",
+            help="Attention heads per layer, a divisor of the hidden size. Default: the --size's.",
             min=1,
         ),
     ] = None,
     dropout: Annotated[
         float | None,
-        typer.Option(help="Dropout probability (default: 0.1, as BERT).", min=0.0, max=0.9),
+        typer.Option(help="Dropout probability. Default: 0.1, as BERT.", min=0.0, max=0.9),
     ] = None,
     position_init: Annotated[
         PositionInit,
@@ -133,12 +144,12 @@ def pretrain_command(
         ),
     ] = PositionInit.random,
     n_train: Annotated[
-        int, typer.Option(help="Training windows drawn from the genome.", min=1)
+        int, typer.Option("--n-train", help="Training windows drawn from the genome.", min=1)
     ] = 20_000,
-    n_eval: Annotated[int, typer.Option(help="Held-out evaluation windows.", min=1)] = 512,
-    eval_records: Annotated[
-        list[str] | None, typer.Option("--eval-record", help="Hold out this record (repeat).")
-    ] = None,
+    n_val: Annotated[
+        int, typer.Option("--n-val", help="Held-out validation windows.", min=1)
+    ] = 512,
+    val_record: ValRecordOpt = None,
     random_masking_steps: Annotated[
         int,
         typer.Option(
@@ -154,7 +165,7 @@ def pretrain_command(
             help="Stop after N steps on the --max-steps schedule (continue with --resume).", min=1
         ),
     ] = None,
-    batch_size: BatchOpt = 32,
+    batch_size: BatchSizeOpt = 32,
     grad_accum: AccumOpt = 1,
     lr: LrOpt = 5e-4,
     eval_every: EvalOpt = 200,
@@ -195,14 +206,14 @@ def pretrain_command(
             out,
             tokenization=tokenization.value,
             k=k,
-            max_tokens=max_tokens,
+            max_tokens=window_tokens,
             shape=replace(
                 _shape(shapes[size], layers, heads, dropout), position_init=position_init.value
             ),
             options=opts,
             n_train=n_train,
-            n_eval=n_eval,
-            eval_records=eval_records or None,
+            n_eval=n_val,
+            eval_records=val_record or None,
             random_masking_steps=random_masking_steps,
             stop_after=stop_after,
             resume=resume,
@@ -220,13 +231,13 @@ def _shape(
 ) -> ModelShape:
     if layers is not None:
         if layers < 1:
-            raise typer.BadParameter(f"must be at least 1, got {layers}", param_hint="--layers")
+            raise typer.BadParameter(f"must be at least 1, got {layers}", param_hint="--n-layers")
         base = replace(base, layers=layers)
     if heads is not None:
         if heads < 1 or base.hidden % heads:
             raise typer.BadParameter(
                 f"must be at least 1 and divide the hidden size {base.hidden}, got {heads}",
-                param_hint="--heads",
+                param_hint="--n-heads",
             )
         base = replace(base, heads=heads)
     if dropout is not None:
@@ -239,6 +250,7 @@ def _shape(
 finetune_app = typer.Typer(
     help="Fine-tune a model: next-k-mer benchmark or classification tasks.",
     no_args_is_help=True,
+    cls=Group,
 )
 
 
@@ -275,7 +287,12 @@ class Init(str, enum.Enum):
     both = "both"
 
 
-@finetune_app.command("nextkmer")
+class ClassifyInit(str, enum.Enum):
+    pretrained = "pretrained"
+    random = "random"
+
+
+@finetune_app.command("nextkmer", cls=Command)
 def finetune_nextkmer_command(
     model: ModelOpt,
     data: Annotated[
@@ -284,13 +301,11 @@ def finetune_nextkmer_command(
             "--data", "-d", help="Dataset from `dnakmer nextkmer build` (repeat for several k)."
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    out: OutOpt,
     init: Annotated[
         Init, typer.Option(help="Pretrained weights, random init (control), or both.")
     ] = Init.both,
-    seeds: Annotated[
-        int, typer.Option(help="Seeds per setting; mean ± 95 % CI are reported.", min=1)
-    ] = 1,
+    seeds: NSeedsOpt = 1,
     freeze_encoder: Annotated[
         bool, typer.Option(help="Train only the head (linear probe).")
     ] = False,
@@ -304,9 +319,7 @@ def finetune_nextkmer_command(
     early_stopping: Annotated[
         int | None, typer.Option(help="Stop after N evaluations without improvement.", min=1)
     ] = None,
-    orders: Annotated[
-        str, typer.Option(help="Markov orders of the baselines, e.g. '0-12' or '0,2,4'.")
-    ] = "0-12",
+    orders: Annotated[str, OrdersOption] = "0-12",
     pooling: Annotated[
         Pooling,
         typer.Option(
@@ -315,7 +328,7 @@ def finetune_nextkmer_command(
         ),
     ] = Pooling.last,
     max_steps: StepsOpt = 1000,
-    batch_size: BatchOpt = 32,
+    batch_size: BatchSizeOpt = 32,
     grad_accum: AccumOpt = 1,
     lr: LrOpt = 5e-5,
     eval_every: EvalOpt = 200,
@@ -406,41 +419,37 @@ def finetune_nextkmer_command(
     typer.echo(f"results in {files['comparison']} and {files['plot']}")
 
 
-@finetune_app.command("classify")
+@finetune_app.command("classify", cls=Command)
 def finetune_classify_command(
     ctx: typer.Context,
     model: ModelOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    out: OutOpt,
     data: Annotated[
-        Path | None, typer.Option("--data", help="Dataset from `dnakmer tasks build`.")
+        Path | None, typer.Option("--data", "-d", help="Dataset from `dnakmer tasks build`.")
     ] = None,
     train: Annotated[
         Path | None, typer.Option(help="DNABERT train.tsv (sequence<TAB>label).")
     ] = None,
-    dev: Annotated[Path | None, typer.Option(help="DNABERT dev.tsv.")] = None,
+    val: Annotated[
+        Path | None, typer.Option("--val", help="Validation file: DNABERT's dev.tsv.")
+    ] = None,
     test: Annotated[Path | None, typer.Option(help="Optional test.tsv.")] = None,
     bed: Annotated[Path | None, typer.Option(help="BED intervals (with --genome).")] = None,
     genome: Annotated[Path | None, typer.Option(help="Reference FASTA for --bed.")] = None,
     label_column: Annotated[
         str, typer.Option(help="BED column holding the label: name, score or strand.")
     ] = "name",
-    val_record: Annotated[
-        list[str] | None, typer.Option(help="BED: record held out for validation (repeat).")
-    ] = None,
-    test_record: Annotated[
-        list[str] | None, typer.Option(help="BED: record held out for testing (repeat).")
-    ] = None,
+    val_record: ValRecordOpt = None,
+    test_record: TestRecordOpt = None,
     init: Annotated[
-        Init, typer.Option(help="Pretrained weights or random init.")
-    ] = Init.pretrained,
+        ClassifyInit, typer.Option(help="Pretrained weights or random init (control).")
+    ] = ClassifyInit.pretrained,
     freeze_encoder: Annotated[
         bool, typer.Option(help="Train only the head (linear probe).")
     ] = False,
-    max_length: Annotated[
-        int, typer.Option(help="Tokens per sequence incl. [CLS]/[SEP].", min=1)
-    ] = 512,
+    window_tokens: WindowTokensOpt = 510,
     max_steps: StepsOpt = 1000,
-    batch_size: BatchOpt = 32,
+    batch_size: BatchSizeOpt = 32,
     grad_accum: AccumOpt = 1,
     lr: LrOpt = 5e-5,
     eval_every: EvalOpt = 200,
@@ -459,13 +468,13 @@ def finetune_classify_command(
     tok = load_tokenizer(model, trust_remote_code=trust_remote_code)
     if data is None and not isinstance(tok, KmerTokenizer):
         raise ValueError(
-            f"{model}: --train/--dev and --bed read k-mer models only; for other "
+            f"{model}: --train/--val and --bed read k-mer models only; for other "
             "tokenizers build a dataset of bases with `dnakmer tasks build` and pass --data"
         )
     if data is not None:
         cdata = ft.data_from_dataset(data, tok, model=model.name)
-    elif train is not None and dev is not None:
-        cdata = ft.data_from_tsv(train, dev, tok, test=test, max_length=max_length)
+    elif train is not None and val is not None:
+        cdata = ft.data_from_tsv(train, val, tok, test=test, max_length=window_tokens + 2)
     elif bed is not None and genome is not None:
         cdata = ft.data_from_bed(
             bed,
@@ -474,10 +483,10 @@ def finetune_classify_command(
             label_column=label_column,
             val_records=val_record or [],
             test_records=test_record or [],
-            max_length=max_length,
+            max_length=window_tokens + 2,
         )
     else:
-        raise typer.BadParameter("give --data, or --train and --dev, or --bed and --genome")
+        raise typer.BadParameter("give --data, or --train and --val, or --bed and --genome")
     opts = _options(max_steps, batch_size, grad_accum, lr, eval_every, seed, device, quiet)
     from dnakmer.cli.display import showing_progress
 
