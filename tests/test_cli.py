@@ -288,9 +288,9 @@ def test_probe_mask_follows_the_study_rule_for_every_model(tmp_path: Path) -> No
     models = Path(dnakmer.__file__).parent / "data" / "models"
     for name, rule in (("nucleotide", False), ("overlapping-6mer", True)):
         out = tmp_path / name
-        res = run("probe", "mask", "--model", str(models / name), "--genome",
-                  str(DATA / "phix174.fa"), "--out", str(out), "--windows", "8",
-                  "--window-tokens", "40", "--quiet")  # fmt: skip
+        res = run("probe", "mask", str(DATA / "phix174.fa"), "--model", str(models / name),
+                  "--out", str(out), "--n-windows", "8", "--window-tokens", "40",
+                  "--quiet")  # fmt: skip
         assert res.returncode == 0, res.stderr
         summary = json.loads((out / "bases" / "summary.json").read_text())
         assert summary["span"]["n"] == 8 * 6 and 0.0 <= summary["span"]["accuracy"] <= 1.0
