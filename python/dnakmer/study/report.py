@@ -117,14 +117,17 @@ def _sections(
         Section(
             "Models side by side",
             text=[
-                "Each cell: the estimate, its 95 % interval and the verdict against its "
-                "reference, decided from the intervals. Masked bases: accuracy on the same "
-                "hidden bases for every model (every token covering the span masked) vs the "
-                "best Markov chain. Masked tokens: top-1 accuracy vs the neighbour rule "
-                "(overlapping k-mers only). Static embeddings: Spearman rho of cosine vs "
-                "Hamming (k-mers) or edit distance (other vocabularies), against a "
-                "random-init control. Next k-mer: fine-tuned test accuracy at the largest k "
-                "vs the best Markov chain."
+                "Each cell: the estimate, its 95 % interval in parentheses and the verdict "
+                "against its reference, decided from the intervals (DEGENERATE: the model "
+                "gives one answer or is no better than the class prior; nothing is read from "
+                "it). Masked tokens / bases: accuracy on the same hidden bases for every "
+                "model against the best Markov chain, and for overlapping k-mers top-1 "
+                "accuracy on masked tokens against the neighbour rule. Token embeddings: "
+                "Spearman rho of cosine vs Hamming (k-mers) or edit distance (other "
+                "vocabularies), negative when tokens sharing bases lie closer, against a "
+                "random-init control; for single-base vocabularies, a linear probe of the "
+                "token's own base against chance. Next k-mer: fine-tuned test accuracy at "
+                "each k against the best Markov chain. The sentences below give the details."
             ],
             tables=[Table("Overview", tables["overview"])],
         ),
@@ -212,9 +215,10 @@ def _sections(
         Section(
             "Next-k-mer prediction",
             text=[
-                "accuracy_ci95: half-width of the Student-t interval over seeds; "
-                "accuracy_ci95_test: half-width of the binomial interval over the test "
-                "windows; majority_share: share of test windows given the model's most "
+                "accuracy_ci95: half-width of the Student-t interval over seeds, empty "
+                "with one seed or for a baseline (ci_note says which); accuracy_ci95_test: "
+                "half-width of the binomial interval over the test windows, the interval "
+                "the findings use then; majority_share: share of test windows given the model's most "
                 "common class (1.0 is a constant predictor). Rows '<model> (pretrained)' "
                 "and '<model> (random)' are fine-tuned (every weight trained); rows "
                 "'<model> linear probe (...)' fit a logistic regression on the frozen "
@@ -223,8 +227,18 @@ def _sections(
             ],
             tables=[Table("Test metrics per k", tables["nextkmer_comparison"])],
             figures=[
-                Figure(out / "tables" / "accuracy_vs_k.png", "Test accuracy vs k"),
-                Figure(out / "baselines" / "baselines.png", "Baselines"),
+                Figure(
+                    out / "tables" / "accuracy_vs_k.png",
+                    "Test accuracy vs k, one panel per model: the model fine-tuned from its "
+                    "pretrained weights (and from random init when run) and the linear probes "
+                    "of its frozen encoder, with 95 % intervals; the class prior, the best "
+                    "Markov chain and uniform guessing as lines.",
+                ),
+                Figure(
+                    out / "baselines" / "baselines.png",
+                    "Baselines: test accuracy of every Markov order, the class prior and "
+                    "uniform guessing, by k and by Markov order.",
+                ),
             ],
         )
     )
