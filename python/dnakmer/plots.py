@@ -14,6 +14,8 @@ import numpy as np
 import polars as pl
 
 __all__ = [
+    "accuracy_axis",
+    "integer_ticks",
     "masked_bases",
     "model_vs_rule",
     "pretraining_curves",
@@ -36,6 +38,38 @@ def _figure(n_panels: int = 1, ncols: int = 1, size: float = 4.0) -> tuple[Any, 
     for ax in axes.flat[n_panels:]:
         ax.set_visible(False)
     return fig, axes
+
+
+def integer_ticks(ax: Any, values: Any, axis: str = "x") -> list[int]:
+    """Ticks at the integers in ``values`` (k, Markov order, layer): no fractional ticks
+    between two values. Returns the ticks."""
+    ticks = sorted({int(v) for v in values})
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(ticks)
+    lo, hi = (ticks[0], ticks[-1]) if ticks else (0, 1)
+    pad = 0.5 if hi == lo else 0.15 * (hi - lo)
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(lo - pad, hi + pad)
+    return ticks
+
+
+LOG_RANGE = 10.0
+"""Accuracies spanning more than this factor are drawn on a log axis."""
+
+
+def accuracy_axis(ax: Any, values: Any) -> str:
+    """A y axis for accuracies: linear from 0 when the positive values span at most
+    :data:`LOG_RANGE` (a factor of 10), otherwise logarithmic over the data's range with
+    plain decimal tick labels (0.001, 0.01, 0.1). Returns the scale."""
+    from matplotlib.ticker import FuncFormatter
+
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x) and x > 0], float)
+    if v.size == 0 or v.max() <= LOG_RANGE * v.min():
+        ax.set_ylim(0.0, (v.max() if v.size else 1.0) * 1.12)
+        return "linear"
+    ax.set_yscale("log")
+    ax.set_ylim(v.min() / 1.5, v.max() * 1.5)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: ""))
+    return "log"
 
 
 def _save(fig: Any, path: str | os.PathLike[str]) -> Path:

@@ -525,7 +525,7 @@ def nextkmer_sentence(label: str, r: dict[str, Any]) -> str:
     if r.get("random_init") is not None:
         text += f", {r['random_init']:.3f} from random init ({_ci(r['random_init_ci95'])})"
     inits = (("pretrained", "pretrained_degenerate"), ("random-init", "random_degenerate"))
-    flags = [f"{name} model is DEGENERATE: it {r[key]}" for name, key in inits if r.get(key)]
+    flags = [f"the {name} model is DEGENERATE: it {r[key]}" for name, key in inits if r.get(key)]
     if r.get("pretrained_vs_random") is not None and not flags:
         text += f": {_PRE_VS_RANDOM[r['pretrained_vs_random']]}"
     text += (
@@ -539,7 +539,8 @@ def nextkmer_sentence(label: str, r: dict[str, Any]) -> str:
         )
     text += f"; uniform guessing {r['uniform']:.3f}."
     if flags:
-        text += " " + "; ".join(flags) + "; no finding is drawn from it."
+        joined = "; ".join(flags)
+        text += f" {joined[0].upper()}{joined[1:]}; no finding is drawn from it."
     if r.get("probe_pretrained_vs_random") is not None:
         text += " " + _probe_sentence(r)
     return text

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from dnakmer._io import atomic_open, write_json
+from dnakmer.probes.nextkmer import with_ci_note
 from dnakmer.report import Figure, Section, Table, write_report, write_summary
 from dnakmer.study.findings import (
     base_findings,
@@ -62,7 +63,10 @@ def _combined_tables(out: Path, labels: list[str]) -> dict[str, pl.DataFrame]:
     ]
     if tokens:
         tables["token_similarity"] = pl.concat(tokens)
-    comparisons = [pl.read_parquet(out / "finetune" / lab / "comparison.parquet") for lab in labels]
+    comparisons = [
+        with_ci_note(pl.read_parquet(out / "finetune" / lab / "comparison.parquet"))
+        for lab in labels
+    ]
     tables["nextkmer_comparison"] = (
         pl.concat(comparisons).unique(["k", "predictor"], keep="first").sort(["k", "predictor"])
     )
@@ -218,12 +222,12 @@ def _sections(
                 "accuracy_ci95: half-width of the Student-t interval over seeds, empty "
                 "with one seed or for a baseline (ci_note says which); accuracy_ci95_test: "
                 "half-width of the binomial interval over the test windows, the interval "
-                "the findings use then; majority_share: share of test windows given the model's most "
-                "common class (1.0 is a constant predictor). Rows '<model> (pretrained)' "
-                "and '<model> (random)' are fine-tuned (every weight trained); rows "
-                "'<model> linear probe (...)' fit a logistic regression on the frozen "
-                "encoder's pooled states: what the representation holds before "
-                "fine-tuning changes it."
+                "the findings use then; majority_share: share of test windows given the "
+                "model's most common class (1.0 is a constant predictor). Rows "
+                "'<model> (pretrained)' and '<model> (random)' are fine-tuned (every "
+                "weight trained); rows '<model> linear probe (...)' fit a logistic "
+                "regression on the frozen encoder's pooled states: what the representation "
+                "holds before fine-tuning changes it."
             ],
             tables=[Table("Test metrics per k", tables["nextkmer_comparison"])],
             figures=[
@@ -310,7 +314,7 @@ def write_outputs(out: Path, labels: list[str], params: dict[str, Any]) -> dict[
         with atomic_open(folder / f"{name}.parquet", "wb") as f:
             frame.write_parquet(f)
         write_json(folder / f"{name}.json", frame.to_dicts())
-    plot_accuracy_vs_k(tables["nextkmer_comparison"], folder / "accuracy_vs_k.png")
+    plot_accuracy_vs_k(tables["nextkmer_comparison"], folder / "accuracy_vs_k.png", labels)
     if "pretraining_curves" in tables:
         from dnakmer.plots import pretraining_curves
 
