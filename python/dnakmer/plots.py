@@ -293,7 +293,8 @@ def masked_bases(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     ax.axvline(0.25, color="0.6", ls=":", label="one base in four")
     ax.set_yticks(y, table["model"].to_list())
     ax.set_xlabel("accuracy on the hidden bases")
-    ax.set_title("Masked bases: accuracy, same bases\nfor every model (95 % intervals)",
-                 fontsize=10)
+    ax.set_title(
+        "Masked bases: accuracy, same bases\nfor every model (95 % intervals)", fontsize=10
+    )
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8)
     return _save(fig, path)

@@ -113,6 +113,22 @@ def _figures(out: Path, labels: list[str], pattern: str, caption: str) -> list[F
     return [Figure(p, caption.format(model=lab)) for lab, p in paths if p.is_file()]
 
 
+OVERVIEW_NOTE = (
+    "Each cell: the estimate, its 95 % interval in parentheses and the verdict "
+    "against its reference, decided from the intervals (DEGENERATE: the model "
+    "gives one answer or is no better than the class prior; nothing is read from "
+    "it). Masked tokens / bases: accuracy on the same hidden bases for every "
+    "model against the best Markov chain, and for overlapping k-mers top-1 "
+    "accuracy on masked tokens against the neighbour rule. Token embeddings: "
+    "Spearman rho of cosine vs Hamming (k-mers) or edit distance (other "
+    "vocabularies), negative when tokens sharing bases lie closer, against a "
+    "random-init control; for single-base vocabularies, a linear probe of the "
+    "token's own base against chance. Next k-mer: fine-tuned test accuracy at "
+    "each k against the best Markov chain. The sentences below give the details."
+)
+"""What a cell of the overview table holds (shown under the table)."""
+
+
 def _sections(
     out: Path, labels: list[str], tables: dict[str, pl.DataFrame], findings: dict[str, Any]
 ) -> list[Section]:
@@ -120,20 +136,9 @@ def _sections(
     sections = [
         Section(
             "Models side by side",
-            text=[
-                "Each cell: the estimate, its 95 % interval in parentheses and the verdict "
-                "against its reference, decided from the intervals (DEGENERATE: the model "
-                "gives one answer or is no better than the class prior; nothing is read from "
-                "it). Masked tokens / bases: accuracy on the same hidden bases for every "
-                "model against the best Markov chain, and for overlapping k-mers top-1 "
-                "accuracy on masked tokens against the neighbour rule. Token embeddings: "
-                "Spearman rho of cosine vs Hamming (k-mers) or edit distance (other "
-                "vocabularies), negative when tokens sharing bases lie closer, against a "
-                "random-init control; for single-base vocabularies, a linear probe of the "
-                "token's own base against chance. Next k-mer: fine-tuned test accuracy at "
-                "each k against the best Markov chain. The sentences below give the details."
+            tables=[
+                Table("Every model on the three probes", tables["overview"], caption=OVERVIEW_NOTE)
             ],
-            tables=[Table("Overview", tables["overview"])],
         ),
         Section(
             "Findings",
