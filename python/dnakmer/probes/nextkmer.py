@@ -17,6 +17,8 @@ from dnakmer.training.finetune import data_from_dataset, finetune, load_results,
 from dnakmer.training.trainer import TrainOptions
 
 __all__ = [
+    "BASELINE_NOTE",
+    "ONE_SEED_NOTE",
     "PROBE_SUFFIX",
     "accuracy_vs_k_figure",
     "add_probe_rows",

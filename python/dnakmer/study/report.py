@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from dnakmer._io import atomic_open, write_json
-from dnakmer.probes.nextkmer import with_ci_note
+from dnakmer.probes.nextkmer import BASELINE_NOTE, with_ci_note
 from dnakmer.report import Figure, Section, Table, write_report, write_summary
 from dnakmer.study.findings import (
     base_findings,
@@ -224,8 +224,10 @@ def _sections(
         Section(
             "Next-k-mer prediction",
             text=[
-                "accuracy_ci95: half-width of the Student-t interval over seeds, empty "
-                "with one seed or for a baseline (ci_note says which); accuracy_ci95_test: "
+                "accuracy_ci95: half-width of the Student-t interval over seeds; 'none (1 "
+                "seed)' with one seed, 'none (baseline)' for a baseline fitted once "
+                "(tables/nextkmer_comparison.parquet: empty, with the reason in ci_note); "
+                "accuracy_ci95_test: "
                 "half-width of the binomial interval over the test windows, the interval "
                 "the findings use then; majority_share: share of test windows given the "
                 "model's most common class (1.0 is a constant predictor). Rows "
@@ -234,7 +236,9 @@ def _sections(
                 "regression on the frozen encoder's pooled states: what the representation "
                 "holds before fine-tuning changes it."
             ],
-            tables=[Table("Test metrics per k", tables["nextkmer_comparison"])],
+            tables=[
+                Table("Test metrics per k", _comparison_display(tables["nextkmer_comparison"]))
+            ],
             figures=[
                 Figure(
                     out / "tables" / "accuracy_vs_k.png",
@@ -252,6 +256,22 @@ def _sections(
         )
     )
     return sections
+
+
+def _comparison_display(table: pl.DataFrame) -> pl.DataFrame:
+    """The next-k-mer comparison as the report shows it: an empty ``accuracy_ci95`` says
+    why in its cell (``none (1 seed)``, ``none (baseline)``) instead of a ``ci_note``
+    column repeated on every row."""
+    if "ci_note" not in table.columns:
+        return table
+    ci = (
+        pl.when(pl.col("accuracy_ci95").is_not_null())
+        .then(pl.col("accuracy_ci95").round(4).cast(pl.String))
+        .when(pl.col("ci_note") == BASELINE_NOTE)
+        .then(pl.lit("none (baseline)"))
+        .otherwise(pl.lit("none (1 seed)"))
+    )
+    return table.with_columns(ci.alias("accuracy_ci95")).drop("ci_note")
 
 
 def _bases_table(labels: list[str], findings: dict[str, Any]) -> pl.DataFrame:
