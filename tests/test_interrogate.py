@@ -76,7 +76,7 @@ def run(models: list[Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     assert f"report:  {out / 'report.html'}" in result.output
     findings = json.loads((out / "findings.json").read_text())
     rule = findings["masked_tokens"]["over3"]["rule_top1"]
-    assert f"the neighbour rule {rule:.4f}" in result.output
+    assert f"the neighbour rule {rule:.3f}" in result.output
     return out, findings
 
 
@@ -148,7 +148,7 @@ def test_findings_equal_the_tables_and_the_summary(run: tuple[Path, dict]) -> No
     f = findings["masked_tokens"]["over3"]
     assert (f["model_top1"], f["rule_top1"]) == (real["model_top1"], real["rule_top1"])
     assert 0.0 <= f["rule_top1"] <= 1.0 and f["n_masked"] == 16 * 3
-    assert f"{real['model_top1']:.4f}" in summary and f"{real['rule_top1']:.4f}" in summary
+    assert f"{real['model_top1']:.3f}" in summary and f"{real['rule_top1']:.3f}" in summary
     tokens = pl.read_parquet(out / "mask/over3/tokens.parquet").filter(
         (pl.col("scheme") == "dnabert") & (pl.col("control") == "none")
     )
@@ -172,10 +172,10 @@ def test_findings_equal_the_tables_and_the_summary(run: tuple[Path, dict]) -> No
     assert findings["embeddings"]["over3"]["hamming_spearman"] == rho
     rho_c = control_rho(out / "embed/over3/kmer_similarity_random_init.csv")
     assert findings["embeddings"]["over3"]["control_hamming_spearman"] == rho_c
-    assert f"random-init control {rho_c:.4f}" in summary
-    assert f"{rho:.4f}" in summary
+    assert f"random-init control {rho_c:.3f}" in summary
+    assert f"{rho:.3f}" in summary
     own = findings["embeddings"]["over3"]["probe_own_accuracy"]
-    assert 0.0 < own <= 1.0 and f"{own:.4f}" in summary
+    assert 0.0 < own <= 1.0 and f"{own:.3f}" in summary
 
     table = pl.read_parquet(out / "finetune/disjoint2/comparison.parquet")
     for row in findings["next_kmer"]["disjoint2"]:
@@ -185,8 +185,8 @@ def test_findings_equal_the_tables_and_the_summary(run: tuple[Path, dict]) -> No
         assert (row["pretrained"], row["prior"]) == (pre, prior)
         assert row["uniform"] == pytest.approx(4.0 ** -row["k"], rel=0.5)
         line = next(x for x in summary.splitlines() if f"disjoint2, k = {row['k']}:" in x)
-        assert f"{pre:.4f}" in line and f"{prior:.4f}" in line
-        assert f"(order {row['markov_order']}, {row['best_markov']:.4f})" in line
+        assert f"{pre:.3f}" in line and f"{prior:.3f}" in line
+        assert f"(order {row['markov_order']}, {row['best_markov']:.3f})" in line
     # Every number in the summary is a real fraction or a correlation, never NaN.
     assert "nan" not in summary.lower()
     assert all(-1.0 <= float(x) <= 1.0 for x in re.findall(r"-?\d\.\d{4}\b", summary))
