@@ -189,7 +189,35 @@ def test_findings_equal_the_tables_and_the_summary(run: tuple[Path, dict]) -> No
         assert f"(order {row['markov_order']}, {row['best_markov']:.3f})" in line
     # Every number in the summary is a real fraction or a correlation, never NaN.
     assert "nan" not in summary.lower()
-    assert all(-1.0 <= float(x) <= 1.0 for x in re.findall(r"-?\d\.\d{4}\b", summary))
+    assert all(-1.0 <= float(x) <= 1.0 for x in re.findall(r"-?\d\.\d{3}\b", summary))
+    # Intervals read as ranges, never as "-0.35--0.29".
+    assert not re.search(r"\d-\d\.", summary)
+
+
+def test_summary_and_report_open_with_the_overview_table(run: tuple[Path, dict]) -> None:
+    out, findings = run
+    summary = (out / "summary.md").read_text()
+    head = "| model | masked tokens / bases | token embeddings | next k-mer |"
+    assert summary.index(head) < summary.index("\n## ") < summary.index("\n- ")
+    html = (out / "report.html").read_text()
+    first_table = html.index("<table>")
+    assert html.index("Every model on the three probes") < html.index('class="finding"')
+    assert first_table < html.index('class="finding"')
+    # A cell: the number, its interval and the verdict, one line per k.
+    overview = pl.read_parquet(out / "tables/overview.parquet")
+    cell = overview.filter(pl.col("model") == "disjoint2")["next k-mer"].item()
+    for row, line in zip(findings["next_kmer"]["disjoint2"], cell.split("\n"), strict=True):
+        low, high = row["pretrained_ci95"]
+        number = f"{row['pretrained']:.3f} ({low:.3f}\u2013{high:.3f})"
+        assert line.startswith(f"k = {row['k']}: {number}: ")
+        verdict = line.split("): ", 1)[1]
+        assert verdict.startswith(("above", "below", "level with", "DEGENERATE"))
+    # One seed: the comparison says why the interval over seeds is empty.
+    table = pl.read_parquet(out / "tables/nextkmer_comparison.parquet")
+    model = table.filter(pl.col("predictor") == "disjoint2 (pretrained)")
+    assert model["accuracy_ci95"].null_count() == model.height
+    assert model["ci_note"].str.starts_with("one seed").all()
+    assert "none (1 seed)" in html
 
 
 def control_rho(path: Path) -> float:
