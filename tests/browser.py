@@ -93,3 +93,32 @@ def inspect_page(html_path: Path, timeout: float = 60.0) -> dict[str, Any]:
         if "CONSOLE" in line and ("ERROR" in line or "Uncaught" in line)
     ]
     return found
+
+
+def screenshot(
+    html_path: Path, png_path: Path, width: int = 1280, height: int = 2400, timeout: float = 60.0
+) -> Path:
+    """Render ``html_path`` in headless Chromium to a PNG of ``width`` x ``height`` pixels
+    (the top of the page), for a person to look at."""
+    binary = chromium()
+    if binary is None:
+        raise FileNotFoundError("chromium is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+                f"--user-data-dir={tmp}/profile",
+                f"--window-size={width},{height}",
+                f"--screenshot={png_path}",
+                Path(html_path).resolve().as_uri(),
+            ],
+            capture_output=True,
+            timeout=timeout,
+            check=True,
+        )
+    return Path(png_path)

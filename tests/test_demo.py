@@ -159,7 +159,7 @@ def test_demo_findings(demo_run: tuple[Path, str]) -> None:
     assert over["status"] == "ran" and over["scheme"] == "dnabert"
     assert "do not overlap" in mask["nonoverlapping-6mer"]["reason"]
     assert "single-nucleotide" in mask["nucleotide"]["reason"]
-    assert f"the neighbour rule {over['rule_top1']:.4f}" in output
+    assert f"the neighbour rule {over['rule_top1']:.3f}" in output
     # 512 windows, one DNABERT span (6 masked 6-mers, one base hidden) each.
     assert over["n_masked"] == 512 * 6 and over["degenerate"] is None
     # The model reads a masked 6-mer off its visible neighbours as the rule does, at the
@@ -192,11 +192,14 @@ def test_demo_findings(demo_run: tuple[Path, str]) -> None:
     assert "with every token covering a span hidden" in output
     overview = pl.read_parquet(out / "tables" / "overview.parquet")
     assert overview["model"].to_list() == list(DEMO_MODELS)
-    rule = dict(zip(overview["model"], overview["masked tokens vs neighbour rule (top-1)"],
-                    strict=True))  # fmt: skip
-    assert [m for m, cell in rule.items() if not cell.startswith("does not apply")] == [
-        "overlapping-6mer"
-    ]
+    masked = dict(zip(overview["model"], overview["masked tokens / bases"], strict=True))
+    assert [m for m, cell in masked.items() if "neighbour rule (" in cell] == ["overlapping-6mer"]
+    # Each cell: the number, its interval and the verdict.
+    b = bases["overlapping-6mer"]
+    assert masked["overlapping-6mer"].startswith(
+        f"bases {b['accuracy']:.3f} ({b['accuracy_ci95'][0]:.3f}\u2013{b['accuracy_ci95'][1]:.3f})"
+        f": level with Markov ({b['markov']:.3f})"
+    )
 
     emb = findings["embeddings"]
     # BPE tokens of different lengths: static embeddings against edit distance.

@@ -13,12 +13,15 @@ import pytest
 
 from dnakmer.confidence import compare_intervals, position, spearman_interval, wilson_interval
 from dnakmer.study.findings import (
+    OVERVIEW_COLUMNS,
     embed_sentence,
     embedding_findings,
+    interval_text,
     mask_findings,
     mask_sentence,
     nextkmer_findings,
     nextkmer_sentence,
+    overview_table,
 )
 
 
@@ -104,7 +107,7 @@ def test_mask_finding_states_the_direction_its_numbers_show(tmp_path: Path) -> N
     assert f["inner_rule_top1"] == sum(rule[i] for i in range(n) if i % 6 not in (0, 5)) / (
         n - len(ends)
     )
-    assert f"next to a visible neighbour, the model recovers {f['ends_model_top1']:.4f}" in text
+    assert f"next to a visible neighbour, the model recovers {f['ends_model_top1']:.3f}" in text
     assert "lower than on real sequence: beyond the overlaps it uses the genome's" in text
 
     # Same accuracy on shuffled sequence: no claim that context is used.
@@ -159,7 +162,7 @@ def test_embedding_finding_reads_the_sign_and_the_control(tmp_path: Path) -> Non
     text = embed_sentence("a", f)
     assert "k-mers sharing bases lie closer" in text
     assert "more negative than the control: pretraining organised them by sequence" in text
-    assert "(above chance, chance 0.2700)" in text and "(at chance, chance 0.2700)" in text
+    assert "(above chance, chance 0.270)" in text and "(at chance, chance 0.270)" in text
 
     # A correlation of +0.005 is no relation, however the sentence used to read it.
     f = embedding_findings(_embed_summary(tmp_path / "b", 0.005, 0.0, 0.28))
@@ -192,7 +195,7 @@ def test_nextkmer_finding_compares_with_intervals() -> None:
     assert r["pretrained_degenerate"] is None
     text = nextkmer_sentence("m", r)
     assert "pretraining helps" in text and "above the class prior" in text
-    assert "above the best Markov chain (order 4, 0.1200)" in text
+    assert "above the best Markov chain (order 4, 0.120)" in text
 
     [r] = nextkmer_findings(_comparison(0.118, 0.121, 0.3), "m")
     assert r["pretrained_vs_random"] == "overlapping" and r["pretrained_vs_markov"] == "overlapping"
@@ -209,3 +212,65 @@ def test_nextkmer_finding_flags_a_constant_predictor() -> None:
     [r] = nextkmer_findings(_comparison(0.088, 0.15, 0.5, mcc=0.0), "m")
     assert r["pretrained_degenerate"].startswith("is no better than the class prior")
     assert "it is no better than the class prior" in nextkmer_sentence("m", r)
+
+
+def test_intervals_read_as_ranges_not_as_minus_signs() -> None:
+    assert interval_text([0.28, 0.3123]) == "0.280\u20130.312"
+    assert interval_text((-0.3496, -0.2946)) == "-0.350 to -0.295"
+    assert interval_text((-0.1026, 0.0716)) == "-0.103 to 0.072"
+
+
+def _overview_findings() -> dict:
+    return {
+        "masked_bases": {
+            "over": {"status": "ran", "accuracy": 0.2959, "accuracy_ci95": [0.28, 0.3123],
+                     "markov": 0.3128, "vs_markov": "overlapping"},
+            "char": {"status": "ran", "accuracy": 0.2686, "accuracy_ci95": [0.2532, 0.2846],
+                     "markov": 0.3128, "vs_markov": "lower"},
+        },
+        "masked_tokens": {
+            "over": {"status": "ran", "model_top1": 0.3187, "model_top1_ci95": [0.3024, 0.3354],
+                     "rule_top1": 0.3353, "model_vs_rule": "overlapping", "degenerate": None},
+            "char": {"status": "skipped", "reason": "no overlap"},
+        },
+        "embeddings": {
+            "over": {"hamming_spearman": -0.3224, "hamming_spearman_ci95": [-0.3496, -0.2946],
+                     "vs_control": "more negative", "control_hamming_spearman": -0.0009},
+            "char": {"probe_own_accuracy": 1.0, "probe_own_accuracy_ci95": [0.926, 1.0],
+                     "own_vs_chance": "higher", "probe_own_chance": 0.3333},
+        },
+        "next_kmer": {
+            "over": [{"k": 2, "pretrained": 0.0865, "pretrained_ci95": [0.0778, 0.0952],
+                      "best_markov": 0.1125, "pretrained_vs_markov": "lower", "prior": 0.0862,
+                      "pretrained_vs_prior": "overlapping", "pretrained_degenerate": None}],
+            "char": [{"k": 2, "pretrained": 0.084, "pretrained_ci95": [0.0754, 0.0926],
+                      "best_markov": 0.1125, "pretrained_vs_markov": "lower", "prior": 0.0862,
+                      "pretrained_vs_prior": "overlapping",
+                      "pretrained_degenerate": "is no better than the class prior"}],
+        },
+    }  # fmt: skip
+
+
+def test_overview_cells_hold_number_interval_and_verdict() -> None:
+    table = overview_table(["over", "char"], _overview_findings())
+    assert table.columns == list(OVERVIEW_COLUMNS) == [
+        "model", "masked tokens / bases", "token embeddings", "next k-mer"
+    ]  # fmt: skip
+    over, char = table.to_dicts()
+    assert over["masked tokens / bases"] == (
+        "bases 0.296 (0.280\u20130.312): level with Markov (0.313)\n"
+        "tokens 0.319 (0.302\u20130.335): level with neighbour rule (0.335)"
+    )
+    assert over["token embeddings"] == (
+        "rho -0.322 (-0.350 to -0.295): organised by sequence (random init -0.001)"
+    )
+    assert over["next k-mer"] == "k = 2: 0.086 (0.078\u20130.095): below Markov (0.113)"
+    assert char["masked tokens / bases"].startswith("bases 0.269 (0.253\u20130.285): below Markov")
+    assert char["masked tokens / bases"].endswith("tokens: rule does not apply (no overlap)")
+    assert char["token embeddings"] == (
+        "own bases by linear probe 1.000 (0.926\u20131.000): above chance (0.333)"
+    )
+    assert char["next k-mer"] == "k = 2: 0.084 (0.075\u20130.093): DEGENERATE (no finding)"
+    # No terse fragments or dash-joined negative intervals anywhere.
+    text = " ".join(str(v) for row in table.iter_rows() for v in row)
+    assert "--" not in text and ": at it" not in text

@@ -76,7 +76,7 @@ def run(models: list[Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     assert f"report:  {out / 'report.html'}" in result.output
     findings = json.loads((out / "findings.json").read_text())
     rule = findings["masked_tokens"]["over3"]["rule_top1"]
-    assert f"the neighbour rule {rule:.4f}" in result.output
+    assert f"the neighbour rule {rule:.3f}" in result.output
     return out, findings
 
 
@@ -148,7 +148,7 @@ def test_findings_equal_the_tables_and_the_summary(run: tuple[Path, dict]) -> No
     f = findings["masked_tokens"]["over3"]
     assert (f["model_top1"], f["rule_top1"]) == (real["model_top1"], real["rule_top1"])
     assert 0.0 <= f["rule_top1"] <= 1.0 and f["n_masked"] == 16 * 3
-    assert f"{real['model_top1']:.4f}" in summary and f"{real['rule_top1']:.4f}" in summary
+    assert f"{real['model_top1']:.3f}" in summary and f"{real['rule_top1']:.3f}" in summary
     tokens = pl.read_parquet(out / "mask/over3/tokens.parquet").filter(
         (pl.col("scheme") == "dnabert") & (pl.col("control") == "none")
     )
@@ -172,10 +172,10 @@ def test_findings_equal_the_tables_and_the_summary(run: tuple[Path, dict]) -> No
     assert findings["embeddings"]["over3"]["hamming_spearman"] == rho
     rho_c = control_rho(out / "embed/over3/kmer_similarity_random_init.csv")
     assert findings["embeddings"]["over3"]["control_hamming_spearman"] == rho_c
-    assert f"random-init control {rho_c:.4f}" in summary
-    assert f"{rho:.4f}" in summary
+    assert f"random-init control {rho_c:.3f}" in summary
+    assert f"{rho:.3f}" in summary
     own = findings["embeddings"]["over3"]["probe_own_accuracy"]
-    assert 0.0 < own <= 1.0 and f"{own:.4f}" in summary
+    assert 0.0 < own <= 1.0 and f"{own:.3f}" in summary
 
     table = pl.read_parquet(out / "finetune/disjoint2/comparison.parquet")
     for row in findings["next_kmer"]["disjoint2"]:
@@ -185,11 +185,39 @@ def test_findings_equal_the_tables_and_the_summary(run: tuple[Path, dict]) -> No
         assert (row["pretrained"], row["prior"]) == (pre, prior)
         assert row["uniform"] == pytest.approx(4.0 ** -row["k"], rel=0.5)
         line = next(x for x in summary.splitlines() if f"disjoint2, k = {row['k']}:" in x)
-        assert f"{pre:.4f}" in line and f"{prior:.4f}" in line
-        assert f"(order {row['markov_order']}, {row['best_markov']:.4f})" in line
+        assert f"{pre:.3f}" in line and f"{prior:.3f}" in line
+        assert f"(order {row['markov_order']}, {row['best_markov']:.3f})" in line
     # Every number in the summary is a real fraction or a correlation, never NaN.
     assert "nan" not in summary.lower()
-    assert all(-1.0 <= float(x) <= 1.0 for x in re.findall(r"-?\d\.\d{4}\b", summary))
+    assert all(-1.0 <= float(x) <= 1.0 for x in re.findall(r"-?\d\.\d{3}\b", summary))
+    # Intervals read as ranges, never as "-0.35--0.29".
+    assert not re.search(r"\d-\d\.", summary)
+
+
+def test_summary_and_report_open_with_the_overview_table(run: tuple[Path, dict]) -> None:
+    out, findings = run
+    summary = (out / "summary.md").read_text()
+    head = "| model | masked tokens / bases | token embeddings | next k-mer |"
+    assert summary.index(head) < summary.index("\n## ") < summary.index("\n- ")
+    html = (out / "report.html").read_text()
+    first_table = html.index("<table>")
+    assert html.index("Every model on the three probes") < html.index('class="finding"')
+    assert first_table < html.index('class="finding"')
+    # A cell: the number, its interval and the verdict, one line per k.
+    overview = pl.read_parquet(out / "tables/overview.parquet")
+    cell = overview.filter(pl.col("model") == "disjoint2")["next k-mer"].item()
+    for row, line in zip(findings["next_kmer"]["disjoint2"], cell.split("\n"), strict=True):
+        low, high = row["pretrained_ci95"]
+        number = f"{row['pretrained']:.3f} ({low:.3f}\u2013{high:.3f})"
+        assert line.startswith(f"k = {row['k']}: {number}: ")
+        verdict = line.split("): ", 1)[1]
+        assert verdict.startswith(("above", "below", "level with", "DEGENERATE"))
+    # One seed: the comparison says why the interval over seeds is empty.
+    table = pl.read_parquet(out / "tables/nextkmer_comparison.parquet")
+    model = table.filter(pl.col("predictor") == "disjoint2 (pretrained)")
+    assert model["accuracy_ci95"].null_count() == model.height
+    assert model["ci_note"].str.starts_with("one seed").all()
+    assert "none (1 seed)" in html
 
 
 def control_rho(path: Path) -> float:

@@ -271,9 +271,10 @@ def test_interrogate_every_format_in_one_table(models: dict[str, Path], tmp_path
     assert all(len(f["next_kmer"][lab]) == 1 for lab in labels)
     overview = pl.read_parquet(tmp_path / "run" / "tables" / "overview.parquet")
     assert overview["model"].to_list() == labels
-    assert overview.filter(pl.col("model") == "nt")[
-        "masked tokens vs neighbour rule (top-1)"
-    ].item().startswith("does not apply")
+    assert overview.columns == ["model", "masked tokens / bases", "token embeddings", "next k-mer"]
+    assert overview.filter(pl.col("model") == "nt")["masked tokens / bases"].item().endswith(
+        "tokens: rule does not apply (no overlap)"
+    )
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert summary.index("| model |") < summary.index("## ")
     html = (tmp_path / "run" / "report.html").read_text()

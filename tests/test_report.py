@@ -90,3 +90,18 @@ def test_report_renders_in_chromium(report: Path) -> None:
     assert len(page["images"]) == 1
     assert all(img["complete"] and img["naturalWidth"] > 0 for img in page["images"])
     assert page["errors"] == [] and page["console_errors"] == []
+
+
+def test_summary_opens_with_its_table_and_cells_keep_their_lines(tmp_path: Path) -> None:
+    cell = "k = 1: 0.300 (0.28\u20130.32)\nk = 2: a|b"
+    table = pl.DataFrame({"model": ["m"], "next k-mer": [cell]})
+    path = write_summary(tmp_path / "s.md", "Run", {"Topic": ["a finding"]}, table=table)
+    text = path.read_text()
+    assert text.index("| model | next k-mer |") < text.index("## Topic") < text.index("- a finding")
+    assert "| m | k = 1: 0.300 (0.28\u20130.32)<br>k = 2: a\\|b |" in text
+
+
+def test_html_cells_keep_their_lines() -> None:
+    frame = pl.DataFrame({"cell": ["first line\nsecond <line>"]})
+    text = render_html("t", [Section("s", tables=[Table("one", frame)])])
+    assert "<td>first line<br>second &lt;line&gt;</td>" in text

@@ -14,6 +14,8 @@ import numpy as np
 import polars as pl
 
 __all__ = [
+    "accuracy_axis",
+    "integer_ticks",
     "masked_bases",
     "model_vs_rule",
     "pretraining_curves",
@@ -38,6 +40,38 @@ def _figure(n_panels: int = 1, ncols: int = 1, size: float = 4.0) -> tuple[Any, 
     return fig, axes
 
 
+def integer_ticks(ax: Any, values: Any, axis: str = "x") -> list[int]:
+    """Ticks at the integers in ``values`` (k, Markov order, layer): no fractional ticks
+    between two values. Returns the ticks."""
+    ticks = sorted({int(v) for v in values})
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(ticks)
+    lo, hi = (ticks[0], ticks[-1]) if ticks else (0, 1)
+    pad = 0.5 if hi == lo else min(0.5, 0.15 * (hi - lo))
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(lo - pad, hi + pad)
+    return ticks
+
+
+LOG_RANGE = 10.0
+"""Accuracies spanning more than this factor are drawn on a log axis."""
+
+
+def accuracy_axis(ax: Any, values: Any) -> str:
+    """A y axis for accuracies: linear from 0 when the positive values span at most
+    :data:`LOG_RANGE` (a factor of 10), otherwise logarithmic over the data's range with
+    plain decimal tick labels (0.001, 0.01, 0.1). Returns the scale."""
+    from matplotlib.ticker import FuncFormatter
+
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x) and x > 0], float)
+    if v.size == 0 or v.max() <= LOG_RANGE * v.min():
+        ax.set_ylim(0.0, (v.max() if v.size else 1.0) * 1.12)
+        return "linear"
+    ax.set_yscale("log")
+    ax.set_ylim(v.min() / 1.5, v.max() * 1.5)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: ""))
+    return "log"
+
+
 def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     import matplotlib.pyplot as plt
 
@@ -50,49 +84,94 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-def span_position_accuracy(by_pos: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+_CONTROL_NAMES = {
+    "none": "real sequence",
+    "di": "dinucleotide-shuffled",
+    "mono": "mononucleotide-shuffled",
+}
+
+
+def span_position_accuracy(by_pos: pl.DataFrame, path: str | os.PathLike[str]) -> Path | None:
     """Top-1 accuracy of model (solid) and neighbour rule (dashed) by position inside
-    the masked span; one panel per scheme, one colour per control."""
-    schemes = by_pos["scheme"].unique(maintain_order=True).to_list()
-    fig, axes = _figure(len(schemes), ncols=min(3, len(schemes)))
+    the masked span; one panel per scheme, one colour per control.
+
+    A scheme whose span holds one token (``single``) has nothing to draw against
+    position and gets no panel (:func:`model_vs_rule` shows it); with no scheme left, no
+    figure is written (an earlier one at ``path`` is removed) and None is returned."""
+    spans = by_pos.group_by("scheme", maintain_order=True).agg(pl.col("span_pos").n_unique())
+    schemes = spans.filter(pl.col("span_pos") > 1)["scheme"].to_list()
+    if not schemes:
+        Path(path).unlink(missing_ok=True)
+        return None
+    fig, axes = _figure(len(schemes), ncols=min(3, len(schemes)), size=4.6)
     for ax, scheme in zip(axes.flat, schemes, strict=False):
         sub = by_pos.filter(pl.col("scheme") == scheme)
         for i, control in enumerate(sub["control"].unique(maintain_order=True).to_list()):
             d = sub.filter(pl.col("control") == control).sort("span_pos")
             colour = f"C{i}"
-            ax.plot(d["span_pos"], d["model_top1"], "o-", color=colour, label=f"model, {control}")
+            name = {"none": "real", "di": "di-shuffled", "mono": "mono-shuffled"}.get(
+                control, control
+            )
+            ax.plot(d["span_pos"], d["model_top1"], "o-", color=colour, label=f"model, {name}")
             ax.plot(
                 d["span_pos"],
                 d["rule_top1"],
                 "s--",
                 color=colour,
                 alpha=0.6,
-                label=f"rule, {control}",
+                label=f"neighbour rule, {name}",
             )
-        ax.set_title(f"mask scheme: {scheme}")
-        ax.set_xlabel("position inside the masked span")
-        ax.set_ylabel("top-1 accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.legend(fontsize=7)
+        integer_ticks(ax, sub["span_pos"].to_list())
+        ax.set_title(f"{scheme} masking: accuracy along the masked span", fontsize=10)
+        ax.set_xlabel("token position inside the masked span (0 = first)")
+        ax.set_ylabel("top-1 accuracy on masked tokens")
+        top = max(sub["model_top1"].max() or 0.0, sub["rule_top1"].max() or 0.0)  # type: ignore[operator]
+        ax.set_ylim(0, min(1.0, 1.6 * float(top)) or 1.0)  # type: ignore[arg-type]
+        ax.grid(axis="y", color="0.9", lw=0.6)
+        ax.legend(fontsize=7, loc="upper center", ncol=2)
     return _save(fig, path)
 
 
+_MASK_METRICS = {
+    "model_top1": "model top-1",
+    "rule_top1": "neighbour rule top-1",
+    "agreement": "model and rule agree",
+    "consistency": "model agrees with every visible base",
+    "nt_acc_hidden": "model's hidden bases right",
+}
+
+
 def model_vs_rule(summary: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Bars of model top-1, rule top-1, agreement and consistency per scheme/control."""
-    metrics = ["model_top1", "rule_top1", "agreement", "consistency", "nt_acc_hidden"]
-    labels = [f"{s}\n{c}" for s, c in zip(summary["scheme"], summary["control"], strict=True)]
-    fig, axes = _figure(1, size=max(4.0, 0.9 * len(labels) + 2))
+    """Bars of model top-1 and rule top-1 (with 95 % Wilson intervals over the masked
+    tokens), agreement, consistency and hidden-base accuracy per scheme and control, and
+    one base in four (dotted) for the hidden bases."""
+    from dnakmer.confidence import wilson_interval
+
+    metrics = [m for m in _MASK_METRICS if m in summary.columns]
+    labels = [
+        f"{s} masking\n{_CONTROL_NAMES.get(c, c)}"
+        for s, c in zip(summary["scheme"], summary["control"], strict=True)
+    ]
+    fig, axes = _figure(1, size=max(5.0, 1.2 * len(labels) + 2.5))
     ax = axes[0, 0]
     x = np.arange(len(labels))
     width = 0.8 / len(metrics)
+    n = summary["n"].to_numpy() if "n" in summary.columns else None
     for i, m in enumerate(metrics):
-        values = summary[m].fill_null(np.nan).to_numpy()
-        ax.bar(x + (i - len(metrics) / 2 + 0.5) * width, values, width, label=m)
+        values = summary[m].fill_null(np.nan).to_numpy().astype(float)
+        err = None
+        if n is not None and m in ("model_top1", "rule_top1"):
+            ci = np.array([wilson_interval(v * k, int(k)) for v, k in zip(values, n, strict=True)])
+            err = np.clip(np.vstack([values - ci[:, 0], ci[:, 1] - values]), 0.0, None)
+        ax.bar(x + (i - len(metrics) / 2 + 0.5) * width, values, width,
+               yerr=err, capsize=2, label=_MASK_METRICS[m])  # fmt: skip
+    if "nt_acc_hidden" in metrics:
+        ax.axhline(0.25, color="0.4", ls=":", lw=1, label="one base in four (hidden bases)")
     ax.set_xticks(x, labels, fontsize=7)
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel("fraction of masked tokens")
-    ax.set_title("model vs neighbour rule")
-    ax.legend(fontsize=7)
+    ax.set_ylabel("share of masked tokens (bases for hidden bases)")
+    ax.set_title("Model vs neighbour rule on masked tokens (bars: 95 % intervals)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
     return _save(fig, path)
 
 
@@ -139,10 +218,11 @@ def probe_curves(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
         "k:",
         label="chance",
     )
+    integer_ticks(ax, own["layer"].to_list())
     ax.set_xlabel("layer")
     ax.set_ylabel("probe accuracy")
     ax.set_title("identity: the token's own nucleotides")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3)
     ctx = table.filter(pl.col("target") != "own")
     ax = axes[0, 1]
     for i, layer in enumerate(sorted(ctx["layer"].unique().to_list())):
@@ -154,10 +234,12 @@ def probe_curves(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
         )
         ax.plot(d["distance"], d["accuracy"], "o-", color=f"C{i}", label=f"layer {layer}")
         ax.plot(d["distance"], d["chance"], ":", color=f"C{i}")
+    ax.plot([], [], ":", color="0.3", label="chance (dotted, colour of its layer)")
+    integer_ticks(ax, ctx["distance"].to_list())
     ax.set_xlabel("distance outside the token (nt)")
     ax.set_ylabel("probe accuracy")
     ax.set_title("context: nucleotides outside the token")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3)
     return _save(fig, path)
 
 
@@ -211,6 +293,8 @@ def masked_bases(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     ax.axvline(0.25, color="0.6", ls=":", label="one base in four")
     ax.set_yticks(y, table["model"].to_list())
     ax.set_xlabel("accuracy on the hidden bases")
-    ax.set_title("Masked bases: every model on the same bases")
+    ax.set_title(
+        "Masked bases: accuracy, same bases\nfor every model (95 % intervals)", fontsize=10
+    )
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8)
     return _save(fig, path)

@@ -31,6 +31,7 @@ h2 { margin-top: 2.2rem; border-bottom: 1px solid #d0d7de; padding-bottom: .2rem
 table { border-collapse: collapse; margin: .8rem 0 1.4rem; font-size: .88rem; }
 th, td { border: 1px solid #d0d7de; padding: .25rem .55rem; }
 th { background: #f6f8fa; text-align: left; }
+td { vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3rem; }
 figure { margin: 1rem 0 1.6rem; }
@@ -79,7 +80,12 @@ def _cell(value: Any) -> tuple[str, bool]:
         return f"{value:,}", True
     if isinstance(value, float):
         return (f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e6 else f"{value:.4f}"), True
-    return html.escape(str(value)), False
+    return html.escape(str(value)).replace("\n", "<br>"), False
+
+
+def _md_cell(value: Any) -> str:
+    """A Markdown table cell: lines joined by ``<br>``, pipes escaped."""
+    return "" if value is None else str(value).replace("|", "\\|").replace("\n", "<br>")
 
 
 def _table_html(t: Table) -> str:
@@ -157,15 +163,15 @@ def write_summary(
     meta: Mapping[str, Any] | None = None,
     table: pl.DataFrame | None = None,
 ) -> Path:
-    """Write a Markdown summary: an optional table first, then one heading per topic and
-    one bullet per finding."""
+    """Write a Markdown summary: an optional table first (a cell's lines joined by
+    ``<br>``), then one heading per topic and one bullet per finding."""
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# {title}", "", f"dnakmer {__version__}, {when}"]
     lines += [f"{k}: {v}" for k, v in (meta or {}).items()]
     if table is not None and table.height:
         lines += ["", "| " + " | ".join(table.columns) + " |"]
         lines += ["| " + " | ".join("---" for _ in table.columns) + " |"]
-        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.iter_rows()]
+        lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in table.iter_rows()]
     for topic, items in findings.items():
         lines += ["", f"## {topic}", ""]
         lines += [f"- {x}" for x in items]

@@ -416,6 +416,8 @@ def finetune_nextkmer_command(
                 ]
             )
         )
+    for note in table["ci_note"].drop_nulls().unique(maintain_order=True).to_list():
+        typer.echo(f"accuracy_ci95 empty: {note}")
     typer.echo(f"results in {files['comparison']} and {files['plot']}")
 
 

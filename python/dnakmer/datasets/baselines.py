@@ -19,7 +19,13 @@ from dnakmer import _core
 from dnakmer._io import atomic_open, write_json
 from dnakmer.datasets.nextkmer import NextKmerDataset
 
-__all__ = ["baselines", "plot_baselines", "prediction_metrics", "save_baselines"]
+__all__ = [
+    "baselines",
+    "baselines_figure",
+    "plot_baselines",
+    "prediction_metrics",
+    "save_baselines",
+]
 
 # Above this many classes a dense confusion matrix (sklearn's MCC) would not fit memory.
 _DENSE_CONFUSION_MAX = 4096
@@ -219,34 +225,62 @@ def _markov_rows(
         del chain
 
 
-def plot_baselines(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """PNG of test accuracy vs k (uniform, prior, each Markov order) and vs Markov order
-    (one line per k, the prior dashed)."""
+def baselines_figure(df: pl.DataFrame) -> Any:
+    """The figure of :func:`plot_baselines` (a matplotlib ``Figure``, not saved)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, (ax_k, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    from dnakmer.plots import accuracy_axis, integer_ticks
+
+    fig, (ax_k, ax_m) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
     markov = df.filter(pl.col("baseline") == "markov")
     orders = markov["order"].unique().sort().to_list()
+    ks = df["k"].unique().sort().to_list()
     cmap = plt.get_cmap("viridis", max(len(orders), 2))
-    for name, style in (("uniform", ":"), ("prior", "--")):
+    for name, style, label in (
+        ("uniform", ":", "chance (uniform guessing)"),
+        ("prior", "--", "class prior"),
+    ):
         sub = df.filter(pl.col("baseline") == name).sort("k")
-        ax_k.plot(sub["k"], sub["accuracy"], style, color="black", label=name)
+        ax_k.plot(sub["k"], sub["accuracy"], style, color="black", label=label)
     for i, m in enumerate(orders):
         sub = markov.filter(pl.col("order") == m).sort("k")
-        ax_k.plot(sub["k"], sub["accuracy"], "-o", ms=3, color=cmap(i), label=f"Markov {m}")
-    ax_k.set(xlabel="k (next bases predicted)", ylabel="test accuracy", yscale="log")
+        ax_k.plot(sub["k"], sub["accuracy"], "-o", ms=3, color=cmap(i), label=f"Markov order {m}")
+    integer_ticks(ax_k, ks)
+    scale = accuracy_axis(ax_k, df["accuracy"].to_list())
+    log = " (log scale)" if scale == "log" else ""
+    ax_k.set(xlabel="k (bases predicted)", ylabel=f"test accuracy{log}",
+             title="Every baseline by k")  # fmt: skip
     ax_k.legend(fontsize=7, ncol=2)
-    for k in df["k"].unique().sort().to_list():
+    for k in ks:
         sub = markov.filter(pl.col("k") == k).sort("order")
         (line,) = ax_m.plot(sub["order"], sub["accuracy"], "-o", ms=3, label=f"k = {k}")
         prior = df.filter((pl.col("baseline") == "prior") & (pl.col("k") == k))["accuracy"]
         if len(prior):
             ax_m.axhline(prior[0], ls="--", lw=0.8, color=line.get_color())
-    ax_m.set(xlabel="Markov order", ylabel="test accuracy (dashed: prior)", yscale="log")
-    ax_m.legend(fontsize=7)
+    if orders:
+        integer_ticks(ax_m, orders)
+    accuracy_axis(ax_m, df["accuracy"].to_list())
+    handles, labels = ax_m.get_legend_handles_labels()
+    handles.append(Line2D([], [], ls="--", lw=0.8, color="0.3"))
+    labels.append("class prior (same colour as its k)")
+    ax_m.legend(handles, labels, fontsize=7)
+    ax_m.set(xlabel="Markov order (bases of context)", ylabel=f"test accuracy{log}",
+             title="Markov chains by order")  # fmt: skip
+    return fig
+
+
+def plot_baselines(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """PNG of test accuracy vs k (uniform, prior, each Markov order) and vs Markov order
+    (one line per k, its prior dashed in the same colour). Ticks only at the k and orders
+    that were run; the y axis as :func:`dnakmer.plots.accuracy_axis` chooses (linear from
+    0, or logarithmic when accuracies span more than a factor of 10)."""
+    import matplotlib.pyplot as plt
+
+    fig = baselines_figure(df)
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=120)
     plt.close(fig)

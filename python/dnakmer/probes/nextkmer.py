@@ -18,12 +18,16 @@ from dnakmer.training.finetune import data_from_dataset, finetune, load_results,
 from dnakmer.training.trainer import TrainOptions
 
 __all__ = [
+    "BASELINE_NOTE",
+    "ONE_SEED_NOTE",
     "PROBE_SUFFIX",
+    "accuracy_vs_k_figure",
     "add_probe_rows",
     "benchmark_model",
     "comparison_table",
     "linear_probe",
     "plot_accuracy_vs_k",
+    "with_ci_note",
 ]
 
 PROBE_SUFFIX = "linear probe"
@@ -232,8 +236,9 @@ def comparison_table(runs: pl.DataFrame, baselines: pl.DataFrame, model: str) ->
         (half-width of the binomial interval over the ``n_test`` test windows),
         ``top5_accuracy``, ``mcc``, ``macro_f1``, ``cross_entropy_bits``,
         ``majority_share`` (models: mean share of test windows given the most common
-        class), ``n_seeds``, ``n_test``. The best Markov order is the one with the
-        highest test accuracy at that k.
+        class), ``n_seeds``, ``n_test`` and ``ci_note`` (why ``accuracy_ci95`` is empty,
+        see :func:`with_ci_note`). The best Markov order is the one with the highest
+        test accuracy at that k.
     """
     metrics = ["accuracy", "top5_accuracy", "mcc", "macro_f1", "cross_entropy_bits"]
     n_test = {
@@ -282,7 +287,33 @@ def comparison_table(runs: pl.DataFrame, baselines: pl.DataFrame, model: str) ->
         "n_seeds": pl.Int64,
         "n_test": pl.Int64,
     }
-    return pl.DataFrame(out, schema=schema).sort(["k", "predictor"])
+    return with_ci_note(pl.DataFrame(out, schema=schema)).sort(["k", "predictor"])
+
+
+ONE_SEED_NOTE = (
+    "one seed: no interval over seeds; accuracy_ci95_test is the binomial interval over "
+    "the test windows"
+)
+BASELINE_NOTE = (
+    "baseline, fitted once: no interval over seeds; accuracy_ci95_test is the binomial "
+    "interval over the test windows"
+)
+
+
+def with_ci_note(table: pl.DataFrame) -> pl.DataFrame:
+    """``table`` (:func:`comparison_table`) with a ``ci_note`` column that says why
+    ``accuracy_ci95`` (the interval over seeds) is empty: :data:`ONE_SEED_NOTE` for a
+    model run with one seed, :data:`BASELINE_NOTE` for a baseline; null where there is an
+    interval over seeds. Tables written before the column existed get it too."""
+    model = pl.col("predictor").str.contains(r"\(")
+    note = (
+        pl.when(pl.col("accuracy_ci95").is_not_null())
+        .then(None)
+        .when(model)
+        .then(pl.lit(ONE_SEED_NOTE))
+        .otherwise(pl.lit(BASELINE_NOTE))
+    )
+    return table.with_columns(note.cast(pl.String).alias("ci_note"))
 
 
 def add_probe_rows(
@@ -302,69 +333,110 @@ def _model_of(predictor: str) -> str:
     return name.removesuffix(f" {PROBE_SUFFIX}")
 
 
-def plot_accuracy_vs_k(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """PNG of test accuracy vs k: models with 95 % CI error bars (the wider of the seed
-    and test-window intervals), baselines as lines. Colour marks the model, a dashed line
-    its linear probe, a hollow marker random init.
+_SERIES = (
+    # (predictor suffix, legend label, line style, colour, filled marker)
+    ("(pretrained)", "fine-tuned from pretrained weights", "-o", "tab:blue", True),
+    ("(random)", "fine-tuned from random init", "-o", "tab:blue", False),
+    (f"{PROBE_SUFFIX} (pretrained)", "linear probe, pretrained encoder", "--s", "tab:orange", True),
+    (f"{PROBE_SUFFIX} (random)", "linear probe, random-init encoder", "--s", "tab:orange", False),
+)
+_BASELINE_LINES = (
+    # (predictor prefix, legend label, line style, colour)
+    ("Markov order", "best Markov chain", "-^", "tab:green"),
+    ("prior", "class prior", "--", "black"),
+    ("uniform", "chance (uniform guessing, $4^{-k}$)", ":", "grey"),
+)
 
-    The y axis is logarithmic (chance falls as 4^-k); lower error bars are clipped at the
-    axis, and a model that got no test sample right is drawn at the bottom edge.
-    """
+
+def _half_width(sub: pl.DataFrame) -> np.ndarray:
+    """The wider of the seed and test-window 95 % half-widths (as the findings use)."""
+    seeds = sub["accuracy_ci95"].fill_null(0.0).to_numpy()
+    test = (
+        sub["accuracy_ci95_test"].fill_null(0.0).to_numpy()
+        if "accuracy_ci95_test" in sub.columns
+        else np.zeros(sub.height)
+    )
+    return np.maximum(seeds, test)
+
+
+def accuracy_vs_k_figure(table: pl.DataFrame, models: Sequence[str] | None = None) -> Any:
+    """The figure of :func:`plot_accuracy_vs_k` (a matplotlib ``Figure``, not saved)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8.5, 4.2), constrained_layout=True)
-    # The axis starts at half the smallest accuracy above zero; zeros sit on that edge.
-    positive = table.filter(pl.col("accuracy") > 0)["accuracy"]
-    floor = float(positive.min()) / 2 if positive.len() else 0.5 / 1000
-    baselines = (
-        ("best Markov", "Markov", "-s", "tab:green"),
-        ("prior", "prior", "--x", "black"),
-        ("uniform", "uniform", ":+", "grey"),
-    )
-    for label, prefix, style, colour in baselines:
-        sub = table.filter(pl.col("predictor").str.starts_with(prefix)).sort("k")
-        if sub.height:
-            ax.plot(sub["k"], sub["accuracy"].clip(floor), style, color=colour, label=label)
-    models = table.filter(pl.col("predictor").str.contains(r"\("))
-    colours = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
-    # Colour: the model; line: fine-tuned (solid) or linear probe (dashed); marker:
-    # pretrained (filled) or random init (hollow).
-    names = models["predictor"].unique().sort().to_list()
-    bases = sorted({_model_of(n) for n in names})
-    for name in names:
-        sub = models.filter(pl.col("predictor") == name).sort("k")
-        acc = sub["accuracy"].clip(floor).to_numpy()
-        ci = np.maximum(
-            sub["accuracy_ci95"].fill_null(0.0).to_numpy(),
-            sub["accuracy_ci95_test"].fill_null(0.0).to_numpy()
-            if "accuracy_ci95_test" in sub.columns
-            else 0.0,
-        )
-        lower = np.minimum(ci, acc - floor)
-        colour = colours[bases.index(_model_of(name)) % len(colours)]
-        ax.errorbar(
-            sub["k"],
-            acc,
-            yerr=[lower, ci],
-            fmt="--o" if f" {PROBE_SUFFIX} (" in name else "-o",
-            capsize=3,
-            color=colour,
-            markerfacecolor="none" if name.endswith("(random)") else colour,
-            label=name,
-        )
+    from dnakmer.plots import accuracy_axis, integer_ticks
+
+    preds = table.filter(pl.col("predictor").str.contains(r"\("))
+    found = list(dict.fromkeys(_model_of(p) for p in preds["predictor"].to_list()))
+    names = [m for m in models or () if m in found] + [
+        m for m in found if m not in (models or ())
+    ] or [""]
+    ncols = min(4, len(names))
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(max(6.5, 3.4 * ncols + 0.6), 2.9 * nrows + 1.4), sharey=True,
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
     ks = table["k"].unique().sort().to_list()
-    ax.set_xticks(ks)
-    ax.set(
-        xlabel="k (next bases predicted)",
-        ylabel="test accuracy",
-        yscale="log",
-        title="Next-k-mer prediction",
-        ylim=(floor * 0.8, None),
-    )
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    values: list[float] = []
+    handles: dict[str, Any] = {}
+    lines: dict[str, Any] = {}
+    for ax, name in zip(axes.flat, names, strict=False):
+        for prefix, label, style, colour in _BASELINE_LINES:
+            sub = table.filter(pl.col("predictor").str.starts_with(prefix)).sort("k")
+            if sub.height:
+                (line,) = ax.plot(sub["k"], sub["accuracy"], style, color=colour, lw=1.2,
+                                  ms=5, zorder=1)  # fmt: skip
+                lines.setdefault(label, line)
+                values += sub["accuracy"].to_list()
+        present = [s for s in _SERIES if f"{name} {s[0]}" in preds["predictor"]]
+        for i, (suffix, label, style, colour, filled) in enumerate(present):
+            sub = preds.filter(pl.col("predictor") == f"{name} {suffix}").sort("k")
+            acc = sub["accuracy"].to_numpy()
+            half = _half_width(sub)
+            # Side by side around each k, so that the intervals do not hide each other.
+            x = sub["k"].to_numpy() + (i - (len(present) - 1) / 2) * 0.06
+            bars = ax.errorbar(
+                x, acc, yerr=[np.minimum(half, acc), half], fmt=style, color=colour, capsize=3,
+                ms=5, markerfacecolor=colour if filled else "white", zorder=2,
+            )  # fmt: skip
+            handles.setdefault(label, bars)
+            values += list(acc + half) + [a for a in acc - half if a > 0]
+        ax.set_title(name or "model", fontsize=10)
+        integer_ticks(ax, ks)
+        ax.set_xlabel("k (bases predicted)")
+        ax.grid(axis="y", color="0.9", lw=0.6)
+    for ax in axes.flat[len(names) :]:
+        ax.set_visible(False)
+    scale = accuracy_axis(axes[0, 0], values)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test accuracy" + (" (log scale)" if scale == "log" else ""))
+    fig.suptitle("Next-k-mer prediction: test accuracy with 95 % intervals", fontsize=11)
+    handles |= lines  # models first, then the reference lines
+    fig.legend(
+        list(handles.values()), list(handles), loc="outside lower center",
+        ncol=min(3 if ncols > 1 else 2, len(handles)), fontsize=8, frameon=False,
+    )  # fmt: skip
+    return fig
+
+
+def plot_accuracy_vs_k(
+    table: pl.DataFrame, path: str | os.PathLike[str], models: Sequence[str] | None = None
+) -> Path:
+    """PNG of test accuracy vs k, one panel per model: the model fine-tuned from its
+    pretrained weights and from random init, and the linear probes of its frozen encoder
+    (pretrained and random init), each with its 95 % interval (the wider of the seed and
+    test-window intervals, as the findings use); the best Markov chain, the class prior
+    and chance (uniform guessing) as lines. Ticks only at the k that were run; the y axis
+    is linear from 0 unless accuracies span more than a factor of 10 (then logarithmic
+    over the data's range, see :func:`dnakmer.plots.accuracy_axis`). Panels follow
+    ``models`` (model labels), then any other model in ``table``.
+    """
+    import matplotlib.pyplot as plt
+
+    fig = accuracy_vs_k_figure(table, models)
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=120)
     plt.close(fig)

@@ -29,14 +29,19 @@ from dnakmer.confidence import compare_intervals, position, spearman_interval, w
 from dnakmer.probes.nextkmer import PROBE_SUFFIX
 
 __all__ = [
+    "OVERVIEW_COLUMNS",
     "base_findings",
     "bases_sentence",
     "embedding_findings",
     "finding_lines",
+    "interval_text",
     "mask_findings",
     "nextkmer_findings",
     "overview_table",
 ]
+
+EN_DASH = "\u2013"
+"""Between the bounds of an interval: ``0.280\u20130.312``."""
 
 CONSTANT_SHARE = 0.9
 """A predictor whose most common top-1 answer covers this share of inputs is constant."""
@@ -379,12 +384,12 @@ def _model_degenerate(r: dict[str, Any], prior: float, ci: tuple[float, float]) 
     if share is not None and share >= CONSTANT_SHARE:
         return (
             f"predicts one class for {share:.0%} of test windows (a constant predictor, "
-            f"accuracy {r['accuracy']:.4f} vs class prior {prior:.4f})"
+            f"accuracy {r['accuracy']:.3f} vs class prior {prior:.3f})"
         )
     if position(prior, ci) != "higher" and (r.get("mcc") or 0.0) < 0.01:
         return (
-            f"is no better than the class prior (accuracy {r['accuracy']:.4f} vs {prior:.4f}, "
-            f"MCC {r.get('mcc') or 0.0:.4f})"
+            f"is no better than the class prior (accuracy {r['accuracy']:.3f} vs {prior:.3f}, "
+            f"MCC {r.get('mcc') or 0.0:.3f})"
         )
     return None
 
@@ -392,8 +397,15 @@ def _model_degenerate(r: dict[str, Any], prior: float, ci: tuple[float, float]) 
 # --- sentences ---------------------------------------------------------------------------
 
 
+def interval_text(interval: list[float] | tuple[float, float], digits: int = 3) -> str:
+    """``0.280\u20130.312`` (an en dash between the bounds); ``-0.350 to -0.295`` when a
+    bound is negative, where a dash would read as a minus sign."""
+    lo, hi = (f"{v:.{digits}f}" for v in interval)
+    return f"{lo} to {hi}" if min(interval) < 0 else f"{lo}{EN_DASH}{hi}"
+
+
 def _ci(interval: list[float] | tuple[float, float]) -> str:
-    return f"95 % CI {interval[0]:.4f}-{interval[1]:.4f}"
+    return f"95 % CI {interval_text(interval)}"
 
 
 _VS_RULE = {
@@ -413,9 +425,9 @@ def mask_sentence(label: str, f: dict[str, Any]) -> str:
     if f["status"] == "skipped":
         return f"{label}: not analysed ({f['reason']})."
     head = (
-        f"{label}: {f['scheme']} masking, {f['n_masked']} masked tokens: the model recovers "
-        f"{f['model_top1']:.4f} ({_ci(f['model_top1_ci95'])}), the neighbour rule "
-        f"{f['rule_top1']:.4f} ({_ci(f['rule_top1_ci95'])})"
+        f"{label}: {f['scheme']} masking, {f['n_masked']:,} masked tokens: the model recovers "
+        f"{f['model_top1']:.3f} ({_ci(f['model_top1_ci95'])}), the neighbour rule "
+        f"{f['rule_top1']:.3f} ({_ci(f['rule_top1_ci95'])})"
     )
     if f.get("degenerate"):
         return f"{head}. DEGENERATE model: it {f['degenerate']}; no finding is drawn from it."
@@ -425,16 +437,16 @@ def mask_sentence(label: str, f: dict[str, Any]) -> str:
         text += f"; the rule also gets {f['rule_explains']:.1%} of the model's correct tokens"
     text += f"; model and rule agree on {f['agreement']:.1%}."
     if "ends_model_top1" in f:
-        level = {"higher": "above", "lower": "below", "overlapping": "at"}
+        level = {"higher": "above", "lower": "below", "overlapping": "level with"}
         text += (
             f" At the span's two end tokens, next to a visible neighbour, the model recovers "
-            f"{f['ends_model_top1']:.4f} (rule {f['ends_rule_top1']:.4f}: "
-            f"{level[f['ends_model_vs_rule']]} the rule's level); inside the span "
-            f"{f['inner_model_top1']:.4f} (rule {f['inner_rule_top1']:.4f}: "
-            f"{level[f['inner_model_vs_rule']]} it)."
+            f"{f['ends_model_top1']:.3f} and the rule {f['ends_rule_top1']:.3f} (the model "
+            f"{level[f['ends_model_vs_rule']]} the rule); inside the span, the model "
+            f"{f['inner_model_top1']:.3f} and the rule {f['inner_rule_top1']:.3f} (the model "
+            f"{level[f['inner_model_vs_rule']]} the rule)."
         )
     shuffles = [
-        f"{name}-shuffled sequence {f[f'model_top1_{c}_shuffled']:.4f} "
+        f"{name}-shuffled sequence {f[f'model_top1_{c}_shuffled']:.3f} "
         f"({_ci(f[f'model_top1_{c}_shuffled_ci95'])}), {_VS_REAL[f[f'{c}_vs_real']]}"
         for c, name in (("di", "dinucleotide"), ("mono", "mononucleotide"))
         if f.get(f"model_top1_{c}_shuffled") is not None
@@ -463,7 +475,7 @@ def embed_sentence(label: str, f: dict[str, Any]) -> str:
         distance = "Hamming" if f.get("relation") != "edit_distance" else "edit"
         text = (
             f"static {kind[:-1]} embeddings: Spearman rho of cosine vs {distance} distance "
-            f"{f['hamming_spearman']:.4f} ({_ci(f['hamming_spearman_ci95'])}; {meaning})"
+            f"{f['hamming_spearman']:.3f} ({_ci(f['hamming_spearman_ci95'])}; {meaning})"
         )
         if f.get("control_hamming_spearman") is not None:
             verdict = {
@@ -473,7 +485,7 @@ def embed_sentence(label: str, f: dict[str, Any]) -> str:
                 "relation weaker",
                 "overlapping": "not distinguishable from the control",
             }[f["vs_control"]]
-            text += f", random-init control {f['control_hamming_spearman']:.4f} ({verdict})"
+            text += f", random-init control {f['control_hamming_spearman']:.3f} ({verdict})"
         parts.append(text)
     if "probe_layer" in f:
         chance_words = {
@@ -483,10 +495,10 @@ def embed_sentence(label: str, f: dict[str, Any]) -> str:
         }
         parts.append(
             f"linear probes on layer {f['probe_layer']} read a token's own bases with accuracy "
-            f"{f['probe_own_accuracy']:.4f} ({chance_words[f['own_vs_chance']]}, chance "
-            f"{f['probe_own_chance']:.4f}) and the base just outside it with "
-            f"{f['probe_neighbour_accuracy']:.4f} ({chance_words[f['neighbour_vs_chance']]}, "
-            f"chance {f['probe_neighbour_chance']:.4f})"
+            f"{f['probe_own_accuracy']:.3f} ({chance_words[f['own_vs_chance']]}, chance "
+            f"{f['probe_own_chance']:.3f}) and the base just outside it with "
+            f"{f['probe_neighbour_accuracy']:.3f} ({chance_words[f['neighbour_vs_chance']]}, "
+            f"chance {f['probe_neighbour_chance']:.3f})"
         )
     if not parts and f.get("relation") == "edit_distance":
         parts.append(
@@ -507,27 +519,28 @@ _PRE_VS_RANDOM = {
 def nextkmer_sentence(label: str, r: dict[str, Any]) -> str:
     """One sentence of the next-k-mer finding of a model at one k."""
     text = (
-        f"{label}, k = {r['k']}: test accuracy {r['pretrained']:.4f} fine-tuned from "
+        f"{label}, k = {r['k']}: test accuracy {r['pretrained']:.3f} fine-tuned from "
         f"pretraining ({_ci(r['pretrained_ci95'])})"
     )
     if r.get("random_init") is not None:
-        text += f", {r['random_init']:.4f} from random init ({_ci(r['random_init_ci95'])})"
+        text += f", {r['random_init']:.3f} from random init ({_ci(r['random_init_ci95'])})"
     inits = (("pretrained", "pretrained_degenerate"), ("random-init", "random_degenerate"))
-    flags = [f"{name} model is DEGENERATE: it {r[key]}" for name, key in inits if r.get(key)]
+    flags = [f"the {name} model is DEGENERATE: it {r[key]}" for name, key in inits if r.get(key)]
     if r.get("pretrained_vs_random") is not None and not flags:
         text += f": {_PRE_VS_RANDOM[r['pretrained_vs_random']]}"
     text += (
         f"; the pretrained model is {_VS_BASELINE[r['pretrained_vs_prior']]} the class prior "
-        f"({r['prior']:.4f})"
+        f"({r['prior']:.3f})"
     )
     if r["best_markov"] is not None:
         text += (
             f" and {_VS_BASELINE[r['pretrained_vs_markov']]} the best Markov chain "
-            f"(order {r['markov_order']}, {r['best_markov']:.4f})"
+            f"(order {r['markov_order']}, {r['best_markov']:.3f})"
         )
-    text += f"; uniform {r['uniform']:.4f}."
+    text += f"; uniform guessing {r['uniform']:.3f}."
     if flags:
-        text += " " + "; ".join(flags) + "; no finding is drawn from it."
+        joined = "; ".join(flags)
+        text += f" {joined[0].upper()}{joined[1:]}; no finding is drawn from it."
     if r.get("probe_pretrained_vs_random") is not None:
         text += " " + _probe_sentence(r)
     return text
@@ -543,8 +556,8 @@ _PROBE_VS_RANDOM = {
 def _probe_sentence(r: dict[str, Any]) -> str:
     """The linear-probe part of a next-k-mer sentence."""
     text = (
-        f"Linear probe of the frozen encoder: {r['probe_pretrained']:.4f} pretrained "
-        f"({_ci(r['probe_pretrained_ci95'])}), {r['probe_random_init']:.4f} random init "
+        f"Linear probe of the frozen encoder: {r['probe_pretrained']:.3f} pretrained "
+        f"({_ci(r['probe_pretrained_ci95'])}), {r['probe_random_init']:.3f} random init "
         f"({_ci(r['probe_random_init_ci95'])})"
     )
     if r["probe_pretrained_degenerate"]:
@@ -573,73 +586,106 @@ def bases_sentence(label: str, f: dict[str, Any]) -> str:
         return f"{label}: masked bases not analysed ({f.get('reason')})."
     text = (
         f"{label}: with every token covering a span hidden, the model recovers "
-        f"{f['accuracy']:.4f} of {f['n']:,} hidden bases ({_ci(f['accuracy_ci95'])}), "
+        f"{f['accuracy']:.3f} of {f['n']:,} hidden bases ({_ci(f['accuracy_ci95'])}), "
         f"{_BASES_VS[f['vs_markov']]} the best Markov chain on the same bases "
-        f"(order {f['markov_order']}, {f['markov']:.4f})"
+        f"(order {f['markov_order']}, {f['markov']:.3f})"
     )
     if "random_init" in f:
-        text += f" and {_BASES_VS[f['vs_random']]} its random-init twin ({f['random_init']:.4f})"
+        text += f" and {_BASES_VS[f['vs_random']]} its random-init twin ({f['random_init']:.3f})"
     return text + "."
 
 
-def _cell(value: float | None, ci: Any, verdict: str | None) -> str:
-    if value is None:
-        return "not analysed"
-    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] {verdict}" if ci else f"{value:.3f} {verdict}"
+def _cell(value: float, ci: Any, verdict: str) -> str:
+    """``0.296 (0.280\u20130.312): level with Markov (0.313)``."""
+    return f"{value:.3f} ({interval_text(ci)}): {verdict}"
+
+
+OVERVIEW_COLUMNS = ("model", "masked tokens / bases", "token embeddings", "next k-mer")
+"""Columns of :func:`overview_table`: the model and its three probes."""
+
+_EMBED_VS_CONTROL = {
+    "more negative": "organised by sequence",
+    "less negative": "less organised than random init",
+    "overlapping": "like random init",
+}
+_VS_CHANCE = {"higher": "above chance", "lower": "below chance", "overlapping": "at chance"}
+
+
+def _masked_cell(b: dict[str, Any], m: dict[str, Any]) -> str:
+    """Masked bases against the best Markov chain, and (overlapping k-mers) masked tokens
+    against the neighbour rule; one line each."""
+    lines = []
+    if b.get("status") == "ran":
+        verdict = f"{_BASES_VS[b['vs_markov']]} Markov ({b['markov']:.3f})"
+        lines.append("bases " + _cell(b["accuracy"], b["accuracy_ci95"], verdict))
+    else:
+        lines.append("bases: not analysed")
+    if m.get("status") == "ran":
+        verdict = (
+            "DEGENERATE"
+            if m.get("degenerate")
+            else f"{_VS_BASELINE[m['model_vs_rule']]} neighbour rule ({m['rule_top1']:.3f})"
+        )
+        lines.append("tokens " + _cell(m["model_top1"], m["model_top1_ci95"], verdict))
+    else:
+        lines.append("tokens: rule does not apply (no overlap)")
+    return "\n".join(lines)
+
+
+def _embed_cell(e: dict[str, Any]) -> str:
+    """Static embeddings: rho against the random-init control; without them, the linear
+    probe of a token's own bases against chance."""
+    if e.get("hamming_spearman") is not None and "hamming_spearman_ci95" in e:
+        verdict = _EMBED_VS_CONTROL.get(e.get("vs_control", ""), "no random-init control")
+        if e.get("control_hamming_spearman") is not None:
+            verdict += f" (random init {e['control_hamming_spearman']:.3f})"
+        return "rho " + _cell(e["hamming_spearman"], e["hamming_spearman_ci95"], verdict)
+    if "probe_own_accuracy" in e:
+        verdict = f"{_VS_CHANCE[e['own_vs_chance']]} ({e['probe_own_chance']:.3f})"
+        return "own bases by linear probe " + _cell(
+            e["probe_own_accuracy"], e["probe_own_accuracy_ci95"], verdict
+        )
+    return "not analysed"
+
+
+def _nextkmer_cell(rows: list[dict[str, Any]]) -> str:
+    """The fine-tuned pretrained model at each k against the best Markov chain (or the
+    class prior without one); one line per k."""
+    lines = []
+    for r in rows:
+        if r["best_markov"] is not None:
+            verdict = f"{_VS_BASELINE[r['pretrained_vs_markov']]} Markov ({r['best_markov']:.3f})"
+        else:
+            verdict = f"{_VS_BASELINE[r['pretrained_vs_prior']]} prior ({r['prior']:.3f})"
+        if r.get("pretrained_degenerate"):
+            verdict = "DEGENERATE (no finding)"
+        lines.append(f"k = {r['k']}: " + _cell(r["pretrained"], r["pretrained_ci95"], verdict))
+    return "\n".join(lines) or "not analysed"
 
 
 def overview_table(labels: list[str], findings: dict[str, Any]) -> pl.DataFrame:
-    """Every model side by side on the three probes, one row per model: each cell holds
-    the number, its 95 % interval and the verdict against its reference."""
-    rows = []
-    for lab in labels:
-        b = findings.get("masked_bases", {}).get(lab, {})
-        m = findings["masked_tokens"][lab]
-        e = findings["embeddings"][lab]
-        nk = findings["next_kmer"][lab]
-        base_cell = (
-            _cell(b["accuracy"], b["accuracy_ci95"], f"{_BASES_VS[b['vs_markov']]} Markov "
-                  f"{b['markov']:.3f}")
-            if b.get("status") == "ran" else "not analysed"
-        )  # fmt: skip
-        if m.get("status") == "ran":
-            rule = "DEGENERATE" if m.get("degenerate") else (
-                f"{_VS_BASELINE[m['model_vs_rule']]} rule {m['rule_top1']:.3f}"
-            )  # fmt: skip
-            rule_cell = _cell(m["model_top1"], m["model_top1_ci95"], rule)
-        else:
-            rule_cell = "does not apply (tokens do not overlap)"
-        if e.get("hamming_spearman") is not None and "hamming_spearman_ci95" in e:
-            verdict = {
-                "more negative": "organised by sequence",
-                "less negative": "less than random init",
-                "overlapping": "like random init",
-            }.get(e.get("vs_control", ""), "")
-            embed_cell = _cell(e["hamming_spearman"], e["hamming_spearman_ci95"], verdict)
-        else:
-            embed_cell = "not analysed"
-        best = max(nk, key=lambda r: r["k"]) if nk else None
-        if best is None:
-            nk_cell = "not analysed"
-        elif best.get("pretrained_degenerate"):
-            nk_cell = f"k={best['k']}: DEGENERATE"
-        else:
-            has_markov = best["best_markov"] is not None
-            vs = _VS_BASELINE[best["pretrained_vs_markov"]] if has_markov else ""
-            nk_cell = f"k={best['k']}: " + _cell(
-                best["pretrained"], best["pretrained_ci95"],
-                f"{vs} Markov {best['best_markov']:.3f}" if vs else "",
-            )  # fmt: skip
-        rows.append(
-            {
-                "model": lab,
-                "masked bases (accuracy)": base_cell,
-                "masked tokens vs neighbour rule (top-1)": rule_cell,
-                "static embeddings (rho vs distance)": embed_cell,
-                "next k-mer (test accuracy)": nk_cell,
-            }
+    """Every model side by side on the three probes, one row per model (columns
+    :data:`OVERVIEW_COLUMNS`): each cell holds the number, its 95 % interval and the
+    verdict against its reference, one line (separated by a newline) per measurement."""
+    rows = [
+        dict(
+            zip(
+                OVERVIEW_COLUMNS,
+                (
+                    lab,
+                    _masked_cell(
+                        findings.get("masked_bases", {}).get(lab, {}),
+                        findings["masked_tokens"][lab],
+                    ),
+                    _embed_cell(findings["embeddings"][lab]),
+                    _nextkmer_cell(findings["next_kmer"][lab]),
+                ),
+                strict=True,
+            )
         )
-    return pl.DataFrame(rows)
+        for lab in labels
+    ]
+    return pl.DataFrame(rows, schema=dict.fromkeys(OVERVIEW_COLUMNS, pl.String))
 
 
 TOPICS = {

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from dnakmer._io import atomic_open, write_json
+from dnakmer.probes.nextkmer import BASELINE_NOTE, with_ci_note
 from dnakmer.report import Figure, Section, Table, write_report, write_summary
 from dnakmer.study.findings import (
     base_findings,
@@ -62,7 +63,10 @@ def _combined_tables(out: Path, labels: list[str]) -> dict[str, pl.DataFrame]:
     ]
     if tokens:
         tables["token_similarity"] = pl.concat(tokens)
-    comparisons = [pl.read_parquet(out / "finetune" / lab / "comparison.parquet") for lab in labels]
+    comparisons = [
+        with_ci_note(pl.read_parquet(out / "finetune" / lab / "comparison.parquet"))
+        for lab in labels
+    ]
     tables["nextkmer_comparison"] = (
         pl.concat(comparisons).unique(["k", "predictor"], keep="first").sort(["k", "predictor"])
     )
@@ -109,6 +113,22 @@ def _figures(out: Path, labels: list[str], pattern: str, caption: str) -> list[F
     return [Figure(p, caption.format(model=lab)) for lab, p in paths if p.is_file()]
 
 
+OVERVIEW_NOTE = (
+    "Each cell: the estimate, its 95 % interval in parentheses and the verdict "
+    "against its reference, decided from the intervals (DEGENERATE: the model "
+    "gives one answer or is no better than the class prior; nothing is read from "
+    "it). Masked tokens / bases: accuracy on the same hidden bases for every "
+    "model against the best Markov chain, and for overlapping k-mers top-1 "
+    "accuracy on masked tokens against the neighbour rule. Token embeddings: "
+    "Spearman rho of cosine vs Hamming (k-mers) or edit distance (other "
+    "vocabularies), negative when tokens sharing bases lie closer, against a "
+    "random-init control; for single-base vocabularies, a linear probe of the "
+    "token's own base against chance. Next k-mer: fine-tuned test accuracy at "
+    "each k against the best Markov chain. The sentences below give the details."
+)
+"""What a cell of the overview table holds (shown under the table)."""
+
+
 def _sections(
     out: Path, labels: list[str], tables: dict[str, pl.DataFrame], findings: dict[str, Any]
 ) -> list[Section]:
@@ -116,17 +136,9 @@ def _sections(
     sections = [
         Section(
             "Models side by side",
-            text=[
-                "Each cell: the estimate, its 95 % interval and the verdict against its "
-                "reference, decided from the intervals. Masked bases: accuracy on the same "
-                "hidden bases for every model (every token covering the span masked) vs the "
-                "best Markov chain. Masked tokens: top-1 accuracy vs the neighbour rule "
-                "(overlapping k-mers only). Static embeddings: Spearman rho of cosine vs "
-                "Hamming (k-mers) or edit distance (other vocabularies), against a "
-                "random-init control. Next k-mer: fine-tuned test accuracy at the largest k "
-                "vs the best Markov chain."
+            tables=[
+                Table("Every model on the three probes", tables["overview"], caption=OVERVIEW_NOTE)
             ],
-            tables=[Table("Overview", tables["overview"])],
         ),
         Section(
             "Findings",
@@ -212,23 +224,54 @@ def _sections(
         Section(
             "Next-k-mer prediction",
             text=[
-                "accuracy_ci95: half-width of the Student-t interval over seeds; "
-                "accuracy_ci95_test: half-width of the binomial interval over the test "
-                "windows; majority_share: share of test windows given the model's most "
-                "common class (1.0 is a constant predictor). Rows '<model> (pretrained)' "
-                "and '<model> (random)' are fine-tuned (every weight trained); rows "
-                "'<model> linear probe (...)' fit a logistic regression on the frozen "
-                "encoder's pooled states: what the representation holds before "
-                "fine-tuning changes it."
+                "accuracy_ci95: half-width of the Student-t interval over seeds; 'none (1 "
+                "seed)' with one seed, 'none (baseline)' for a baseline fitted once "
+                "(tables/nextkmer_comparison.parquet: empty, with the reason in ci_note); "
+                "accuracy_ci95_test: "
+                "half-width of the binomial interval over the test windows, the interval "
+                "the findings use then; majority_share: share of test windows given the "
+                "model's most common class (1.0 is a constant predictor). Rows "
+                "'<model> (pretrained)' and '<model> (random)' are fine-tuned (every "
+                "weight trained); rows '<model> linear probe (...)' fit a logistic "
+                "regression on the frozen encoder's pooled states: what the representation "
+                "holds before fine-tuning changes it."
             ],
-            tables=[Table("Test metrics per k", tables["nextkmer_comparison"])],
+            tables=[
+                Table("Test metrics per k", _comparison_display(tables["nextkmer_comparison"]))
+            ],
             figures=[
-                Figure(out / "tables" / "accuracy_vs_k.png", "Test accuracy vs k"),
-                Figure(out / "baselines" / "baselines.png", "Baselines"),
+                Figure(
+                    out / "tables" / "accuracy_vs_k.png",
+                    "Test accuracy vs k, one panel per model: the model fine-tuned from its "
+                    "pretrained weights (and from random init when run) and the linear probes "
+                    "of its frozen encoder, with 95 % intervals; the class prior, the best "
+                    "Markov chain and uniform guessing as lines.",
+                ),
+                Figure(
+                    out / "baselines" / "baselines.png",
+                    "Baselines: test accuracy of every Markov order, the class prior and "
+                    "uniform guessing, by k and by Markov order.",
+                ),
             ],
         )
     )
     return sections
+
+
+def _comparison_display(table: pl.DataFrame) -> pl.DataFrame:
+    """The next-k-mer comparison as the report shows it: an empty ``accuracy_ci95`` says
+    why in its cell (``none (1 seed)``, ``none (baseline)``) instead of a ``ci_note``
+    column repeated on every row."""
+    if "ci_note" not in table.columns:
+        return table
+    ci = (
+        pl.when(pl.col("accuracy_ci95").is_not_null())
+        .then(pl.col("accuracy_ci95").round(4).cast(pl.String))
+        .when(pl.col("ci_note") == BASELINE_NOTE)
+        .then(pl.lit("none (baseline)"))
+        .otherwise(pl.lit("none (1 seed)"))
+    )
+    return table.with_columns(ci.alias("accuracy_ci95")).drop("ci_note")
 
 
 def _bases_table(labels: list[str], findings: dict[str, Any]) -> pl.DataFrame:
@@ -296,7 +339,7 @@ def write_outputs(out: Path, labels: list[str], params: dict[str, Any]) -> dict[
         with atomic_open(folder / f"{name}.parquet", "wb") as f:
             frame.write_parquet(f)
         write_json(folder / f"{name}.json", frame.to_dicts())
-    plot_accuracy_vs_k(tables["nextkmer_comparison"], folder / "accuracy_vs_k.png")
+    plot_accuracy_vs_k(tables["nextkmer_comparison"], folder / "accuracy_vs_k.png", labels)
     if "pretraining_curves" in tables:
         from dnakmer.plots import pretraining_curves
 
