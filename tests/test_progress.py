@@ -59,7 +59,8 @@ def test_forward_passes_and_training_report_their_progress(tmp_path: Path, tiny3
         seen.clear()
         pretrain(DATA / "phix174.fa", tmp_path / "m", k=3, max_tokens=16,
                  shape=ModelShape(hidden=32, layers=1, heads=2, intermediate=64),
-                 options=TrainOptions(max_steps=6, batch_size=4, eval_every=3, quiet=True),
+                 options=TrainOptions(max_steps=6, batch_size=4, eval_every=3, log_every=2,
+                                      quiet=True),
                  n_train=32, n_eval=8)  # fmt: skip
     steps = [s for s in seen if s[0] == "training steps"]
     assert steps[-1][1:3] == (6, 6)
