@@ -274,3 +274,36 @@ def test_overview_cells_hold_number_interval_and_verdict() -> None:
     # No terse fragments or dash-joined negative intervals anywhere.
     text = " ".join(str(v) for row in table.iter_rows() for v in row)
     assert "--" not in text and ": at it" not in text
+
+
+def test_comparison_tables_mark_degenerate_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every table that reports a fine-tuned model marks a collapsed run: the comparison
+    table's ``degenerate`` column, and the ``finetune nextkmer`` console table."""
+    import polars as pl
+
+    from dnakmer.cli.train import _print_comparison
+    from dnakmer.probes.nextkmer import degenerate_reason, with_degenerate
+
+    base = {"k": 1, "accuracy_ci95": None, "n_seeds": 1, "n_test": 4000}
+    table = pl.DataFrame([
+        base | {"predictor": "prior", "accuracy": 0.30, "accuracy_ci95_test": 0.014,
+                "mcc": 0.0, "majority_share": None},
+        base | {"predictor": "m (pretrained)", "accuracy": 0.33, "accuracy_ci95_test": 0.015,
+                "mcc": 0.08, "majority_share": 0.40},
+        base | {"predictor": "m (random)", "accuracy": 0.30, "accuracy_ci95_test": 0.014,
+                "mcc": 0.0, "majority_share": 0.95},
+        base | {"predictor": "n (pretrained)", "accuracy": 0.305, "accuracy_ci95_test": 0.014,
+                "mcc": 0.005, "majority_share": 0.5},
+    ], infer_schema_length=None)  # fmt: skip
+    marked = with_degenerate(table)
+    reasons = dict(zip(marked["predictor"], marked["degenerate"], strict=True))
+    assert reasons["prior"] is None and reasons["m (pretrained)"] is None
+    assert reasons["m (random)"].startswith("predicts one class for 95% of test windows")
+    assert reasons["n (pretrained)"].startswith("is no better than the class prior")
+    assert degenerate_reason(table.row(1, named=True), 0.30) is None
+    _print_comparison(marked.with_columns(top5_accuracy=pl.lit(0.9),
+                                          cross_entropy_bits=pl.lit(1.9)))  # fmt: skip
+    printed = capsys.readouterr().out
+    assert printed.count("DEGENERATE │") == 2  # the two runs' cells
+    assert len([x for x in printed.splitlines() if x.startswith("DEGENERATE: k = 1")]) == 2
+    assert "DEGENERATE: k = 1, m (random) predicts one class for 95%" in printed

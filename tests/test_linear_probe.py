@@ -107,7 +107,7 @@ def test_probe_findings_and_sentence_follow_the_intervals() -> None:
     assert r["probe_pretrained_vs_prior"] == "higher" and r["probe_pretrained_degenerate"] is None
     assert "no better than the class prior" in r["probe_random_init_degenerate"]
     text = nextkmer_sentence("m", r)
-    assert "Linear probe of the frozen encoder: 0.3000 pretrained" in text
+    assert "Linear probe of the frozen encoder: 0.300 pretrained" in text
     assert "the pretrained representation holds more" in text
     assert "the pretrained probe is above the class prior and below the best Markov chain" in text
     assert "the random-init control is no better than the class prior" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -396,29 +396,38 @@ def finetune_nextkmer_command(
             how="diagonal_relaxed",
         )
     files = nextkmer_benchmark.write_comparison(table, runs, out)
-    with pl.Config(
-        tbl_rows=100,
-        tbl_cols=12,
-        tbl_hide_dataframe_shape=True,
-        fmt_str_lengths=80,
-        tbl_width_chars=200,
-    ):
-        typer.echo(
-            table.select(
-                [
-                    "k",
-                    "predictor",
-                    "accuracy",
-                    "accuracy_ci95",
-                    "accuracy_ci95_test",
-                    "top5_accuracy",
-                    "cross_entropy_bits",
-                ]
-            )
-        )
-    for note in table["ci_note"].drop_nulls().unique(maintain_order=True).to_list():
-        typer.echo(f"accuracy_ci95 empty: {note}")
+    _print_comparison(table)
     typer.echo(f"results in {files['comparison']} and {files['plot']}")
+
+
+def _print_comparison(table: Any) -> None:
+    """The next-k-mer comparison as a table: each predictor's test accuracy with its
+    95 % interval, top-5 accuracy and bits, degenerate runs marked, and what an empty
+    interval over seeds means."""
+    from dnakmer.cli.display import print_table
+    from dnakmer.probes.nextkmer import accuracy_interval
+
+    rows = []
+    for r in table.to_dicts():
+        seeds = "" if r["n_seeds"] is None else r["n_seeds"]
+        rows.append(
+            r | {"ci95": accuracy_interval(r), "seeds": seeds,
+                 "verdict": "DEGENERATE" if r.get("degenerate") else ""}
+        )  # fmt: skip
+    print_table(
+        rows,
+        ["k", "predictor", "accuracy", "ci95", "top5_accuracy", "cross_entropy_bits", "seeds",
+         "verdict"],
+        title="Next-k-mer benchmark, test split",
+        headers={"ci95": "95 % CI", "top5_accuracy": "top-5", "cross_entropy_bits": "bits"},
+        caption="Accuracy of the next k bases (4^k classes); the interval is the wider of "
+        "the one over seeds and the binomial one over the test windows (one seed: the "
+        "latter only). DEGENERATE: the model answers one class for 90 % of the windows or "
+        "is no better than the class prior; no finding is drawn from it.",
+    )  # fmt: skip
+    for r in rows:
+        if r.get("degenerate"):
+            typer.echo(f"DEGENERATE: k = {r['k']}, {r['predictor']} {r['degenerate']}")
 
 
 @finetune_app.command("classify", cls=Command)

@@ -13,21 +13,25 @@ import polars as pl
 
 from dnakmer import progress
 from dnakmer._io import atomic_open, write_json
-from dnakmer.confidence import Z95
+from dnakmer.confidence import Z95, position
 from dnakmer.training.finetune import data_from_dataset, finetune, load_results, seed_summary
 from dnakmer.training.trainer import TrainOptions
 
 __all__ = [
     "BASELINE_NOTE",
+    "CONSTANT_SHARE",
     "ONE_SEED_NOTE",
     "PROBE_SUFFIX",
+    "accuracy_interval",
     "accuracy_vs_k_figure",
     "add_probe_rows",
     "benchmark_model",
     "comparison_table",
+    "degenerate_reason",
     "linear_probe",
     "plot_accuracy_vs_k",
     "with_ci_note",
+    "with_degenerate",
 ]
 
 PROBE_SUFFIX = "linear probe"
@@ -236,9 +240,10 @@ def comparison_table(runs: pl.DataFrame, baselines: pl.DataFrame, model: str) ->
         (half-width of the binomial interval over the ``n_test`` test windows),
         ``top5_accuracy``, ``mcc``, ``macro_f1``, ``cross_entropy_bits``,
         ``majority_share`` (models: mean share of test windows given the most common
-        class), ``n_seeds``, ``n_test`` and ``ci_note`` (why ``accuracy_ci95`` is empty,
-        see :func:`with_ci_note`). The best Markov order is the one with the highest
-        test accuracy at that k.
+        class), ``n_seeds``, ``n_test``, ``ci_note`` (why ``accuracy_ci95`` is empty,
+        see :func:`with_ci_note`) and ``degenerate`` (models: why the run is DEGENERATE,
+        see :func:`degenerate_reason`; null otherwise). The best Markov order is the one
+        with the highest test accuracy at that k.
     """
     metrics = ["accuracy", "top5_accuracy", "mcc", "macro_f1", "cross_entropy_bits"]
     n_test = {
@@ -287,7 +292,54 @@ def comparison_table(runs: pl.DataFrame, baselines: pl.DataFrame, model: str) ->
         "n_seeds": pl.Int64,
         "n_test": pl.Int64,
     }
-    return with_ci_note(pl.DataFrame(out, schema=schema)).sort(["k", "predictor"])
+    table = with_ci_note(pl.DataFrame(out, schema=schema)).sort(["k", "predictor"])
+    return with_degenerate(table)
+
+
+CONSTANT_SHARE = 0.9
+"""A model that gives one answer for this share of its inputs is a constant predictor."""
+
+
+def accuracy_interval(row: dict[str, Any]) -> tuple[float, float]:
+    """95 % interval of a comparison row's accuracy: the wider of the interval over
+    seeds and the binomial interval over the test windows, around the mean."""
+    acc = row["accuracy"]
+    half = max(row.get("accuracy_ci95") or 0.0, row.get("accuracy_ci95_test") or 0.0)
+    return max(0.0, acc - half), min(1.0, acc + half)
+
+
+def degenerate_reason(row: dict[str, Any], prior: float) -> str | None:
+    """Why a model's comparison row is DEGENERATE, or None: it answers one class for
+    :data:`CONSTANT_SHARE` of the test windows, or it is no better than the class prior
+    ``prior`` (its interval reaches the prior and its MCC is below 0.01). No finding is
+    drawn from such a run."""
+    share = row.get("majority_share")
+    if share is not None and share >= CONSTANT_SHARE:
+        return (
+            f"predicts one class for {share:.0%} of test windows (a constant predictor, "
+            f"accuracy {row['accuracy']:.3f} vs class prior {prior:.3f})"
+        )
+    if position(prior, accuracy_interval(row)) != "higher" and (row.get("mcc") or 0.0) < 0.01:
+        return (
+            f"is no better than the class prior (accuracy {row['accuracy']:.3f} vs "
+            f"{prior:.3f}, MCC {row.get('mcc') or 0.0:.3f})"
+        )
+    return None
+
+
+def with_degenerate(table: pl.DataFrame) -> pl.DataFrame:
+    """``table`` (:func:`comparison_table`) with a ``degenerate`` column: for each model
+    row, :func:`degenerate_reason` against the class prior at its k (null otherwise)."""
+    priors = {
+        r["k"]: r["accuracy"] for r in table.filter(pl.col("predictor") == "prior").to_dicts()
+    }
+    reasons = [
+        degenerate_reason(r, priors[r["k"]])
+        if "(" in r["predictor"] and r["k"] in priors and r.get("accuracy") is not None
+        else None
+        for r in table.to_dicts()
+    ]
+    return table.with_columns(pl.Series("degenerate", reasons, dtype=pl.String))
 
 
 ONE_SEED_NOTE = (

@@ -26,7 +26,12 @@ from typing import Any
 import polars as pl
 
 from dnakmer.confidence import compare_intervals, position, spearman_interval, wilson_interval
-from dnakmer.probes.nextkmer import PROBE_SUFFIX
+from dnakmer.probes.nextkmer import (
+    CONSTANT_SHARE,
+    PROBE_SUFFIX,
+    accuracy_interval,
+    degenerate_reason,
+)
 
 __all__ = [
     "OVERVIEW_COLUMNS",
@@ -43,8 +48,6 @@ __all__ = [
 EN_DASH = "\u2013"
 """Between the bounds of an interval: ``0.280\u20130.312``."""
 
-CONSTANT_SHARE = 0.9
-"""A predictor whose most common top-1 answer covers this share of inputs is constant."""
 
 
 def _json(path: Path) -> Any:
@@ -362,36 +365,14 @@ def _model_fields(
 ) -> dict[str, Any]:
     """Accuracy ``key``, its interval ``key_ci95`` and the verdicts ``verdict_vs_prior``,
     ``verdict_vs_markov``, ``verdict_degenerate`` of one model row of a comparison."""
-    ci = _model_interval(r)
+    ci = accuracy_interval(r)
     return {
         key: r["accuracy"],
         f"{key}_ci95": list(ci),
         f"{verdict}_vs_prior": position(prior, ci),
         f"{verdict}_vs_markov": position(best, ci) if best is not None else None,
-        f"{verdict}_degenerate": _model_degenerate(r, prior, ci),
+        f"{verdict}_degenerate": degenerate_reason(r, prior),
     }
-
-
-def _model_interval(r: dict[str, Any]) -> tuple[float, float]:
-    """The wider of the seed interval and the test-window interval around the mean."""
-    acc = r["accuracy"]
-    half = max(r.get("accuracy_ci95") or 0.0, r.get("accuracy_ci95_test") or 0.0)
-    return max(0.0, acc - half), min(1.0, acc + half)
-
-
-def _model_degenerate(r: dict[str, Any], prior: float, ci: tuple[float, float]) -> str | None:
-    share = r.get("majority_share")
-    if share is not None and share >= CONSTANT_SHARE:
-        return (
-            f"predicts one class for {share:.0%} of test windows (a constant predictor, "
-            f"accuracy {r['accuracy']:.3f} vs class prior {prior:.3f})"
-        )
-    if position(prior, ci) != "higher" and (r.get("mcc") or 0.0) < 0.01:
-        return (
-            f"is no better than the class prior (accuracy {r['accuracy']:.3f} vs {prior:.3f}, "
-            f"MCC {r.get('mcc') or 0.0:.3f})"
-        )
-    return None
 
 
 # --- sentences ---------------------------------------------------------------------------
