@@ -54,6 +54,7 @@ def console_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int
     import subprocess
     import sys
 
+    pytest.importorskip("torch")
     work = tmp_path_factory.mktemp("clone")
     for name in ("tests", "python"):
         (work / name).symlink_to(ROOT / name)

@@ -6,7 +6,10 @@
 - :mod:`dnakmer.cli.tasks`: ``tasks build``;
 - :mod:`dnakmer.cli.train`: ``pretrain``, ``finetune nextkmer``, ``finetune classify``;
 - :mod:`dnakmer.cli.probe`: ``probe mask``, ``probe embeddings``, ``embed``;
-- :mod:`dnakmer.cli.interrogate`: ``interrogate``, ``demo``.
+- :mod:`dnakmer.cli.interrogate`: ``interrogate``, ``demo``;
+- :mod:`dnakmer.cli.options`: options shared by commands, and the rules of options that
+  only go with others;
+- :mod:`dnakmer.cli.display`: the progress bar and the one table style.
 
 torch and transformers are imported only when a command that needs them runs.
 """

@@ -88,7 +88,7 @@ def print_table(
     digits: int | dict[str, int] = 3,
     caption: str | None = None,
 ) -> None:
-    """Print ``rows`` (dicts) as one table: the first column left, numbers right,
+    """Print ``rows`` (dicts) as one table: the first column and text left, numbers right,
     ``headers`` renaming columns, ``caption`` a sentence under it saying what the
     numbers mean."""
     from rich.console import Console
@@ -97,7 +97,9 @@ def print_table(
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     names = headers or {}
     for i, col in enumerate(columns):
-        table.add_column(names.get(col, col), justify="left" if i == 0 else "right")
+        values = [row.get(col) for row in rows if row.get(col) not in (None, "")]
+        text = i == 0 or (values and all(isinstance(v, str) for v in values))
+        table.add_column(names.get(col, col), justify="left" if text else "right")
     def places(col: str) -> int:
         return digits if isinstance(digits, int) else digits.get(col, 3)
 

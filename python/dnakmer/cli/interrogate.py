@@ -51,9 +51,29 @@ def _budget(scale: Scale, budget_file: Path | None, overrides: dict[str, Any]) -
     return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _print_precision(budget: Any, ks: tuple[int, ...]) -> None:
+def _overlapping_k(models: list[Path], trust_remote_code: bool) -> int | None:
+    """The shortest k of the overlapping k-mer models among ``models`` (their masked
+    tokens are the neighbour-rule analysis's items), None if there is none or a folder
+    cannot be read (the study then says why)."""
+    from dnakmer.models import load_tokenizer
+    from dnakmer.tokenizer import KmerTokenizer
+
+    ks = []
+    for folder in models:
+        try:
+            tok = load_tokenizer(folder, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError):
+            return None
+        if isinstance(tok, KmerTokenizer) and tok.stride == 1 and tok.k > 1:
+            ks.append(tok.k)
+    return min(ks) if ks else None
+
+
+def _print_precision(budget: Any, ks: tuple[int, ...], kmer: int | None) -> None:
     """Before a study: the smallest differences its findings can call higher or lower."""
-    rows = budget.precision(smallest_k=min(ks))
+    rows = budget.precision(k=kmer or 1, smallest_k=min(ks))
+    if kmer is None:
+        rows = [r for r in rows if r["probe"] != "masked tokens"]
     parts = [f"{r['probe']} {r['difference']:.3f} ({r['n']:,} {r['items']})" for r in rows]
     typer.echo(
         "smallest difference this run can tell apart (95 % intervals, accuracy near 0.3): "
@@ -132,6 +152,10 @@ def interrogate_command(
             min=1,
         ),
     ] = None,
+    n_test: Annotated[
+        int | None,
+        typer.Option("--n-test", help="Next-k-mer test windows per k (default 8,000).", min=1),
+    ] = None,
     mask_windows: Annotated[
         int | None,
         typer.Option(
@@ -170,12 +194,14 @@ def interrogate_command(
             "batch_size": batch_size,
             "n_train": n_train,
             "context_nt": context_nt,
+            "n_test": n_test,
             "mask_windows": mask_windows,
+            "base_windows": mask_windows,
             "device": device if given(ctx, "device") else None,
         },
     )
     ks_t = tuple(ks or (2, 3, 4, 5, 6))
-    _print_precision(budget, ks_t)
+    _print_precision(budget, ks_t, _overlapping_k(models, trust_remote_code))
     result = interrogate(
         genome, models, out, ks=ks_t, seeds=seeds, budget=budget,
         quiet=quiet, trust_remote_code=trust_remote_code, jobs=jobs,
@@ -236,5 +262,5 @@ def demo_command(
             raise typer.Exit(1)
         typer.echo(f"training curves reproduced (within {check.tolerance}); models in {retrain}/")
         return
-    _print_precision(demo.demo_budget(), demo.DEMO_KS)
+    _print_precision(demo.demo_budget(), demo.DEMO_KS, 6)
     _print_outcome(demo.run_demo(out, quiet=quiet, jobs=jobs))

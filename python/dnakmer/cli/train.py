@@ -513,20 +513,27 @@ def finetune_classify_command(
             trust_remote_code=trust_remote_code,
         )
     from dnakmer.cli.display import print_table
+    from dnakmer.probes.nextkmer import CONSTANT_SHARE
 
-    metrics = ("accuracy", "macro_f1", "mcc", "auc", "loss")
-    rows = [
-        {"split": name, **{m: result.metrics.get(f"{prefix}_{m}") for m in metrics}}
-        for name, prefix in (("validation", "val"), ("test", "test"))
-        if f"{prefix}_accuracy" in result.metrics
-    ]
+    metrics = ("accuracy", "macro_f1", "mcc", "auc", "loss", "majority_share")
+    rows = []
+    for name, prefix in (("validation", "val"), ("test", "test")):
+        if f"{prefix}_accuracy" not in result.metrics:
+            continue
+        row = {"split": name, **{m: result.metrics.get(f"{prefix}_{m}") for m in metrics}}
+        share = row["majority_share"]
+        row["verdict"] = "DEGENERATE" if share is not None and share >= CONSTANT_SHARE else ""
+        rows.append(row)
     print_table(
         rows,
-        ["split", *metrics],
+        ["split", *metrics, "verdict"],
         title=f"{model.name} fine-tuned ({init.value} init), best checkpoint",
-        headers={"macro_f1": "macro F1", "mcc": "MCC", "auc": "AUC"},
+        headers={"macro_f1": "macro F1", "mcc": "MCC", "auc": "AUC",
+                 "majority_share": "one class"},
         caption="The checkpoint with the lowest validation loss. MCC: Matthews correlation "
         "(0 for a constant or random classifier); AUC: area under the ROC curve (two "
-        "classes; one class against the rest for more).",
-    )
+        "classes; one class against the rest for more); one class: share of samples given "
+        "the most common answer. DEGENERATE: one class for 90 % of the samples or more, "
+        "a constant predictor.",
+    )  # fmt: skip
     typer.echo(f"model and results.json in {out}/")
