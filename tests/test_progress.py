@@ -120,7 +120,8 @@ def test_a_terminal_shows_one_bar_and_a_pipe_no_log_lines(tmp_path: Path) -> Non
 @pytest.mark.parametrize("command", [["embed"], ["probe", "mask"], ["probe", "embeddings"],
                                      ["pretrain"], ["finetune", "nextkmer"],
                                      ["finetune", "classify"], ["tokenize"], ["interrogate"],
-                                     ["demo"]])  # fmt: skip
+                                     ["demo"], ["stats"], ["nextkmer", "build"],
+                                     ["nextkmer", "baselines"], ["tasks", "build"]])  # fmt: skip
 def test_slow_commands_take_quiet(command: list[str]) -> None:
     from typer.testing import CliRunner
 
@@ -128,3 +129,20 @@ def test_slow_commands_take_quiet(command: list[str]) -> None:
 
     result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "--quiet" in result.output
+
+
+def test_reading_a_genome_reports_to_a_listener() -> None:
+    """Genome.open without a callback of its own reports the bytes it reads when
+    something listens (the command line's bar), and costs nothing otherwise."""
+    from dnakmer import Genome
+
+    seen: list[tuple[str, int, int | None, str]] = []
+    with progress.listening(lambda *a: seen.append(a)):
+        g = Genome.open(DATA / "yeast_chrI.fa.gz")
+    assert g.lengths == [230_218]
+    size = (DATA / "yeast_chrI.fa.gz").stat().st_size
+    assert seen and seen[-1] == ("reading yeast_chrI.fa.gz", size, size, "")
+    own: list[tuple[int, int]] = []
+    with progress.listening(lambda *a: seen.append(a)):
+        Genome.open(DATA / "phix174.fa", progress=lambda d, t: own.append((d, t)))
+    assert own and seen[-1][0] == "reading yeast_chrI.fa.gz"  # its own callback instead

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import polars as pl
 
 from dnakmer import _core
+from dnakmer.progress import reporter
 
 __all__ = ["Genome"]
 
@@ -29,7 +30,8 @@ class Genome(_core.Genome):
     threads : int, optional
         Decompression threads (default: ``DNAKMER_NUM_THREADS`` or all cores).
     progress : callable, optional
-        Called as ``progress(bytes_read, file_size)`` every few MB.
+        Called as ``progress(bytes_read, file_size)`` every few MB (default: reports to
+        :mod:`dnakmer.progress` when something listens there).
     sha256 : bool
         Also compute the SHA-256 of the file (``.sha256``).
 
@@ -41,6 +43,20 @@ class Genome(_core.Genome):
     >>> g.fetch("NC_001416.1", 0, 12)
     'GGGCGGCGACCT'
     """
+
+    def __new__(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        threads: int | None = None,
+        progress: ProgressFn | None = None,
+        sha256: bool = False,
+    ) -> Genome:
+        # Without a callback of its own, reading reports to dnakmer.progress (a bar on
+        # the command line) when something listens.
+        if progress is None:
+            progress = reporter(f"reading {os.path.basename(os.fspath(path))}")
+        return super().__new__(cls, path, threads=threads, progress=progress, sha256=sha256)
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
-__all__ = ["Listener", "listening", "overall", "report", "stage"]
+__all__ = ["Listener", "listening", "overall", "report", "reporter", "stage"]
 
 Listener = Callable[[str, int, "int | None", str], None]
 """Called as ``listener(label, done, total, note)``: ``done`` of ``total`` units (None:
@@ -70,3 +70,19 @@ def overall(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
         yield advance
     finally:
         _listener.reset(token)
+
+
+def reporter(label: str) -> Callable[[int, int], None] | None:
+    """A ``callback(done, total)`` for code that takes one (e.g. reading a file: bytes
+    read of the file's size) that reports ``label`` to the listener; None when nobody
+    listens, so that no callback costs anything."""
+    listener = _listener.get()
+    if listener is None:
+        return None
+    name = _stage.get()
+    full = f"{name}: {label}" if name else label
+
+    def callback(done: int, total: int) -> None:
+        listener(full, done, total, "")
+
+    return callback

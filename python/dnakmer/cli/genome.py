@@ -73,12 +73,15 @@ def stats(
         StatsFormat, typer.Option("--format", "-f", help="Output format.")
     ] = StatsFormat.table,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Per-record length, base counts, N, other IUPAC, soft-masked bases and GC."""
+    from dnakmer.cli.display import showing_progress
     from dnakmer.genome import Genome
 
     path = genome or example_genome()
-    df = Genome.open(path, threads=threads).stats()
+    with showing_progress(not quiet):
+        df = Genome.open(path, threads=threads).stats()
     if fmt is StatsFormat.json:
         typer.echo(json.dumps(df.to_dicts(), indent=2))
     elif fmt is StatsFormat.csv:

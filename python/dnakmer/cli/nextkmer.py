@@ -17,6 +17,7 @@ from dnakmer.cli.options import (
     OutHelp,
     OutOpt,
     OverwriteOpt,
+    QuietOpt,
     Rule,
     SeedOpt,
     Split,
@@ -122,6 +123,7 @@ def build(
     seed: SeedOpt = 0,
     threads: ThreadsOpt = None,
     overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Draw train/val/test windows, tokenize the contexts, label the next k bases and
     write .npy fields, samples.parquet and manifest.json to OUT."""
@@ -135,14 +137,17 @@ def build(
             tokenizer = KmerTokenizer.from_vocab(vocab, stride=stride)
         else:
             tokenizer = KmerTokenizer(token_k, stride)
-    ds = build_dataset(
-        genome, k, context, tokenizer, n_train=n_train, n_val=n_val, n_test=n_test,
-        split=split.value, val_records=val_record or [], test_records=test_record or [],
-        val_fraction=val_fraction, test_fraction=test_fraction, block_size=block_size,
-        strand=strand.value, dedup=dedup, add_special_tokens=not no_special_tokens,
-        seed=seed, threads=threads,
-    )  # fmt: skip
-    path = ds.save(out, overwrite=overwrite)
+    from dnakmer.cli.display import showing_progress
+
+    with showing_progress(not quiet):
+        ds = build_dataset(
+            genome, k, context, tokenizer, n_train=n_train, n_val=n_val, n_test=n_test,
+            split=split.value, val_records=val_record or [], test_records=test_record or [],
+            val_fraction=val_fraction, test_fraction=test_fraction, block_size=block_size,
+            strand=strand.value, dedup=dedup, add_special_tokens=not no_special_tokens,
+            seed=seed, threads=threads,
+        )  # fmt: skip
+        path = ds.save(out, overwrite=overwrite)
     c = ds.manifest["counts"]
     typer.echo(
         f"{c['train']:,} train, {c['val']:,} val, {c['test']:,} test samples; input_ids "
@@ -166,6 +171,7 @@ def baselines(
     ] = None,
     seed: SeedOpt = 0,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Score uniform, class-prior and Markov baselines on the test split (fitted on train);
     print a table and write baselines.json, baselines.parquet and baselines.png."""
@@ -174,7 +180,11 @@ def baselines(
     from dnakmer.datasets.nextkmer import NextKmerDataset
 
     ds = NextKmerDataset.load(dataset)
-    df = score(ds, parse_orders(orders), alpha=alpha, genome=genome, seed=seed, threads=threads)
+    from dnakmer.cli.display import showing_progress
+
+    with showing_progress(not quiet):
+        df = score(ds, parse_orders(orders), alpha=alpha, genome=genome, seed=seed,
+                   threads=threads)  # fmt: skip
     paths = save_baselines(df, out or dataset / "baselines")
     from dnakmer.cli.display import print_table
 

@@ -16,6 +16,7 @@ from dnakmer.cli.options import (
     Group,
     OutOpt,
     OverwriteOpt,
+    QuietOpt,
     Rule,
     SeedOpt,
     Split,
@@ -122,6 +123,7 @@ def build(
         bool, typer.Option("--tsv-raw", help="TSV sequences as raw bases, not k-mers.")
     ] = False,
     overwrite: OverwriteOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Build a task dataset: NPY fields + samples.parquet + manifest.json in --out
     (its held-out validation split is named dev in the data, as in DNABERT's files)."""
@@ -130,27 +132,30 @@ def build(
     from dnakmer.tokenizer import KmerTokenizer
 
     tokenizer = KmerTokenizer(k) if k is not None else None
-    ds = build_task(
-        genome,
-        gff,
-        task.value,  # type: ignore[arg-type]
-        tokenizer=tokenizer,
-        window=window,
-        upstream=upstream,
-        downstream=downstream,
-        min_distance=min_distance,
-        gc_matched=gc_matched,
-        starts_from=starts_from.value,  # type: ignore[arg-type]
-        canonical_only=canonical_only,
-        split_by="block" if split is Split.blocks else "record",
-        block_size=block_size,
-        dev_fraction=val_fraction,
-        test_fraction=test_fraction,
-        seed=seed,
-        annotation_format=annotation_format.value,  # type: ignore[arg-type]
-        strict=strict,
-    )
-    ds.save(out, overwrite=overwrite)
+    from dnakmer.cli.display import showing_progress
+
+    with showing_progress(not quiet):
+        ds = build_task(
+            genome,
+            gff,
+            task.value,  # type: ignore[arg-type]
+            tokenizer=tokenizer,
+            window=window,
+            upstream=upstream,
+            downstream=downstream,
+            min_distance=min_distance,
+            gc_matched=gc_matched,
+            starts_from=starts_from.value,  # type: ignore[arg-type]
+            canonical_only=canonical_only,
+            split_by="block" if split is Split.blocks else "record",
+            block_size=block_size,
+            dev_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            annotation_format=annotation_format.value,  # type: ignore[arg-type]
+            strict=strict,
+        )
+        ds.save(out, overwrite=overwrite)
     if dnabert_tsv:
         ds.write_dnabert_tsv(out, kmer=None if tsv_raw else "auto")
     for split, counts in ds.manifest["counts"].items():
