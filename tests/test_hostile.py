@@ -253,7 +253,11 @@ def test_a_manifest_cannot_send_deletions_outside_its_folder(tmp_path: Path) -> 
     )
     genome = tmp_path / "g.fa"
     genome.write_bytes(fasta_text(2, 100))
-    tokenize_genome(genome, KmerTokenizer(6), out)
+    # Not this genome's tokens: refused without overwrite, and with it replaced, but only
+    # plain .npy names inside the folder are removed, whatever the manifest says.
+    with pytest.raises(FileExistsError, match="another genome"):
+        tokenize_genome(genome, KmerTokenizer(6), out)
+    tokenize_genome(genome, KmerTokenizer(6), out, overwrite=True)
     assert all(v.read_bytes() == b"precious" for v in victims)
 
 
