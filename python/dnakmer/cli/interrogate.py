@@ -85,6 +85,21 @@ def _print_outcome(result: Any) -> None:
     ran = [s for s, v in result.stages.items() if v == "ran" and s != "report"]
     skipped = [s for s, v in result.stages.items() if v == "skipped"]
     typer.echo(f"stages run: {len(ran)}, skipped (done earlier): {len(skipped)}")
+    overview = result.out_dir / "tables" / "overview.parquet"
+    if overview.is_file():
+        import polars as pl
+
+        from dnakmer.cli.display import print_table
+
+        table = pl.read_parquet(overview)
+        print_table(
+            table.to_dicts(),
+            table.columns,
+            title="Every model on the three probes",
+            caption="Each cell: the estimate, its 95 % interval and the verdict against its "
+            "reference (Markov chain, neighbour rule, random init, chance); DEGENERATE: no "
+            "finding is drawn. The sentences below and report.html give the details.",
+        )
     summary = (result.out_dir / "summary.md").read_text()
     findings = [line[2:] for line in summary.splitlines() if line.startswith("- ")]
     for line in findings:
@@ -111,7 +126,7 @@ def interrogate_command(
         typer.Option(
             "--k",
             "-k",
-            help="Next-k-mer label length (repeat for more). Default: 2 to 6.",
+            help="Next-k-mer label length (repeat for more). Default: 1 to 6.",
             min=1,
             max=8,
         ),
@@ -200,7 +215,7 @@ def interrogate_command(
             "device": device if given(ctx, "device") else None,
         },
     )
-    ks_t = tuple(ks or (2, 3, 4, 5, 6))
+    ks_t = tuple(ks or (1, 2, 3, 4, 5, 6))
     _print_precision(budget, ks_t, _overlapping_k(models, trust_remote_code))
     result = interrogate(
         genome, models, out, ks=ks_t, seeds=seeds, budget=budget,

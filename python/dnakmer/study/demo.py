@@ -45,7 +45,7 @@ DEMO_MODELS = ("overlapping-6mer", "nonoverlapping-6mer", "bpe", "nucleotide")
 
 DEMO_KS = (1, 2)
 """Next-k-mer label lengths of the demo: the next base and the next two (the full study
-defaults to 2..6; 4^k classes for larger k need more training than a few CPU minutes)."""
+defaults to 1..6; 4^k classes for larger k need more training than a few CPU minutes)."""
 
 GENOME_PLACEHOLDER = "$GENOME"
 

@@ -398,7 +398,7 @@ def interrogate(
     models: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     *,
-    ks: Sequence[int] = (2, 3, 4, 5, 6),
+    ks: Sequence[int] = (1, 2, 3, 4, 5, 6),
     seeds: int = 1,
     budget: Budget | None = None,
     quiet: bool = False,
