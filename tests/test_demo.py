@@ -145,7 +145,8 @@ def test_demo_runs_every_stage_and_prints_the_report(demo_run: tuple[Path, str])
     assert "report:  demo/report.html" in output
     # The answer first: the models side by side, then the sentences.
     assert output.index("Every model on the three probes") < output.index("  overlapping-6mer:")
-    assert "│ overlapping-6mer    │ bases 0.296 (0.280–0.312): level with Markov (0.313)" in output
+    row = "│ overlapping-6mer    │ bases 0.296 (0.280\u20130.312): level with Markov (0.313)"
+    assert row in output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["parameters"]["ks"] == list(DEMO_KS)
     assert list(manifest["models"]) == list(DEMO_MODELS)
