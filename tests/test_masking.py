@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dnakmer import KmerTokenizer
@@ -44,6 +44,8 @@ def test_span_offsets_follow_dnabert() -> None:
     length=st.integers(1, 60),
     p=st.floats(0, 0.3),
 )
+@example(k=8, seed=0, rows=1, length=3, p=0.0)  # a span wider than the row
+@example(k=8, seed=1, rows=2, length=2, p=0.3)
 def test_span_mask_equals_reference(k: int, seed: int, rows: int, length: int, p: float) -> None:
     maskable = np.random.default_rng(seed).random((rows, length)) < 0.9
     got = dnabert_span_mask(maskable, k, p, np.random.default_rng(seed + 1))

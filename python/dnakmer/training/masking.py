@@ -86,6 +86,8 @@ def dnabert_span_mask(
     mask = np.zeros_like(centres)
     length = maskable.shape[1]
     for shift in range(-left, right + 1):
+        if abs(shift) >= length:
+            continue  # a span wider than the row: this part of it falls outside
         if shift >= 0:
             mask[:, shift:] |= centres[:, : length - shift]
         else:
