@@ -419,6 +419,8 @@ struct PipeReader<'a> {
     next: u64,
     current: Vec<u8>,
     current_by_caller: bool,
+    /// `current` is a buffer of the pool (decompressed by a thread), owed back to it.
+    current_pooled: bool,
     pos: usize,
     /// The error that ends `current`.
     error: Option<io::Error>,
@@ -445,6 +447,7 @@ impl<'a> PipeReader<'a> {
             next: 0,
             current: Vec::new(),
             current_by_caller: false,
+            current_pooled: false,
             pos: 0,
             error: None,
             done: false,
@@ -525,8 +528,11 @@ impl Read for PipeReader<'_> {
             self.pos = 0;
             if self.current_by_caller {
                 self.spare.push(spent);
-            } else if spent.capacity() > 0 {
-                // Fails only when every thread has finished; the buffer is then freed.
+            } else if std::mem::take(&mut self.current_pooled) {
+                // Every pooled buffer goes back, an empty one too (a piece of empty BGZF
+                // blocks): the threads take one per piece, and a pool run dry while the
+                // reader waits for the next piece would stop both. Fails only when every
+                // thread has finished; the buffer is then freed.
                 let _ = self.recycle.send(spent);
             }
             match self.next_piece() {
@@ -534,6 +540,7 @@ impl Read for PipeReader<'_> {
                     self.next += 1;
                     self.current = p.data;
                     self.current_by_caller = p.by_caller;
+                    self.current_pooled = !p.by_caller;
                     self.error = p.error;
                 }
                 Ok(None) => self.done = true,
