@@ -74,6 +74,19 @@ def _pretrain_args(out: Path, *extra: str) -> list[str]:
             "3", "--n-train", "32", "--n-val", "8", "--batch-size", "4", *extra]  # fmt: skip
 
 
+def _read_all(fd: int) -> bytes:
+    """Everything a pseudo-terminal's child writes, until it closes its end."""
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            return seen
+        if not chunk:
+            return seen
+        seen += chunk
+
+
 def test_a_terminal_shows_one_bar_and_a_pipe_no_log_lines(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     piped = subprocess.run(_pretrain_args(tmp_path / "a"), capture_output=True, text=True,
@@ -86,15 +99,7 @@ def test_a_terminal_shows_one_bar_and_a_pipe_no_log_lines(tmp_path: Path) -> Non
     proc = subprocess.Popen(_pretrain_args(tmp_path / "b"), stdout=child, stderr=child,
                             env=os.environ | {"COLUMNS": "160"})  # fmt: skip
     os.close(child)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
+    seen = _read_all(main)
     assert proc.wait(300) == 0
     text = seen.decode(errors="replace")
     assert "training steps" in text and "6/6" in text and "loss" in text
@@ -104,15 +109,7 @@ def test_a_terminal_shows_one_bar_and_a_pipe_no_log_lines(tmp_path: Path) -> Non
     proc = subprocess.Popen(_pretrain_args(tmp_path / "c", "--quiet"), stdout=child,
                             stderr=child)  # fmt: skip
     os.close(child)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
+    seen = _read_all(main)
     assert proc.wait(300) == 0
     assert "training steps" not in seen.decode(errors="replace")
 
