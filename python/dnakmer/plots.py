@@ -21,7 +21,9 @@ __all__ = [
     "pretraining_curves",
     "probe_curves",
     "projection_grid",
+    "scan_heatmap",
     "span_position_accuracy",
+    "variant_scores",
 ]
 
 
@@ -298,3 +300,111 @@ def masked_bases(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     )
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8)
     return _save(fig, path)
+
+
+def variant_scores(table: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Zero-shot variant scores of a masked LM with the two masks side by side. Left:
+    the probability of the reference base (every covering token masked vs one token).
+    Right: each mask's score against the Markov chain's log-ratio, with Spearman's rho.
+    ``table`` is the scored rows of ``VariantScores.table``."""
+    fig, axes = _figure(2, ncols=2, size=4.6)
+    left, right = axes[0, 0], axes[0, 1]
+    bins = np.linspace(0.0, 1.0, 41)
+    masks = (
+        ("", "every covering token masked", "C0"),
+        ("single_", "one token masked (as toolkits do)", "C3"),
+    )
+    markov = table["markov_score"].to_numpy().astype(float)
+    for prefix, name, color in masks:
+        p_ref = table[f"{prefix}p_ref"].to_numpy().astype(float)
+        left.hist(p_ref, bins=bins, alpha=0.55, color=color, label=name)
+        score = table[f"{prefix}score"].to_numpy().astype(float)
+        ok = np.isfinite(score) & np.isfinite(markov)
+        rho = float("nan")
+        if ok.sum() > 2:
+            rx = pl.Series(score[ok]).rank("average").to_numpy()
+            ry = pl.Series(markov[ok]).rank("average").to_numpy()
+            if rx.std() > 0 and ry.std() > 0:
+                rho = float(np.corrcoef(rx, ry)[0, 1])
+        right.scatter(markov[ok], score[ok], s=5, alpha=0.35, color=color,
+                      label=f"{name}: Spearman {rho:.2f}")  # fmt: skip
+    left.set_xlabel("P(reference base)")
+    left.set_ylabel("variants")
+    left.set_title("How sure the model is of the reference", fontsize=10)
+    left.legend(fontsize=7, loc="upper center")
+    right.axhline(0.0, color="0.6", lw=0.8)
+    right.set_xlabel("Markov chain: ln P(alt) - ln P(ref)")
+    right.set_ylabel("model: ln P(alt) - ln P(ref)")
+    right.set_title("Model score against sequence statistics", fontsize=10)
+    right.legend(fontsize=7, loc="lower right", markerscale=3)
+    return _save(fig, path)
+
+
+SCAN_PANEL = 100
+"""Positions per row of the scan heat map (up to 20 rows; longer regions are drawn in
+20 rows of more positions each)."""
+
+
+def scan_heatmap(
+    scores: np.ndarray,
+    reference: str,
+    first: int,
+    path: str | os.PathLike[str],
+    *,
+    title: str = "",
+    colorbar: str = "score",
+) -> Path:
+    """Heat map of a scan: positions along the sequence (wrapped into rows), the four
+    bases A, C, G, T down each row, the reference base marked with a dot; blue below 0
+    (the substitution lowers the score), red above.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray, shape (n, 4)
+        Columns A, C, G, T (NaN at positions that were not scored).
+    reference : str
+        The region's bases (n letters).
+    first : int
+        1-based genome coordinate of the first position.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    n = len(scores)
+    per_row = max(1, n) if n <= SCAN_PANEL else max(SCAN_PANEL, -(-n // 20))
+    n_rows = max(1, -(-n // per_row))
+    finite = scores[np.isfinite(scores)]
+    limit = float(np.abs(finite).max()) if finite.size else 1.0
+    limit = limit or 1.0
+    fig, axes = plt.subplots(
+        n_rows, 1, figsize=(min(16.0, 3.0 + per_row * 0.12), 1.2 + 1.0 * n_rows), squeeze=False
+    )
+    image = None
+    for r in range(n_rows):
+        ax = axes[r, 0]
+        lo, hi = r * per_row, min(n, (r + 1) * per_row)
+        block = np.full((4, per_row), np.nan)
+        block[:, : hi - lo] = scores[lo:hi].T
+        extent = (first + lo - 0.5, first + lo + per_row - 0.5, 3.5, -0.5)
+        image = ax.imshow(block, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
+                          interpolation="nearest", extent=extent)  # fmt: skip
+        if hi - lo <= 250:
+            xs = [first + i for i in range(lo, hi) if reference[i] in "ACGT"]
+            ys = ["ACGT".index(reference[i]) for i in range(lo, hi) if reference[i] in "ACGT"]
+            ax.scatter(xs, ys, s=6 if per_row > 100 else 10, color="black", marker="o")
+        ax.set_yticks(range(4), list("ACGT"))
+        ax.tick_params(labelsize=7)
+    axes[-1, 0].set_xlabel("position (reference base: dot)")
+    if title:
+        axes[0, 0].set_title(title, fontsize=10)
+    fig.subplots_adjust(left=0.05, right=0.9, top=0.9 if title else 0.95, hspace=0.5)
+    if image is not None:
+        fig.colorbar(image, cax=fig.add_axes((0.92, 0.15, 0.012, 0.7)), label=colorbar)
+    from dnakmer._io import atomic_open
+
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)

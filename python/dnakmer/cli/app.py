@@ -21,6 +21,7 @@ from dnakmer.cli.options import Command, Group
 from dnakmer.cli.probe import embed as _embed
 from dnakmer.cli.probe import probe_app as _probe_app
 from dnakmer.cli.tasks import app as tasks_app
+from dnakmer.cli.variants import app as variants_app
 
 __all__ = ["app", "main"]
 
@@ -62,6 +63,7 @@ app.add_typer(nextkmer_app, name="nextkmer")
 app.command("pretrain", cls=Command)(train.pretrain_command)
 app.add_typer(train.finetune_app, name="finetune")
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(variants_app, name="variants")
 app.command("interrogate", cls=Command)(interrogate.interrogate_command)
 app.command("demo", cls=Command)(interrogate.demo_command)
 

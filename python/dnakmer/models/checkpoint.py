@@ -34,6 +34,7 @@ __all__ = [
     "check_safetensors",
     "default_device",
     "forward_batches",
+    "is_classifier_config",
     "load",
     "load_tokenizer",
     "random_init",
@@ -87,6 +88,22 @@ class LoadedModel:
         return hasattr(self.model, "get_output_embeddings") and (
             self.model.get_output_embeddings() is not None
         )
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the model is a sequence classifier (``finetune classify``'s output)."""
+        return type(self.model).__name__.endswith("ForSequenceClassification")
+
+    @property
+    def label_names(self) -> list[str]:
+        """A classifier's class names in output order (``"0"``, ``"1"``, ... without
+        names); empty for other models."""
+        if not self.is_classifier:
+            return []
+        config = self.model.config
+        id2label = getattr(config, "id2label", None) or {}
+        n = int(getattr(config, "num_labels", len(id2label)))
+        return [str(id2label.get(i, id2label.get(str(i), i))) for i in range(n)]
 
     @property
     def max_tokens(self) -> int:
@@ -167,6 +184,13 @@ def check_remote_code(folder: Path, trust_remote_code: bool) -> None:
         )
 
 
+def is_classifier_config(config: dict[str, Any]) -> bool:
+    """Whether a ``config.json`` describes a sequence classifier (``finetune classify``'s
+    output: ``BertForSequenceClassification`` and the like)."""
+    names = config.get("architectures") or []
+    return bool(names) and all(str(n).endswith("ForSequenceClassification") for n in names)
+
+
 def token_limit(config: Any) -> int:
     """Longest input, special tokens included, that a model's position embeddings take.
 
@@ -226,7 +250,9 @@ def load(
     Returns
     -------
     LoadedModel
-        Masked LM when the config allows one, else the bare encoder; eval mode.
+        A sequence classifier when ``config.json`` names one (``finetune classify``'s
+        output, with the pooling it was trained with), else the masked LM when the
+        config allows one, else the bare encoder; eval mode.
 
     Raises
     ------
@@ -246,13 +272,23 @@ def load(
         check_safetensors(f)
     with quiet_transformers():
         try:
-            try:
-                model = transformers.AutoModelForMaskedLM.from_pretrained(
+            if is_classifier_config(config):
+                from dnakmer.models.pooling import use_pooling
+
+                model = transformers.AutoModelForSequenceClassification.from_pretrained(
                     folder, **common, **weights
                 )
-            except ValueError:
-                # Encoders without a masked-LM head (some BPE DNA models): hidden states only.
-                model = transformers.AutoModel.from_pretrained(folder, **common, **weights)
+                frame = config.get("dnakmer_frame") or [1, 1]
+                use_pooling(model, str(config.get("dnakmer_pooling") or "cls"), tuple(frame))
+            else:
+                try:
+                    model = transformers.AutoModelForMaskedLM.from_pretrained(
+                        folder, **common, **weights
+                    )
+                except ValueError:
+                    # Encoders without a masked-LM head (some BPE DNA models): hidden
+                    # states only.
+                    model = transformers.AutoModel.from_pretrained(folder, **common, **weights)
         except (OSError, RuntimeError, ValueError, KeyError) as e:
             if isinstance(e, (FileNotFoundError, ModelError)):
                 raise

@@ -42,6 +42,8 @@ __all__ = [
     "markov_span_marginals",
     "markov_span_table",
     "masked_base_analysis",
+    "masked_slot_bases",
+    "shown_bases",
     "token_base_spans",
 ]
 
@@ -321,32 +323,8 @@ def masked_base_analysis(
     s0, s1 = spans[..., 0], spans[..., 1]
     content = s1 > s0
     masked = content & (s0 < (start + span)[:, None]) & (s1 > start[:, None])
-    visible = np.zeros((n_windows, length + 1), dtype=np.int64)
-    w_vis, t_vis = np.nonzero(content & ~masked)
-    np.add.at(visible, (w_vis, s0[w_vis, t_vis]), 1)
-    np.add.at(visible, (w_vis, np.minimum(s1[w_vis, t_vis], length)), -1)
-    shown = np.cumsum(visible, axis=1)[:, :length] > 0
-    inputs = np.where(masked, mask_id, ids)
-
-    vocab_ids, texts = dna_tokens(loaded)
-    probs = _slot_probs(loaded, inputs, mask, masked, vocab_ids, batch_size)
-    w_m, t_m = np.nonzero(masked)
-    a, b = s0[w_m, t_m], s1[w_m, t_m]
-    if loaded.encoder.kind == "batch":
-        # The segmentation depends on the bases (BPE): where a later masked slot starts
-        # would tell the true length of the tokens before it. Each base is read only
-        # from the slot at the nearer edge of the hidden stretch, aligned at that edge.
-        first = np.r_[True, w_m[1:] != w_m[:-1]]
-        last = np.r_[w_m[1:] != w_m[:-1], True]
-        h0 = np.minimum.reduceat(a, np.flatnonzero(first))
-        h1 = np.maximum.reduceat(b, np.flatnonzero(first))
-        slot_first, slot_last = np.flatnonzero(first), np.flatnonzero(last)
-        windows_m = w_m[first]
-        total, count = _anchored(
-            probs, texts, windows_m, h0, h1, slot_first, slot_last, n_windows, length
-        )
-    else:
-        total, count = _aligned(probs, texts, w_m, a, b, n_windows, length)
+    shown = shown_bases(spans, masked, length)
+    total, count = masked_slot_bases(loaded, ids, mask, masked, spans, length, batch_size)
     hidden = ~shown & (count > 0)
     in_span = np.zeros_like(hidden)
     in_span[np.arange(n_windows)[:, None], start[:, None] + np.arange(span)[None, :]] = True
@@ -384,6 +362,84 @@ def masked_base_analysis(
     if markov is None:
         markov = _markov_rows(g, codes, start, span, max_order)
     return MaskedBaseResult(bases=bases, markov=markov, params=params)
+
+
+def shown_bases(spans: np.ndarray, masked: np.ndarray, length: int) -> np.ndarray:
+    """(n, length) bool: the bases that some unmasked token spells.
+
+    Parameters
+    ----------
+    spans : numpy.ndarray, shape (n, T, 2)
+        From :func:`token_base_spans`.
+    masked : numpy.ndarray of bool, shape (n, T)
+    length : int
+        Bases per window.
+    """
+    s0, s1 = spans[..., 0], spans[..., 1]
+    content = s1 > s0
+    n = len(spans)
+    visible = np.zeros((n, length + 1), dtype=np.int64)
+    w_vis, t_vis = np.nonzero(content & ~masked)
+    np.add.at(visible, (w_vis, s0[w_vis, t_vis]), 1)
+    np.add.at(visible, (w_vis, np.minimum(s1[w_vis, t_vis], length)), -1)
+    return np.cumsum(visible, axis=1)[:, :length] > 0
+
+
+def masked_slot_bases(
+    loaded: LoadedModel,
+    ids: np.ndarray,
+    mask: np.ndarray,
+    masked: np.ndarray,
+    spans: np.ndarray,
+    length: int,
+    batch_size: int = 32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's estimates of A/T/C/G at every base that masked tokens cover.
+
+    The tokens where ``masked`` is true are replaced by the mask token, the model runs
+    once over every window, and each masked slot's distribution over the DNA tokens is
+    turned into per-base probabilities (see the module docstring): summed over the slots
+    that cover a base, with how many did.
+
+    Parameters
+    ----------
+    ids, mask : numpy.ndarray, shape (n, T)
+        Input ids and attention mask of the windows (unmasked).
+    masked : numpy.ndarray of bool, shape (n, T)
+    spans : numpy.ndarray, shape (n, T, 2)
+        From :func:`token_base_spans`.
+    length : int
+        Bases per window.
+
+    Returns
+    -------
+    total : numpy.ndarray, shape (n, length, 4)
+        Sum of the slots' probabilities (code order A, T, C, G).
+    count : numpy.ndarray, shape (n, length)
+        Slots summed at each base; divide ``total`` by it for the mixture.
+    """
+    mask_id = getattr(loaded.tokenizer, "mask_token_id", None)
+    if mask_id is None:
+        raise ValueError(f"{loaded.name}: its tokenizer has no mask token")
+    n = len(ids)
+    s0, s1 = spans[..., 0], spans[..., 1]
+    inputs = np.where(masked, mask_id, ids)
+    vocab_ids, texts = dna_tokens(loaded)
+    probs = _slot_probs(loaded, inputs, mask, masked, vocab_ids, batch_size)
+    w_m, t_m = np.nonzero(masked)
+    a, b = s0[w_m, t_m], s1[w_m, t_m]
+    if loaded.encoder.kind != "batch":
+        return _aligned(probs, texts, w_m, a, b, n, length)
+    # The segmentation depends on the bases (BPE): where a later masked slot starts
+    # would tell the true length of the tokens before it. Each base is read only
+    # from the slot at the nearer edge of the hidden stretch, aligned at that edge.
+    first = np.r_[True, w_m[1:] != w_m[:-1]]
+    last = np.r_[w_m[1:] != w_m[:-1], True]
+    h0 = np.minimum.reduceat(a, np.flatnonzero(first)) if len(a) else a
+    h1 = np.maximum.reduceat(b, np.flatnonzero(first)) if len(b) else b
+    return _anchored(
+        probs, texts, w_m[first], h0, h1, np.flatnonzero(first), np.flatnonzero(last), n, length
+    )
 
 
 def _windows_and_spans(

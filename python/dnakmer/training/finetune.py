@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,9 @@ class ClassificationData:
     token counts, e.g. BPE); without it every id other than ``pad_token_id`` is real.
     ``frame`` is the number of special tokens before and after a row's own tokens
     (``[CLS] ... [SEP]``: (1, 1); Nucleotide Transformer's ``<cls> ...``: (1, 0)).
+    ``source`` says where the samples came from; its ``window_bases`` (bases per sample
+    when every sample has the same length, else None) is kept in the classifier's
+    ``results.json``, where variant scoring finds the window a classifier reads.
     """
 
     ids: dict[str, np.ndarray]
@@ -192,6 +195,7 @@ def data_from_dataset(
             "kind": manifest.get("kind"),
             "k": manifest.get("k"),
             "task": manifest.get("task"),
+            "window_bases": int(np.asarray(source_ids).shape[1]) if bases else None,
         },
     )
 
@@ -202,6 +206,12 @@ def _read_tsv(path: Path) -> tuple[list[str], list[str]]:
         raise ValueError(f"{path}: expected a header 'sequence<TAB>label', got {frame.columns}")
     seqs = [s.strip() for s in frame["sequence"].to_list()]
     return [_join_kmers(s) if " " in s else s for s in seqs], frame["label"].to_list()
+
+
+def _common_length(seqs: Iterable[str]) -> int | None:
+    """The length in bases of every sequence when they all have one, else None."""
+    lengths = {len(_join_kmers(x) if " " in x else x) for x in seqs}
+    return lengths.pop() if len(lengths) == 1 else None
 
 
 def _join_kmers(spaced: str) -> str:
@@ -237,7 +247,8 @@ def data_from_tsv(
         num_labels=len(names),
         pad_token_id=tok.pad_token_id,
         label_names=names,
-        source={k: str(v.resolve()) for k, v in files.items()},
+        source={k: str(v.resolve()) for k, v in files.items()}
+        | {"window_bases": _common_length(s for v in seqs.values() for s in v)},
     )
 
 
@@ -656,5 +667,9 @@ def data_from_bed(
         num_labels=len(names),
         pad_token_id=tok.pad_token_id,
         label_names=names,
-        source={"bed": str(Path(bed).resolve()), "genome": str(Path(genome_path).resolve())},
+        source={
+            "bed": str(Path(bed).resolve()),
+            "genome": str(Path(genome_path).resolve()),
+            "window_bases": _common_length(seqs),
+        },
     )
