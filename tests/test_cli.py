@@ -379,7 +379,9 @@ def test_no_command_reads_the_genome_from_an_option_it_could_take_as_argument() 
     commands = {" ".join(path): cmd for path, cmd in _commands() if not hasattr(cmd, "commands")}
     with_option = sorted(c for c, cmd in commands.items()
                          if any("--genome" in p.opts for p in cmd.params))  # type: ignore[attr-defined]  # fmt: skip
-    assert with_option == ["finetune classify", "nextkmer baselines"]
+    assert with_option == [
+        "finetune classify", "nextkmer baselines", "variants scan", "variants score",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

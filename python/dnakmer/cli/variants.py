@@ -38,9 +38,10 @@ WindowOpt = Annotated[
     int | None,
     typer.Option(
         "--window",
-        help="Bases per window, centred on each position.",
-        show_default="the windows the model was trained on (pretrain's history.json, "
-        "classify's results.json), else the longest its positions hold",
+        help="Bases per window, centred on each position. Default: as long as the windows "
+        "the model was trained on (pretrain's history.json, classify's results.json), "
+        "else as long as its positions hold.",
+        show_default=False,
         min=1,
     ),
 ]
@@ -48,8 +49,9 @@ LabelOpt = Annotated[
     str | None,
     typer.Option(
         "--label",
-        help="Classifiers: the class whose probability change is the score.",
-        show_default="the last class (the positive one of a two-class task)",
+        help="Classifiers: the class whose probability change is the score. Default: the "
+        "last class, the positive one of a two-class task.",
+        show_default=False,
     ),
 ]
 
@@ -131,7 +133,6 @@ def score(
     chain; a classifier's change in class probability. Writes scores.parquet,
     scores.tsv (one row per allele, skipped ones with their reason), summary.json,
     summary.md and scores.png to --out."""
-    from dnakmer._io import output_lock
     from dnakmer.cli.display import showing_progress
     from dnakmer.genome import Genome
     from dnakmer.models import load
@@ -145,8 +146,7 @@ def score(
         result = score_variants(
             loaded, reference, variants, window=window, batch_size=batch_size, label=label
         )
-    with output_lock(out):
-        result.save(out)
+    result.save(out)
     _print_score_summary(result.summary(), result.params)
     typer.echo(f"wrote {out}/")
 
@@ -175,7 +175,6 @@ def scan(
     """Score every position of a region against its three alternative bases
     (in-silico saturation mutagenesis). Writes scores.npy (positions x A, C, G, T),
     scan.parquet (one row per substitution), heatmap.png and summary.json to --out."""
-    from dnakmer._io import output_lock
     from dnakmer.cli.display import print_table, showing_progress
     from dnakmer.datasets.variants import parse_region
     from dnakmer.genome import Genome
@@ -189,8 +188,7 @@ def scan(
         result = scan_region(
             loaded, reference, where, window=window, batch_size=batch_size, label=label
         )
-    with output_lock(out):
-        result.save(out)
+    result.save(out)
     summary = result.summary()
     typer.echo(
         f"{where}: {summary['positions']:,} positions, {summary['scored']:,} scored"

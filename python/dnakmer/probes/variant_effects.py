@@ -309,22 +309,25 @@ class VariantScores:
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """``scores.parquet``, ``scores.tsv``, ``summary.json``, ``summary.md`` and (masked
-        LMs) ``scores.png``, each written atomically."""
-        from dnakmer._io import atomic_open, write_json, write_text
+        LMs) ``scores.png``: written to a staging folder and moved into ``out_dir`` only
+        when all are complete, under the folder's lock (a second writer is refused)."""
+        from dnakmer._io import output_lock, staged_files, write_json, write_text
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        with atomic_open(out / "scores.parquet", "wb") as f:
-            self.table.write_parquet(f)
-        with atomic_open(out / "scores.tsv", "wb") as f:
-            self.table.write_csv(f, separator="\t", null_value="", float_precision=6)
         summary = self.summary()
-        write_json(out / "summary.json", {"params": self.params, **summary})
-        write_text(out / "summary.md", summary_markdown(summary, self.params))
-        if summary.get("masks"):
-            from dnakmer.plots import variant_scores
+        with output_lock(out), staged_files(out) as tmp:
+            self.table.write_parquet(tmp / "scores.parquet")
+            self.table.write_csv(
+                tmp / "scores.tsv", separator="\t", null_value="", float_precision=6
+            )
+            write_json(tmp / "summary.json", {"params": self.params, **summary})
+            write_text(tmp / "summary.md", summary_markdown(summary, self.params))
+            if summary.get("masks"):
+                from dnakmer.plots import variant_scores
 
-            variant_scores(self.table.filter(pl.col("status") == "scored"), out / "scores.png")
+                scored = self.table.filter(pl.col("status") == "scored")
+                variant_scores(scored, tmp / "scores.png")
         return out
 
 
@@ -679,25 +682,25 @@ class ScanResult:
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
         """``scores.npy`` (the array), ``scan.parquet`` (the table), ``heatmap.png`` and
-        ``summary.json``, each written atomically."""
-        from dnakmer._io import atomic_open, write_json
+        ``summary.json``: moved into ``out_dir`` only when all are complete, under the
+        folder's lock."""
+        from dnakmer._io import output_lock, staged_files, write_json
         from dnakmer.plots import scan_heatmap
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        with atomic_open(out / "scores.npy", "wb") as f:
-            np.save(f, self.scores)
-        with atomic_open(out / "scan.parquet", "wb") as f:
-            self.table.write_parquet(f)
-        scan_heatmap(
-            self.scores,
-            self.reference,
-            self.region.start + 1,
-            out / "heatmap.png",
-            title=f"{self.params.get('model_name')}: {self.region}",
-            colorbar=self.params.get("score_label", "score"),
-        )
-        write_json(out / "summary.json", {"params": self.params, **self.summary()})
+        with output_lock(out), staged_files(out) as tmp:
+            np.save(tmp / "scores.npy", self.scores)
+            self.table.write_parquet(tmp / "scan.parquet")
+            scan_heatmap(
+                self.scores,
+                self.reference,
+                self.region.start + 1,
+                tmp / "heatmap.png",
+                title=f"{self.params.get('model_name')}: {self.region}",
+                colorbar=self.params.get("score_label", "score"),
+            )
+            write_json(tmp / "summary.json", {"params": self.params, **self.summary()})
         return out
 
     def summary(self) -> dict[str, Any]:

@@ -195,7 +195,9 @@ def data_from_dataset(
             "kind": manifest.get("kind"),
             "k": manifest.get("k"),
             "task": manifest.get("task"),
-            "window_bases": int(np.asarray(source_ids).shape[1]) if bases else None,
+            "window_bases": int(np.asarray(source_ids).shape[1])
+            if bases
+            else manifest.get("window_length") or manifest.get("context_nt"),
         },
     )
 
