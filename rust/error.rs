@@ -20,6 +20,14 @@ pub enum Error {
     },
     /// A gzip or BGZF stream is corrupt or truncated.
     Compression { path: PathBuf, msg: String },
+    /// The input is not valid VCF, or its gzip / BGZF stream is corrupt or truncated
+    /// (`line`: the line being read; `record`: the CHROM of the bad record, when known).
+    Vcf {
+        path: PathBuf,
+        line: u64,
+        record: Option<String>,
+        msg: String,
+    },
     /// A vocabulary file or specification is not usable.
     Vocab {
         path: Option<PathBuf>,
@@ -69,6 +77,16 @@ impl Error {
         }
     }
 
+    /// A VCF error at a line, in the record on chromosome `record` when known.
+    pub fn vcf(path: &Path, line: u64, record: Option<&str>, msg: impl Into<String>) -> Self {
+        Error::Vcf {
+            path: path.to_path_buf(),
+            line,
+            record: record.map(str::to_owned),
+            msg: msg.into(),
+        }
+    }
+
     /// A vocabulary error, optionally tied to a file line.
     pub fn vocab(path: Option<&Path>, line: Option<u64>, msg: impl Into<String>) -> Self {
         Error::Vocab {
@@ -101,6 +119,18 @@ impl fmt::Display for Error {
                 f.write_str(msg)
             }
             Error::Compression { path, msg } => write!(f, "{}: {msg}", path.display()),
+            Error::Vcf {
+                path,
+                line,
+                record,
+                msg,
+            } => {
+                write!(f, "{}: line {line}: {msg}", path.display())?;
+                match record {
+                    Some(r) => write!(f, " (CHROM '{r}')"),
+                    None => Ok(()),
+                }
+            }
             Error::Vocab { path, line, msg } => {
                 if let Some(p) = path {
                     write!(f, "{}", p.display())?;

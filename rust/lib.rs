@@ -23,6 +23,7 @@ pub mod markov;
 pub mod npy;
 pub mod source;
 pub mod tokenize;
+pub mod vcf;
 pub mod vocab;
 pub mod window_tensors;
 pub mod windows;

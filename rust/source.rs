@@ -953,7 +953,7 @@ impl<R: BufRead> Read for BgzfReader<R> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -985,14 +985,14 @@ mod tests {
             .collect()
     }
 
-    fn gzip_member(data: &[u8]) -> Vec<u8> {
+    pub(crate) fn gzip_member(data: &[u8]) -> Vec<u8> {
         use std::io::Write;
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         e.write_all(data).expect("compress");
         e.finish().expect("compress")
     }
 
-    const BGZF_EOF: [u8; 28] = [
+    pub(crate) const BGZF_EOF: [u8; 28] = [
         0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0, 0x1b, 0, 3, 0, 0, 0, 0, 0,
         0, 0, 0, 0,
     ];
@@ -1018,7 +1018,7 @@ mod tests {
 
     /// `data` cut into BGZF blocks of the given sizes (cycled), and where each block
     /// starts in the file and in `data`.
-    fn bgzf(data: &[u8], sizes: &[usize]) -> (Vec<u8>, Vec<(usize, usize)>) {
+    pub(crate) fn bgzf(data: &[u8], sizes: &[usize]) -> (Vec<u8>, Vec<(usize, usize)>) {
         let mut file = Vec::new();
         let mut starts = Vec::new();
         let mut at = 0;
