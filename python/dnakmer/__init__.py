@@ -16,10 +16,12 @@ from dnakmer.exceptions import (
     ModelError,
     OutputBusyError,
     RecordNotFoundError,
+    VcfFormatError,
     VocabError,
 )
 from dnakmer.genome import Genome
 from dnakmer.tokenizer import KmerTokenizer, tokenize_fasta, tokenize_genome
+from dnakmer.vcf import read_vcf
 
 __all__ = [
     "AnnotationError",
@@ -32,9 +34,11 @@ __all__ = [
     "ModelError",
     "OutputBusyError",
     "RecordNotFoundError",
+    "VcfFormatError",
     "VocabError",
     "__version__",
     "example_genome",
+    "read_vcf",
     "tokenize_fasta",
     "tokenize_genome",
 ]

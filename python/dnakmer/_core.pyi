@@ -15,6 +15,7 @@ __all__ = [
     "__version__",
     "dnabert_vocab",
     "nextkmer_windows",
+    "read_vcf",
     "sha256_file",
     "tokenize_fasta",
     "tokenize_fasta_to_npy",
@@ -132,6 +133,12 @@ def tokenize_fasta_to_npy(
     threads: int | None = None,
     progress: _Progress | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]: ...
+def read_vcf(
+    path: _Path,
+    *,
+    threads: int | None = None,
+    progress: _Progress | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]: ...
 def sha256_file(path: _Path) -> str: ...
 def dnabert_vocab(k: int) -> list[str]: ...
 

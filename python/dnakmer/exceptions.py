@@ -6,6 +6,8 @@ message and as attributes, so callers can report or ``except`` by kind::
     DnakmerError
     ├── FastaFormatError (also a ValueError)   malformed FASTA
     │   └── CompressionError                   corrupt or truncated gzip / BGZF
+    ├── VcfFormatError (also a ValueError)     malformed VCF, or a corrupt or truncated
+    │                                          gzip / BGZF VCF
     ├── VocabError (also a ValueError)         unusable vocab.txt
     ├── RecordNotFoundError (also a KeyError)  unknown record name
     ├── AnnotationError (also a ValueError)    malformed or unusable GFF3 / GTF
@@ -29,6 +31,7 @@ __all__ = [
     "ModelError",
     "OutputBusyError",
     "RecordNotFoundError",
+    "VcfFormatError",
     "VocabError",
 ]
 
@@ -69,6 +72,12 @@ class FastaFormatError(DnakmerError, ValueError):
 
 class CompressionError(FastaFormatError):
     """A gzip or BGZF stream is corrupt or truncated."""
+
+
+class VcfFormatError(DnakmerError, ValueError):
+    """The input is not valid VCF, or its gzip / BGZF stream is corrupt or truncated
+    (``line`` is the line being read; ``record`` the CHROM of the bad record, when
+    known)."""
 
 
 class VocabError(DnakmerError, ValueError):

@@ -12,6 +12,7 @@ use crate::error::Error;
 
 pyo3::import_exception!(dnakmer.exceptions, FastaFormatError);
 pyo3::import_exception!(dnakmer.exceptions, CompressionError);
+pyo3::import_exception!(dnakmer.exceptions, VcfFormatError);
 pyo3::import_exception!(dnakmer.exceptions, VocabError);
 pyo3::import_exception!(dnakmer.exceptions, RecordNotFoundError);
 
@@ -51,6 +52,14 @@ impl From<Error> for PyErr {
                 path.to_string_lossy().into_owned(),
                 None::<u64>,
                 None::<String>,
+            )),
+            Error::Vcf {
+                path, line, record, ..
+            } => VcfFormatError::new_err((
+                message,
+                path.to_string_lossy().into_owned(),
+                line,
+                record,
             )),
             Error::Vocab { path, line, .. } => VocabError::new_err((
                 message,

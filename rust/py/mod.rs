@@ -13,6 +13,7 @@ mod genome;
 mod nextkmer;
 mod progress;
 mod tokenizer;
+mod vcf;
 
 /// SHA-256 of a file, hex-encoded.
 #[pyfunction]
@@ -37,5 +38,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dnabert_vocab, m)?)?;
     m.add_function(wrap_pyfunction!(nextkmer::nextkmer_windows, m)?)?;
     m.add_class::<nextkmer::PyMarkovChain>()?;
+    m.add_function(wrap_pyfunction!(vcf::read_vcf, m)?)?;
     Ok(())
 }
