@@ -1,4 +1,5 @@
-"""The README's Python examples run as written (in a temporary directory)."""
+"""The README's Python examples run as written (in a temporary directory laid out like
+the root of a clone)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def test_readme_example_runs(
     if "dnakmer.models" in BLOCKS[index] or "probe" in BLOCKS[index]:
         pytest.importorskip("torch")
     cwd = Path.cwd()
+    (tmp_path / "tests").symlink_to(README.parent / "tests")  # as from the root of a clone
     os.chdir(tmp_path)
     try:
         exec(compile(BLOCKS[index], f"README.md python block {index}", "exec"), {})

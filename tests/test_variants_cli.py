@@ -152,14 +152,15 @@ def test_variants_score_command_writes_every_allele(tmp_path: Path) -> None:
         f"{name}\t201\t.\t{seq[200]}\t{','.join(b for b in 'ACGT' if b != seq[200])}\t.\t.\t.",
         f"{name}\t301\t.\t{seq[300:303]}\t{seq[300]}\t.\t.\t.",
         f"{name}\t351\t.\t{'A' if seq[350] != 'A' else 'C'}\tG\t.\t.\t.",
-        f"other\t5\t.\tA\tC\t.\t.\t.",
+        "other\t5\t.\tA\tC\t.\t.\t.",
         f"{name}\t9999999\t.\tA\tC\t.\t.\t.",
     ]
     vcf = _vcf(tmp_path / "calls.vcf.gz", rows, name)
     model = demo_models_dir() / "overlapping-6mer"
     out = tmp_path / "scores"
     done = _run("variants", "score", "--model", str(model), "--genome", str(demo_genome()),
-                "--vcf", str(vcf), "--out", str(out), "--device", "cpu", "-q", cwd=tmp_path)  # fmt: skip
+                "--vcf", str(vcf), "--out", str(out), "--device", "cpu", "-q",
+                cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "6 VCF records, 8 alleles: 4 scored, 4 skipped" in done.stdout
     assert "Spearman with Markov" in done.stdout
@@ -200,7 +201,7 @@ def test_variants_scan_command(tmp_path: Path) -> None:
                 cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f"{name}:2001-2150: 150 positions, 150 scored" in done.stdout
-    assert "Most damaging substitutions" in done.stdout
+    assert "Least likely substitutions" in done.stdout
     scores = np.load(out / "scores.npy")
     assert scores.shape == (150, 4)
     ref = genome.fetch(name, 2000, 2150).upper()
@@ -209,6 +210,7 @@ def test_variants_scan_command(tmp_path: Path) -> None:
     assert table.height == 450 and table["position"].min() == 2001
     assert (out / "heatmap.png").stat().st_size > 10_000
     bad = _run("variants", "scan", "--model", str(model), "--genome", str(demo_genome()),
-               "--region", f"{name}:10-5", "--out", str(tmp_path / "bad"), cwd=tmp_path)  # fmt: skip
+               "--region", f"{name}:10-5", "--out", str(tmp_path / "bad"),
+               cwd=tmp_path)  # fmt: skip
     assert bad.returncode == 1 and "START must be at least 1 and at most END" in bad.stderr
     assert not (tmp_path / "bad").exists()

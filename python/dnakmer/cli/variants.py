@@ -199,7 +199,7 @@ def scan(
         print_table(
             lowest.to_dicts(),
             [c for c in ("position", "ref", "alt", "score", "p_ref", "p_alt") if c in lowest],
-            title="Most damaging substitutions",
+            title="Least likely substitutions",
             headers={"p_ref": "P(ref)", "p_alt": "P(alt)"},
             caption=f"score: {result.params.get('score_label')}; the lowest first.",
         )
