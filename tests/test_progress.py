@@ -118,7 +118,8 @@ def test_a_terminal_shows_one_bar_and_a_pipe_no_log_lines(tmp_path: Path) -> Non
                                      ["pretrain"], ["finetune", "nextkmer"],
                                      ["finetune", "classify"], ["tokenize"], ["interrogate"],
                                      ["demo"], ["stats"], ["nextkmer", "build"],
-                                     ["nextkmer", "baselines"], ["tasks", "build"]])  # fmt: skip
+                                     ["nextkmer", "baselines"], ["tasks", "build"],
+                                     ["variants", "score"], ["variants", "scan"]])  # fmt: skip
 def test_slow_commands_take_quiet(command: list[str]) -> None:
     from typer.testing import CliRunner
 

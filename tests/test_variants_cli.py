@@ -214,3 +214,39 @@ def test_variants_scan_command(tmp_path: Path) -> None:
                cwd=tmp_path)  # fmt: skip
     assert bad.returncode == 1 and "START must be at least 1 and at most END" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_scan_reports_its_progress_as_one_count() -> None:
+    from dnakmer.models import load
+    from dnakmer.probes.variant_effects import scan_region
+    from dnakmer.progress import listening
+
+    seen: list[tuple[str, int, int | None]] = []
+    model = load(demo_models_dir() / "nucleotide", device="cpu")
+    genome = Genome.open(demo_genome())
+    with listening(lambda label, done, total, note: seen.append((label, done, total))):
+        scan_region(model, genome, f"{genome.names[0]}:1-40")
+    assert {label for label, _, _ in seen} == {"scan positions"}
+    assert seen[0][1:] == (0, 40) and seen[-1][1:] == (40, 40)
+
+
+def test_records_shorter_than_a_token_and_no_scoreable_variant(tmp_path: Path) -> None:
+    from dnakmer.models import load
+    from dnakmer.probes.variant_effects import scan_region, score_variants
+
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">short\nACGT\n>long\n" + "ACGTTGCAAGCTTAGC" * 8 + "\n")
+    genome = Genome.open(fasta)
+    model = load(demo_models_dir() / "overlapping-6mer", device="cpu")
+    snvs = pl.DataFrame({"chrom": ["short", "long", "long"], "pos": [2, 40, 41],
+                         "ref": ["C", "A", "C"], "alt": ["G", "T", "TT"]})  # fmt: skip
+    table = score_variants(model, genome, snvs).table
+    assert table["status"].to_list() == ["skipped", "scored", "skipped"]
+    assert table["reason"][0].startswith("no token covers the position")
+    assert table["tokens_masked"][1] == 6 and table["score"][0] is None
+    none = score_variants(model, genome, snvs.tail(1))
+    assert none.table["status"].to_list() == ["skipped"] and none.summary()["scored"] == 0
+    none.save(tmp_path / "none")
+    assert pl.read_parquet(tmp_path / "none" / "scores.parquet").height == 1
+    scan = scan_region(model, genome, "long:1-20")
+    assert np.isfinite(scan.scores).all() and scan.scores.shape == (20, 4)

@@ -126,9 +126,6 @@ def _masks(
     x = offset[:, None]
     covering = (s1 > s0) & (s0 <= x) & (s1 > x)
     n_cover = covering.sum(axis=1)
-    if (n_cover == 0).any():
-        row = int(np.flatnonzero(n_cover == 0)[0])
-        raise ValueError(f"window {row}: no token covers base {int(offset[row])}")
     if which == "tokens":
         return covering, n_cover
     if which != "single":
@@ -136,7 +133,7 @@ def _masks(
     distance = np.where(covering, np.abs(2 * x - (s0 + s1 - 1)), np.iinfo(np.int64).max)
     single = np.zeros_like(covering)
     single[np.arange(len(spans)), distance.argmin(axis=1)] = True
-    return single, n_cover
+    return single & covering, n_cover
 
 
 def base_probabilities(
@@ -162,7 +159,8 @@ def base_probabilities(
     Returns
     -------
     probs : numpy.ndarray, shape (n, 4), float64
-        Columns A, C, G, T; rows sum to 1.
+        Columns A, C, G, T; rows sum to 1 (NaN where no token covers the base: a
+        window shorter than a token).
     tokens_masked : numpy.ndarray, shape (n,), int64
         Tokens that cover the base (all masked with ``"tokens"``, one of them with
         ``"single"``).
@@ -195,7 +193,8 @@ def base_probabilities(
         if mask == "tokens" and shown_bases(spans, masked, length)[local, offset[part]].any():
             raise RuntimeError(f"{loaded.name}: an unmasked token still spells a hidden base")
         total, count = masked_slot_bases(loaded, ids, attn, masked, spans, length, batch_size)
-        at = total[local, offset[part]] / count[local, offset[part]][:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            at = total[local, offset[part]] / count[local, offset[part]][:, None]
         probs[part] = at[:, _TO_ACGT]
     return probs, covering
 
@@ -519,6 +518,20 @@ def score_variants(
     params["markov_order"] = order
     site_frame = _site_frame(keys, columns, markov)
     table = _join_alleles(checked, site_frame, single)
+    uncovered = (pl.col("status") == "scored") & (pl.col("tokens_masked") == 0)
+    table = table.with_columns(
+        pl.when(uncovered).then(pl.lit("skipped")).otherwise(pl.col("status")).alias("status"),
+        pl.when(uncovered)
+        .then(pl.format("no token covers the position: record {} is shorter than a token",
+                        pl.col("chrom")))
+        .otherwise(pl.col("reason"))
+        .alias("reason"),
+    )  # fmt: skip
+    computed = table.columns[len(checked.columns) :]
+    table = table.with_columns(
+        pl.when(pl.col("status") == "scored").then(pl.col(c)).otherwise(None).alias(c)
+        for c in computed
+    )
     return VariantScores(table, params)
 
 
