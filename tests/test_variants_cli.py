@@ -250,3 +250,13 @@ def test_records_shorter_than_a_token_and_no_scoreable_variant(tmp_path: Path) -
     assert pl.read_parquet(tmp_path / "none" / "scores.parquet").height == 1
     scan = scan_region(model, genome, "long:1-20")
     assert np.isfinite(scan.scores).all() and scan.scores.shape == (20, 4)
+
+
+def test_a_bad_vcf_is_one_error_line_and_writes_nothing(tmp_path: Path) -> None:
+    vcf = _vcf(tmp_path / "bad.vcf", ["chr\tx\t.\tA\tC\t.\t.\t."], "chr")
+    done = _run("variants", "score", "--model", str(demo_models_dir() / "nucleotide"),
+                "--genome", str(demo_genome()), "--vcf", str(vcf), "--out", "o",
+                cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"error: {vcf}: line 4: POS 'x' is not a number (CHROM 'chr')"
+    assert not (tmp_path / "o").exists()
