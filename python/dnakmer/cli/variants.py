@@ -193,6 +193,7 @@ def scan(
     typer.echo(
         f"{where}: {summary['positions']:,} positions, {summary['scored']:,} scored"
         + (f", {summary['not_acgt']:,} not A/C/G/T" if summary["not_acgt"] else "")
+        + (f", {summary['uncovered']:,} covered by no token" if summary["uncovered"] else "")
     )
     lowest = result.table.sort("score").head(10)
     if lowest.height:

@@ -164,7 +164,7 @@ def parse_region(text: str, genome: Genome) -> Region:
     """
     name, sep, span = text.rpartition(":")
     if not sep or text in genome:
-        name, span = text, ""
+        name, sep, span = text, "", ""
     lengths = dict(zip(genome.names, genome.lengths, strict=True))
     if name not in lengths:
         raise RecordNotFoundError(
@@ -174,7 +174,7 @@ def parse_region(text: str, genome: Genome) -> Region:
             record=name,
         )
     length = lengths[name]
-    if not span:
+    if not sep:
         return Region(name, 0, length)
     m = re.fullmatch(r"\s*([\d,]+)\s*-\s*([\d,]+)\s*", span)
     if m is None:

@@ -88,7 +88,9 @@ def token_base_spans(loaded: LoadedModel, ids: np.ndarray, mask: np.ndarray) -> 
     Returns
     -------
     numpy.ndarray, shape (n, T, 2), int64
-        ``start == end`` for special and padding tokens.
+        ``start == end`` for special and padding tokens. For tokenizers other than
+        dnakmer's k-mers, from the tokens' texts (an unknown token counts one base): a row
+        whose last end is not its window's length was not spelled base for base.
     """
     n, t = ids.shape
     out = np.zeros((n, t, 2), dtype=np.int64)
@@ -100,10 +102,17 @@ def token_base_spans(loaded: LoadedModel, ids: np.ndarray, mask: np.ndarray) -> 
         out[..., 0] = np.where(inside, pos * tok.stride, 0)
         out[..., 1] = np.where(inside, pos * tok.stride + tok.k, 0)
         return out
-    vocab_ids, texts = dna_tokens(loaded)
-    size = max(int(ids.max(initial=0)), int(vocab_ids.max(initial=0))) + 1
+    tok = loaded.tokenizer
+    special = set(getattr(tok, "all_special_ids", []))
+    vocab = {i: _token_text(t) for t, i in tok.get_vocab().items() if i not in special}
+    size = max(int(ids.max(initial=0)), max(vocab, default=0)) + 1
     length = np.zeros(size, dtype=np.int64)
-    length[vocab_ids] = [len(x) for x in texts]
+    for i, text in vocab.items():
+        length[i] = len(text)  # tokens of other letters (N, NNNNNN) count their bases too
+    unk = getattr(tok, "unk_token_id", None)
+    if unk is not None and 0 <= unk < size:
+        length[unk] = 1  # one unknown character; where it stood for more, the spans
+        # fall short of the window, which the callers check
     lens = length[ids] * (mask > 0)
     ends = np.cumsum(lens, axis=1)
     out[..., 0], out[..., 1] = ends - lens, ends

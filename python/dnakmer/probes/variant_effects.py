@@ -74,19 +74,30 @@ __all__ = [
 MASKS = ("tokens", "single")
 """``"tokens"``: every token covering the base; ``"single"``: the one token around it."""
 
+UNCOVERED = (
+    "no token covers the position: its window ends in bases left over after the last whole "
+    "token, or its record is shorter than a token"
+)
+UNSPELLED = (
+    "the tokens do not spell the window base for base: an unknown token stands for "
+    "several bases (e.g. an N)"
+)
 _CODE = {b: i for i, b in enumerate("ATCG")}  # the genome's base codes
 _TO_ACGT = np.array([0, 2, 3, 1])  # code-order columns (A, T, C, G) -> A, C, G, T
 _ROWS_PER_CHUNK = 512
 _UNKNOWN_LIMIT_BASES = 1024
 
 
-def default_window(loaded: LoadedModel) -> int:
+def default_window(loaded: LoadedModel, genome: Genome | None = None) -> int:
     """Bases per window when the user gives none.
 
     A classifier reads windows as long as those it was trained on (``results.json``). A
     masked LM reads windows as long as it was pretrained on when its folder says so
     (``history.json`` of ``dnakmer pretrain``), else the longest window its positions
-    hold (at most 1,024 bases for models without a position limit).
+    hold (at most 1,024 bases for models without a position limit). A BPE model
+    pretrained on windows cut to a number of tokens reads windows that hold about as
+    many tokens: their length is scaled by the tokens that 64 windows of ``genome``
+    take (the median).
 
     Raises
     ------
@@ -106,12 +117,37 @@ def default_window(loaded: LoadedModel) -> int:
         )
     history = folder / "history.json" if folder is not None else None
     if history is not None and history.is_file():
-        trained = (read_json(history).get("params") or {}).get("window_nt")
+        params = read_json(history).get("params") or {}
+        trained = params.get("window_nt")
+        if trained and loaded.encoder.kind == "batch" and params.get("max_tokens") and genome:
+            return _bpe_window(loaded, genome, int(trained), int(params["max_tokens"]))
         if trained:
             return _fitting(loaded, int(trained))
     enc = loaded.encoder
     longest = enc.k if enc.kind == "greedy" else loaded.k if loaded.is_kmer else 1
     return _fitting(loaded, min(loaded.max_tokens * max(longest, 1), _UNKNOWN_LIMIT_BASES))
+
+
+def _bpe_window(loaded: LoadedModel, genome: Genome, trained: int, tokens: int) -> int:
+    """Bases of a window that takes about ``tokens`` tokens of a BPE model (median over
+    64 windows of ``trained`` bases of ``genome``)."""
+    from dnakmer.datasets.windows import sample_windows
+
+    try:
+        codes = sample_windows(genome, 64, trained, seed=0).codes
+    except ValueError:  # a genome with no window that long
+        return _fitting(loaded, trained)
+    frame = sum(loaded.encoder.frame)
+    taken = np.median(loaded.encoder.encode(codes).lengths - frame)
+    return _fitting(loaded, max(1, min(trained, int(trained * tokens / max(taken, 1.0)))))
+
+
+def _window(loaded: LoadedModel, window: int | None, genome: Genome) -> int:
+    if window is None:
+        return default_window(loaded, genome)
+    if window < 1:
+        raise ValueError(f"window must be at least 1 base, got {window}")
+    return window
 
 
 def _fitting(loaded: LoadedModel, wanted: int) -> int:
@@ -163,7 +199,10 @@ def base_probabilities(
         window shorter than a token).
     tokens_masked : numpy.ndarray, shape (n,), int64
         Tokens that cover the base (all masked with ``"tokens"``, one of them with
-        ``"single"``).
+        ``"single"``); 0 where none does (the base is left over after a window's whole
+        tokens, or the record is shorter than a token), -1 where the window's tokens do
+        not spell its bases one for one (an unknown token standing for several bases).
+        Such rows have NaN probabilities.
 
     Raises
     ------
@@ -189,6 +228,12 @@ def base_probabilities(
             )
         spans = token_base_spans(loaded, ids, attn)
         masked, covering[part] = _masks(spans, offset[part], mask)
+        # dnakmer's k-mers are placed by position (a stride-k window may leave its last
+        # bases uncovered); other tokens by their texts, which must spell the window
+        unspelled = (spans[..., 1].max(axis=1) != length) & (loaded.encoder.kind != "kmer")
+        if unspelled.any():
+            masked[unspelled] = False
+            covering[part][unspelled] = -1
         local = rows[part] - lo
         if mask == "tokens" and shown_bases(spans, masked, length)[local, offset[part]].any():
             raise RuntimeError(f"{loaded.name}: an unmasked token still spells a hidden base")
@@ -464,9 +509,7 @@ def score_variants(
     """
     g = genome if isinstance(genome, Genome) else Genome.open(genome)
     checked = check_variants(g, variants)
-    length = window or default_window(loaded)
-    if length < 1:
-        raise ValueError(f"window must be at least 1 base, got {length}")
+    length = _window(loaded, window, g)
     scored = checked.filter(pl.col("status") == "scored")
     sites = scored.select("chrom", "pos").unique(maintain_order=True)
     params: dict[str, Any] = {
@@ -518,15 +561,16 @@ def score_variants(
     params["markov_order"] = order
     site_frame = _site_frame(keys, columns, markov)
     table = _join_alleles(checked, site_frame, single)
-    uncovered = (pl.col("status") == "scored") & (pl.col("tokens_masked") == 0)
+    uncovered = (pl.col("status") == "scored") & (pl.col("tokens_masked") <= 0)
     table = table.with_columns(
         pl.when(uncovered).then(pl.lit("skipped")).otherwise(pl.col("status")).alias("status"),
-        pl.when(uncovered)
-        .then(pl.format("no token covers the position: record {} is shorter than a token",
-                        pl.col("chrom")))
+        pl.when(uncovered & (pl.col("tokens_masked") == 0))
+        .then(pl.lit(UNCOVERED))
+        .when(uncovered)
+        .then(pl.lit(UNSPELLED))
         .otherwise(pl.col("reason"))
         .alias("reason"),
-    )  # fmt: skip
+    )
     computed = table.columns[len(checked.columns) :]
     table = table.with_columns(
         pl.when(pl.col("status") == "scored").then(pl.col(c)).otherwise(None).alias(c)
@@ -678,7 +722,8 @@ class ScanResult:
     region : Region
     scores : numpy.ndarray, shape (n_positions, 4), float32
         Columns A, C, G, T: the score of each base at each position (0 at the reference
-        base; NaN at positions whose reference base is not A, C, G or T).
+        base; NaN at positions whose reference base is not A, C, G or T, or that no
+        token covers, see :func:`base_probabilities`).
     reference : str
         The region's bases.
     table : polars.DataFrame
@@ -719,11 +764,13 @@ class ScanResult:
     def summary(self) -> dict[str, Any]:
         """Positions scanned and skipped, and the most damaging substitution."""
         finite = np.isfinite(self.scores).all(axis=1)
+        acgt = np.array([b in BASES for b in self.reference], dtype=bool)
         out: dict[str, Any] = {
             "region": str(self.region),
             "positions": len(self.scores),
             "scored": int(finite.sum()),
-            "not_acgt": int((~finite).sum()),
+            "not_acgt": int((~acgt).sum()),
+            "uncovered": int((acgt & ~finite).sum()),
         }
         if self.table.height:
             low = self.table.sort("score").row(0, named=True)
@@ -755,7 +802,7 @@ def scan_region(
     """
     g = genome if isinstance(genome, Genome) else Genome.open(genome)
     reg = region if isinstance(region, Region) else parse_region(region, g)
-    length = window or default_window(loaded)
+    length = _window(loaded, window, g)
     pos0 = np.arange(reg.start, reg.end, dtype=np.int64)
     reference = g.fetch(reg.name, reg.start, reg.end).upper()
     ref_codes = g.codes(reg.name, reg.start, reg.end)
@@ -815,7 +862,8 @@ def _scan_table(
     scores: np.ndarray,
     probs: np.ndarray | None,
 ) -> pl.DataFrame:
-    rows, cols = np.nonzero(acgt[:, None] & (np.arange(4)[None, :] != ref_col[:, None]))
+    scored = acgt & np.isfinite(scores).all(axis=1)
+    rows, cols = np.nonzero(scored[:, None] & (np.arange(4)[None, :] != ref_col[:, None]))
     letters = np.array(list(BASES))
     data: dict[str, Any] = {
         "position": (reg.start + 1 + rows).astype(np.int64),
