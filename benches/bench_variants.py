@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -60,24 +59,11 @@ def machine() -> str:
     )
 
 
-def random_snvs(genome, n: int, seed: int) -> pl.DataFrame:
-    """``n`` SNVs at distinct random positions of the first record (A/C/G/T reference
-    bases only), a random other base as ALT."""
-    rng = np.random.default_rng(seed)
-    chrom, length = genome.names[0], genome.lengths[0]
-    pos = np.sort(rng.choice(length, size=n, replace=False)) + 1
-    codes = genome.codes(chrom)[pos - 1]
-    pos, codes = pos[codes < 4], codes[codes < 4]
-    refs = np.array(list("ATCG"))[codes]
-    shift = rng.integers(1, 4, size=len(pos))
-    alts = np.array(list("ACGT"))[(np.array(["ACGT".index(r) for r in refs]) + shift) % 4]
-    return pl.DataFrame({"chrom": chrom, "pos": pos, "ref": refs, "alt": alts})
-
-
 def rank_correlations(loaded, genome, n: int, seed: int) -> dict:
     """Both masks' Spearman with the Markov log-ratio and mean P(ref) on ``n`` random
     SNVs (``VariantScores.summary()``), and the seconds ``score_variants`` took."""
     from dnakmer.probes.variant_effects import score_variants
+    from variant_reference import random_snvs
 
     snvs = random_snvs(genome, n, seed)
     start = time.perf_counter()

@@ -17,7 +17,7 @@ from dnakmer import Genome
 from dnakmer.data import demo_genome, demo_models_dir, example_genome
 from dnakmer.datasets.variants import Region, check_variants, parse_region, windows_around
 from dnakmer.exceptions import RecordNotFoundError
-from variant_reference import naive_scan, zero_shot
+from variant_reference import naive_scan, random_snvs, zero_shot
 
 MODELS = ("overlapping-6mer", "nucleotide", "nonoverlapping-6mer", "bpe")
 RTOL_P = 1e-4  # relative, on probabilities
@@ -55,22 +55,6 @@ def short_record(tmp_path_factory: pytest.TempPathFactory, ecoli: Genome) -> Gen
 @pytest.fixture(scope="session")
 def genomes(ecoli: Genome, lambda_genome: Genome, short_record: Genome) -> dict[str, Genome]:
     return {"ecoli": ecoli, "lambda": lambda_genome, "short": short_record}
-
-
-def random_snvs(g: Genome, n: int, seed: int, edge: int = 0) -> pl.DataFrame:
-    """``n`` SNVs at random positions of the first record (plus ``edge`` positions at
-    each end of it), the reference base from the genome, a random other base as ALT."""
-    rng = np.random.default_rng(seed)
-    chrom, length = g.names[0], g.lengths[0]
-    pos = rng.choice(length, size=min(n, length), replace=False) + 1
-    ends = [*range(1, edge + 1), *range(length - edge + 1, length + 1)]
-    pos = np.unique(np.r_[pos, np.array(ends, dtype=np.int64)])
-    codes = g.codes(chrom)[pos - 1]
-    pos, codes = pos[codes < 4], codes[codes < 4]
-    refs = np.array(list("ATCG"))[codes]
-    shift = rng.integers(1, 4, size=len(pos))
-    alts = np.array(list("ACGT"))[(np.array(["ACGT".index(r) for r in refs]) + shift) % 4]
-    return pl.DataFrame({"chrom": chrom, "pos": pos, "ref": refs, "alt": alts})
 
 
 def context_for(name: str, mask: str) -> str:

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from dnakmer.datasets.variants import windows_around
 from dnakmer.genome import Genome
@@ -224,3 +225,19 @@ def naive_scan(
             out[i, BASES.index(alt)] = r["score"]
         out[i, BASES.index(ref)] = 0.0
     return out
+
+
+def random_snvs(g: Genome, n: int, seed: int, edge: int = 0) -> pl.DataFrame:
+    """``n`` SNVs at random positions of the first record (plus ``edge`` positions at
+    each end of it), the reference base from the genome, a random other base as ALT."""
+    rng = np.random.default_rng(seed)
+    chrom, length = g.names[0], g.lengths[0]
+    pos = rng.choice(length, size=min(n, length), replace=False) + 1
+    ends = [*range(1, edge + 1), *range(length - edge + 1, length + 1)]
+    pos = np.unique(np.r_[pos, np.array(ends, dtype=np.int64)])
+    codes = g.codes(chrom)[pos - 1]
+    pos, codes = pos[codes < 4], codes[codes < 4]
+    refs = np.array(list("ATCG"))[codes]
+    shift = rng.integers(1, 4, size=len(pos))
+    alts = np.array(list("ACGT"))[(np.array(["ACGT".index(r) for r in refs]) + shift) % 4]
+    return pl.DataFrame({"chrom": chrom, "pos": pos, "ref": refs, "alt": alts})

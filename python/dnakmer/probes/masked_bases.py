@@ -39,6 +39,7 @@ from dnakmer.models import LoadedModel, forward_batches
 
 __all__ = [
     "MaskedBaseResult",
+    "encode_windows",
     "markov_span_marginals",
     "markov_span_table",
     "masked_base_analysis",
@@ -75,6 +76,24 @@ def dna_tokens(loaded: LoadedModel) -> tuple[np.ndarray, list[str]]:
         if i not in special and _token_text(t) and set(_token_text(t)) <= set("ACGT")
     )
     return np.array([i for i, _ in pairs], dtype=np.int64), [t for _, t in pairs]
+
+
+def encode_windows(loaded: LoadedModel, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Input ids and attention mask of windows of bases (rows of codes) for the model.
+
+    Raises
+    ------
+    ValueError
+        The windows take more tokens than the model's positions hold.
+    """
+    encoded = loaded.encoder.encode(codes)
+    ids, mask = encoded.input_ids, encoded.attention_mask
+    if ids.shape[1] > loaded.max_tokens:
+        raise ValueError(
+            f"{loaded.name}: windows of {np.shape(codes)[1]} bases take {ids.shape[1]} "
+            f"tokens, the model holds {loaded.max_tokens}; use shorter windows"
+        )
+    return ids, mask
 
 
 def token_base_spans(loaded: LoadedModel, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -321,13 +340,7 @@ def masked_base_analysis(
         )
     g = genome if isinstance(genome, Genome) else Genome.open(genome)
     codes, start = _windows_and_spans(g, n_windows, length, span, margin, seed)
-    encoded = loaded.encoder.encode(codes)
-    ids, mask = encoded.input_ids, encoded.attention_mask
-    if ids.shape[1] > loaded.max_tokens:
-        raise ValueError(
-            f"{loaded.name}: windows take {ids.shape[1]} tokens, the model holds "
-            f"{loaded.max_tokens}; lower window_bases"
-        )
+    ids, mask = encode_windows(loaded, codes)
     spans = token_base_spans(loaded, ids, mask)
     s0, s1 = spans[..., 0], spans[..., 1]
     content = s1 > s0

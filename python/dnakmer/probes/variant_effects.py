@@ -51,6 +51,7 @@ from dnakmer.genome import Genome
 from dnakmer.models import LoadedModel, forward_batches
 from dnakmer.models.checkpoint import read_json
 from dnakmer.probes.masked_bases import (
+    encode_windows,
     markov_span_marginals,
     masked_slot_bases,
     shown_bases,
@@ -219,13 +220,7 @@ def base_probabilities(
     rows = np.arange(n)
     for lo in range(0, n, _ROWS_PER_CHUNK):
         part = slice(lo, min(lo + _ROWS_PER_CHUNK, n))
-        encoded = loaded.encoder.encode(codes[part])
-        ids, attn = encoded.input_ids, encoded.attention_mask
-        if ids.shape[1] > loaded.max_tokens:
-            raise ValueError(
-                f"{loaded.name}: windows of {length} bases take {ids.shape[1]} tokens, the "
-                f"model holds {loaded.max_tokens}; use shorter windows"
-            )
+        ids, attn = encode_windows(loaded, codes[part])
         spans = token_base_spans(loaded, ids, attn)
         masked, covering[part] = _masks(spans, offset[part], mask)
         # dnakmer's k-mers are placed by position (a stride-k window may leave its last
@@ -452,13 +447,7 @@ def _class_probs(
     """Softmax of a classifier over windows of bases, (n, num_labels)."""
     import torch
 
-    encoded = loaded.encoder.encode(codes)
-    ids, attn = encoded.input_ids, encoded.attention_mask
-    if ids.shape[1] > loaded.max_tokens:
-        raise ValueError(
-            f"{loaded.name}: windows of {codes.shape[1]} bases take {ids.shape[1]} tokens, "
-            f"the model holds {loaded.max_tokens}; use shorter windows"
-        )
+    ids, attn = encode_windows(loaded, codes)
     parts = [
         torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
         for _, out in forward_batches(loaded, ids, attn, batch_size=batch_size)
