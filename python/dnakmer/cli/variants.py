@@ -56,7 +56,7 @@ LabelOpt = Annotated[
 ]
 
 
-def _print_score_summary(summary: dict[str, Any], params: dict[str, Any]) -> None:
+def _print_score_summary(summary: dict[str, Any]) -> None:
     from dnakmer.cli.display import print_table
 
     typer.echo(
@@ -147,7 +147,7 @@ def score(
             loaded, reference, variants, window=window, batch_size=batch_size, label=label
         )
     result.save(out)
-    _print_score_summary(result.summary(), result.params)
+    _print_score_summary(result.summary())
     typer.echo(f"wrote {out}/")
 
 

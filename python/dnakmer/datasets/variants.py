@@ -202,10 +202,13 @@ def windows_around(
     offset : numpy.ndarray, shape (n,), int64
         Where each position is in its window.
     """
-    codes = genome.codes(chrom)
-    record = len(codes)
+    record = genome.lengths[genome.names.index(chrom)]
     width = min(length, record)
     pos0 = np.asarray(pos0, dtype=np.int64)
     start = np.clip(pos0 - width // 2, 0, record - width)
-    rows = codes[start[:, None] + np.arange(width)[None, :]]
+    if not len(start):
+        return np.zeros((0, width), dtype=np.uint8), pos0 - start
+    first = int(start.min())  # only the stretch the windows span is read
+    codes = genome.codes(chrom, first, int(start.max()) + width)
+    rows = codes[(start - first)[:, None] + np.arange(width)[None, :]]
     return np.ascontiguousarray(rows, dtype=np.uint8), pos0 - start

@@ -85,6 +85,7 @@ UNSPELLED = (
 )
 _CODE = {b: i for i, b in enumerate("ATCG")}  # the genome's base codes
 _TO_ACGT = np.array([0, 2, 3, 1])  # code-order columns (A, T, C, G) -> A, C, G, T
+_COLUMN_OF_CODE = _TO_ACGT.argsort()  # base code -> its column in A, C, G, T
 _ROWS_PER_CHUNK = 512
 _UNKNOWN_LIMIT_BASES = 1024
 
@@ -111,7 +112,7 @@ def default_window(loaded: LoadedModel, genome: Genome | None = None) -> int:
         if results is not None and results.is_file():
             source = (read_json(results).get("params") or {}).get("source") or {}
             if source.get("window_bases"):
-                return _fitting(loaded, int(source["window_bases"]))
+                return window_bases(loaded, int(source["window_bases"]))
         raise ValueError(
             f"{loaded.name}: the length of the windows it was trained on is not recorded; "
             "give the window length in bases"
@@ -123,10 +124,10 @@ def default_window(loaded: LoadedModel, genome: Genome | None = None) -> int:
         if trained and loaded.encoder.kind == "batch" and params.get("max_tokens") and genome:
             return _bpe_window(loaded, genome, int(trained), int(params["max_tokens"]))
         if trained:
-            return _fitting(loaded, int(trained))
+            return window_bases(loaded, int(trained))
     enc = loaded.encoder
     longest = enc.k if enc.kind == "greedy" else loaded.k if loaded.is_kmer else 1
-    return _fitting(loaded, min(loaded.max_tokens * max(longest, 1), _UNKNOWN_LIMIT_BASES))
+    return window_bases(loaded, min(loaded.max_tokens * max(longest, 1), _UNKNOWN_LIMIT_BASES))
 
 
 def _bpe_window(loaded: LoadedModel, genome: Genome, trained: int, tokens: int) -> int:
@@ -137,10 +138,10 @@ def _bpe_window(loaded: LoadedModel, genome: Genome, trained: int, tokens: int) 
     try:
         codes = sample_windows(genome, 64, trained, seed=0).codes
     except ValueError:  # a genome with no window that long
-        return _fitting(loaded, trained)
+        return window_bases(loaded, trained)
     frame = sum(loaded.encoder.frame)
     taken = np.median(loaded.encoder.encode(codes).lengths - frame)
-    return _fitting(loaded, max(1, min(trained, int(trained * tokens / max(taken, 1.0)))))
+    return window_bases(loaded, max(1, min(trained, int(trained * tokens / max(taken, 1.0)))))
 
 
 def _window(loaded: LoadedModel, window: int | None, genome: Genome) -> int:
@@ -149,10 +150,6 @@ def _window(loaded: LoadedModel, window: int | None, genome: Genome) -> int:
     if window < 1:
         raise ValueError(f"window must be at least 1 base, got {window}")
     return window
-
-
-def _fitting(loaded: LoadedModel, wanted: int) -> int:
-    return window_bases(loaded, max(1, wanted))
 
 
 def _masks(
@@ -217,7 +214,6 @@ def base_probabilities(
     n, length = codes.shape
     probs = np.empty((n, 4))
     covering = np.empty(n, dtype=np.int64)
-    rows = np.arange(n)
     for lo in range(0, n, _ROWS_PER_CHUNK):
         part = slice(lo, min(lo + _ROWS_PER_CHUNK, n))
         ids, attn = encode_windows(loaded, codes[part])
@@ -229,7 +225,7 @@ def base_probabilities(
         if unspelled.any():
             masked[unspelled] = False
             covering[part][unspelled] = -1
-        local = rows[part] - lo
+        local = np.arange(part.stop - lo)
         if mask == "tokens" and shown_bases(spans, masked, length)[local, offset[part]].any():
             raise RuntimeError(f"{loaded.name}: an unmasked token still spells a hidden base")
         total, count = masked_slot_bases(loaded, ids, attn, masked, spans, length, batch_size)
@@ -455,12 +451,6 @@ def _class_probs(
     return np.concatenate(parts).astype(np.float64)
 
 
-def _markov_tables(
-    genome: Genome, max_order: int
-) -> dict[int, np.ndarray]:
-    return {m: genome_kmer_counts(genome, m + 1) for m in range(max_order + 1)}
-
-
 def score_variants(
     loaded: LoadedModel,
     genome: Genome | str | os.PathLike[str],
@@ -515,40 +505,37 @@ def score_variants(
     if not loaded.has_mlm_head:
         raise ValueError(f"{loaded.name}: neither a masked LM nor a classifier")
     params |= {"kind": "masked_lm", "max_order": max_order}
-    columns: dict[str, list[np.ndarray]] = {}
     keys: list[pl.DataFrame] = []
-    counts = _markov_tables(g, max_order)
-    all_codes: list[tuple[np.ndarray, np.ndarray]] = []
-    all_truth: list[np.ndarray] = []
+    windows: list[tuple[np.ndarray, np.ndarray]] = []
+    p_tok: list[np.ndarray] = []
+    p_one: list[np.ndarray] = []
+    n_tok: list[np.ndarray] = []
     with overall("variant positions", sites.height * (2 if single else 1)) as advance:
         for chrom, part in sites.group_by("chrom", maintain_order=True):
             pos0 = part["pos"].to_numpy().astype(np.int64) - 1
             codes, offset = windows_around(g, str(chrom[0]), pos0, length)
-            p_tok, n_tok = base_probabilities(
+            probs, covering = base_probabilities(
                 loaded, codes, offset, mask="tokens", batch_size=batch_size
             )
             advance(len(pos0))
-            if single and (n_tok > 1).any():
-                p_one, _ = base_probabilities(
-                    loaded, codes, offset, mask="single", batch_size=batch_size
+            if single and (covering > 1).any():
+                p_one.append(
+                    base_probabilities(
+                        loaded, codes, offset, mask="single", batch_size=batch_size
+                    )[0]
                 )
             else:
-                p_one = p_tok
+                p_one.append(probs)  # one token covers each base: the two masks coincide
             if single:
                 advance(len(pos0))
             keys.append(part)
-            columns.setdefault("p", []).append(p_tok)
-            columns.setdefault("single", []).append(p_one)
-            columns.setdefault("n", []).append(n_tok)
-            all_codes.append((codes, offset))
-            truth = codes[np.arange(len(pos0)), offset]
-            all_truth.append(_TO_ACGT.argsort()[np.minimum(truth, 3)])
-    params["tokens_overlap"] = bool(
-        any((n > 1).any() for n in columns.get("n", [])) if columns else False
-    )
-    order, markov = _markov_for(all_codes, all_truth, counts)
-    params["markov_order"] = order
-    site_frame = _site_frame(keys, columns, markov)
+            windows.append((codes, offset))
+            p_tok.append(probs)
+            n_tok.append(covering)
+    params["tokens_overlap"] = any(bool((n > 1).any()) for n in n_tok)
+    counts = {m: genome_kmer_counts(g, m + 1) for m in range(max_order + 1)}
+    params["markov_order"], markov = _markov_for(windows, counts)
+    site_frame = _site_frame(keys, p_tok, p_one, n_tok, markov)
     table = _join_alleles(checked, site_frame, single)
     uncovered = (pl.col("status") == "scored") & (pl.col("tokens_masked") <= 0)
     table = table.with_columns(
@@ -569,47 +556,44 @@ def score_variants(
 
 
 def _markov_for(
-    windows: list[tuple[np.ndarray, np.ndarray]],
-    truths: list[np.ndarray],
-    counts: dict[int, np.ndarray],
+    windows: list[tuple[np.ndarray, np.ndarray]], counts: dict[int, np.ndarray]
 ) -> tuple[int, np.ndarray]:
-    """The best order over all sites and its probabilities (n_sites, 4), A, C, G, T."""
+    """The best order over all sites (the highest mean log probability of the reference
+    bases) and its probabilities (n_sites, 4), A, C, G, T."""
     if not windows:
         return 0, np.zeros((0, 4))
-    per_order: dict[int, list[np.ndarray]] = {m: [] for m in counts}
-    for codes, offset in windows:
-        for m, c in counts.items():
-            per_order[m].append(markov_base_probabilities(codes, offset, c, m))
-    probs = {m: np.concatenate(v) for m, v in per_order.items()}
-    truth = np.concatenate(truths)
+    probs = {
+        m: np.concatenate([markov_base_probabilities(w, x, c, m) for w, x in windows])
+        for m, c in counts.items()
+    }
+    truth = np.concatenate([w[np.arange(len(x)), x] for w, x in windows])
     ok = np.all([np.isfinite(p[:, 0]) for p in probs.values()], axis=0) & (truth < 4)
     if not ok.any():
         return 0, probs[0]
-    ll = {m: float(np.log(p[ok, truth[ok]]).mean()) for m, p in probs.items()}
+    column = _COLUMN_OF_CODE[truth[ok]]
+    ll = {m: float(np.log(p[ok, column]).mean()) for m, p in probs.items()}
     best = max(ll, key=lambda m: (ll[m], -m))
     return best, probs[best]
 
 
 def _site_frame(
-    keys: list[pl.DataFrame], columns: dict[str, list[np.ndarray]], markov: np.ndarray
+    keys: list[pl.DataFrame],
+    p_tok: list[np.ndarray],
+    p_one: list[np.ndarray],
+    n_tok: list[np.ndarray],
+    markov: np.ndarray,
 ) -> pl.DataFrame:
+    """One row per scored site: its tokens and the three sets of base probabilities."""
+    prefixed = {"": p_tok, "single_": p_one, "markov_": [markov]}
+    schema: dict[str, Any] = {"chrom": pl.String, "pos": pl.Int64, "tokens_masked": pl.Int64}
+    schema |= {f"{x}p_{b.lower()}": pl.Float64 for x in prefixed for b in BASES}
     if not keys:
-        schema: dict[str, Any] = {"chrom": pl.String, "pos": pl.Int64, "tokens_masked": pl.Int64}
-        for prefix in ("", "single_", "markov_"):
-            schema |= {f"{prefix}p_{b.lower()}": pl.Float64 for b in BASES}
         return pl.DataFrame(schema=schema)
-    sites = pl.concat(keys)
-    p, one = np.concatenate(columns["p"]), np.concatenate(columns["single"])
-    data: dict[str, Any] = {"tokens_masked": np.concatenate(columns["n"]).astype(np.int64)}
-    for j, b in enumerate(BASES):
-        data[f"p_{b.lower()}"] = p[:, j]
-    for j, b in enumerate(BASES):
-        data[f"single_p_{b.lower()}"] = one[:, j]
-    for j, b in enumerate(BASES):
-        data[f"markov_p_{b.lower()}"] = markov[:, j]
-    return sites.with_columns(pl.Series("pos", sites["pos"]).cast(pl.Int64)).hstack(
-        pl.DataFrame(data)
-    )
+    data: dict[str, Any] = {"tokens_masked": np.concatenate(n_tok)}
+    for prefix, parts in prefixed.items():
+        p = np.concatenate(parts)
+        data |= {f"{prefix}p_{b.lower()}": p[:, j] for j, b in enumerate(BASES)}
+    return pl.concat(keys).hstack(pl.DataFrame(data)).cast(schema)  # type: ignore[arg-type]
 
 
 def _pick(prefix: str, allele: str) -> pl.Expr:
@@ -796,7 +780,7 @@ def scan_region(
     reference = g.fetch(reg.name, reg.start, reg.end).upper()
     ref_codes = g.codes(reg.name, reg.start, reg.end)
     acgt = ref_codes < 4
-    ref_col = _TO_ACGT.argsort()[np.minimum(ref_codes, 3)]
+    ref_col = _COLUMN_OF_CODE[np.minimum(ref_codes, 3)]
     scores = np.full((len(pos0), 4), np.nan, dtype=np.float32)
     params: dict[str, Any] = {
         "model": str(loaded.path),
@@ -807,7 +791,7 @@ def scan_region(
         "tokenizer": loaded.encoder.kind,
     }
     idx = np.flatnonzero(acgt)
-    p_ref = p_all = None
+    p_all = None
     if loaded.is_classifier:
         chosen = _label_index(loaded, label)
         params |= {"kind": "classifier", "label": loaded.label_names[chosen]}
